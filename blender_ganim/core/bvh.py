@@ -161,13 +161,13 @@ def parse(text, path="<string>"):
     first = next((i for i, line in enumerate(lines) if line.strip()), 0)
     if lines[first].strip().upper() != "HIERARCHY":
         raise BVHError(path, first + 1, "missing HIERARCHY section: not a BVH file")
-    if motion_line is None:
-        raise BVHError(path, len(lines), "missing MOTION section")
-    tokens = _Tokens(path, lines[:motion_line])
+    tokens = _Tokens(path, lines[:motion_line] if motion_line is not None else lines)
     skeleton = _parse_hierarchy(path, tokens)
     if tokens.peek() is not None:
         tok, line = tokens.items[tokens.pos]
         raise BVHError(path, line, f"unexpected {tok!r} after the hierarchy")
+    if motion_line is None:
+        raise BVHError(path, len(lines), "missing MOTION section")
 
     # "Frames: N" and "Frame Time: t", tolerating extra spaces.
     n = motion_line + 1
@@ -208,7 +208,13 @@ def parse(text, path="<string>"):
         if counts != [width, width]:
             _locate_frame_error(path, lines, first_line, num_frames, width)
     frames = values.reshape(num_frames, width)
-    return _frames_to_motion(skeleton, frames, 1.0 / frame_time, name=os.path.splitext(os.path.basename(str(path)))[0])
+    return _frames_to_motion(skeleton, frames, _snap_fps(1.0 / frame_time), name=os.path.splitext(os.path.basename(str(path)))[0])
+
+
+def _snap_fps(fps):
+    """'Frame Time: 0.0333333' means 30 fps, not 30.00003: snap to a whole rate when that close."""
+    whole = round(fps)
+    return float(whole) if whole > 0 and abs(fps - whole) < 2e-4 * fps else fps
 
 
 def _frames_to_motion(skeleton, frames, fps, name=""):

@@ -1,0 +1,27 @@
+"""Shared test fixtures: where the data lives."""
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample"
+SHARED = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def sample_dir():
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    if not (SHARED / "bandai-namco-motion-ds2").is_dir():
+        pytest.skip("shared/data is not beside the checkout")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def walk_clip():
+    from blender_ganim.core import bvh
+    return bvh.read(SAMPLE / "dataset-2_walk_normal_004.bvh")

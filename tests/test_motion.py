@@ -1,0 +1,93 @@
+"""Motion editing (slice, concatenate, resample, mirror) and the network features."""
+
+import numpy as np
+import pytest
+
+from blender_ganim.core import bvh, features
+from blender_ganim.core import rotations as rot
+from blender_ganim.core.motion import Motion, concatenate
+
+
+def test_slice_and_concatenate(walk_clip):
+    a, b = walk_clip.slice(0, 100), walk_clip.slice(100)
+    joined = concatenate([a, b])
+    assert joined.frames == walk_clip.frames
+    np.testing.assert_allclose(joined.global_positions(), walk_clip.global_positions())
+    with pytest.raises(ValueError, match="outside the clip"):
+        walk_clip.slice(10, 10_000)
+
+
+def test_resample_keeps_the_shared_frames(walk_clip):
+    up = walk_clip.resample(60)
+    assert up.frames == 2 * walk_clip.frames - 1 and up.fps == 60
+    np.testing.assert_allclose(up.global_positions()[::2], walk_clip.global_positions(), atol=1e-6)
+    down = up.resample(30)
+    np.testing.assert_allclose(down.global_positions(), walk_clip.global_positions(), atol=1e-6)
+    # A midpoint lies between its neighbours.
+    mid = up.global_positions()[1]
+    ends = walk_clip.global_positions()[:2]
+    assert np.all(np.linalg.norm(mid - ends.mean(0), axis=-1) < np.linalg.norm(ends[1] - ends[0], axis=-1) + 1e-6)
+
+
+def test_mirror_swaps_sides_and_reflects(walk_clip):
+    m = walk_clip.mirror()
+    sk = walk_clip.skeleton
+    g, gm = walk_clip.global_positions(), m.global_positions()
+    for left, right in (("Hand_L", "Hand_R"), ("Foot_L", "Foot_R"), ("Head", "Head")):
+        expected = g[:, sk.index(left)] * [-1, 1, 1]
+        np.testing.assert_allclose(gm[:, sk.index(right)], expected, atol=1e-6)
+    # Mirroring twice gives the original back.
+    np.testing.assert_allclose(m.mirror().global_positions(), g, atol=1e-6)
+    # Bone lengths are the skeleton's (the rig's right side has flipped local axes).
+    np.testing.assert_allclose(np.linalg.norm(m.positions[:, 2:], axis=-1),
+                               np.linalg.norm(walk_clip.positions[:, 2:], axis=-1), atol=1e-3)
+
+
+def test_mirror_map_conventions():
+    from blender_ganim.core.skeleton import Skeleton
+    names = ("Hips", "LeftUpLeg", "RightUpLeg", "thigh.L", "thigh.R", "mixamorig:LeftHand", "mixamorig:RightHand", "Spine")
+    sk = Skeleton(names, [-1, 0, 0, 0, 0, 0, 0, 0], np.zeros((8, 3)))
+    assert [names[i] for i in sk.mirror_map()] == [
+        "Hips", "RightUpLeg", "LeftUpLeg", "thigh.R", "thigh.L", "mixamorig:RightHand", "mixamorig:LeftHand", "Spine"]
+
+
+def test_nan_motion_is_refused(walk_clip):
+    bad = walk_clip.rotations.copy()
+    bad[3, 4, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        walk_clip.copy(rotations=bad)
+
+
+@pytest.mark.parametrize("name", ["dataset-2_walk_normal_004.bvh", "dataset-2_walk-turn-left_normal_001.bvh",
+                                  "dataset-2_run_elderly_005.bvh"])
+def test_features_round_trip_within_1mm_without_drift(sample_dir, name):
+    m = bvh.read(sample_dir / name)
+    spec = features.spec_for(m.skeleton)
+    x = features.encode(m, spec)
+    assert x.shape == (m.frames, spec["channels"]) and spec["channels"] == 134
+    back = features.decode(x, spec, m.skeleton, m.fps, start=features.start_of(m, spec))
+    err = np.abs(back.global_positions() - m.global_positions()).max()
+    assert err < 0.1  # centimetres = 1 mm, over the whole clip, last frame included
+    # float32 storage (what the network sees) stays within 1 mm too.
+    back32 = features.decode(x.astype(np.float32), spec, m.skeleton, m.fps, start=features.start_of(m, spec))
+    assert np.abs(back32.global_positions() - m.global_positions()).max() < 0.1
+
+
+def test_features_are_facing_and_translation_invariant(walk_clip):
+    spec = features.spec_for(walk_clip.skeleton)
+    turned = walk_clip.copy()
+    q = rot.yaw_quat(np.array(1.1))
+    r = spec["root"]
+    turned.rotations[:, r] = rot.quat_mul(q, turned.rotations[:, r])
+    turned.positions[:, r] = rot.quat_apply(q, turned.positions[:, r]) + [300, 0, -50]
+    np.testing.assert_allclose(features.encode(turned, spec), features.encode(walk_clip, spec), atol=1e-8)
+
+
+def test_walk_has_alternating_foot_contacts(walk_clip):
+    spec = features.spec_for(walk_clip.skeleton)
+    c = features.contacts(walk_clip, spec)
+    names = [walk_clip.skeleton.names[j] for j in spec["feet"]]
+    assert names == ["Foot_L", "Toes_L", "Foot_R", "Toes_R"]
+    assert 0.2 < c.mean() < 0.9
+    left, right = c[:, 1], c[:, 3]
+    assert np.mean((left == 0) & (right == 0)) < 0.2  # walking: rarely both feet in the air
