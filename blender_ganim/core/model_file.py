@@ -1,0 +1,148 @@
+"""The .ganim model file: one .npz a user can copy around, readable by numpy alone.
+
+Layout: ``__header__`` holds UTF-8 JSON (format, version, skeleton, fps, feature
+spec, normalisation stats, labels, architecture, training summary, licence) and
+every other array is a weight tensor. ``header["sha256"]`` covers the header and
+the weights, so a damaged file is refused instead of producing garbage motion.
+Loading never unpickles (``allow_pickle=False``).
+"""
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+
+FORMAT = "ganim"
+FORMAT_VERSION = 1
+HEADER_KEY = "__header__"
+REQUIRED = ("format", "version", "skeleton", "fps", "features", "norm", "labels", "arch")
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be used; the message says why and names the file."""
+
+
+@dataclass
+class Model:
+    header: dict
+    weights: dict
+    path: str = ""
+
+    @property
+    def skeleton(self):
+        from .skeleton import Skeleton
+        return Skeleton.from_dict(self.header["skeleton"])
+
+    @property
+    def labels(self):
+        """{label name: [values]} the model was trained on, e.g. {"style": ["active", ...]}."""
+        return self.header["labels"]
+
+
+def _digest(header, weights):
+    h = hashlib.sha256()
+    body = {k: v for k, v in header.items() if k != "sha256"}
+    h.update(json.dumps(body, sort_keys=True).encode())
+    for name in sorted(weights):
+        a = np.ascontiguousarray(weights[name])
+        h.update(name.encode())
+        h.update(str(a.dtype).encode())
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def save(path, header, weights):
+    """Write atomically: a crash mid-write leaves the previous file intact."""
+    header = dict(header)
+    header.setdefault("format", FORMAT)
+    header.setdefault("version", FORMAT_VERSION)
+    missing = [k for k in REQUIRED if k not in header]
+    if missing:
+        raise ModelFileError(f"cannot save {path}: header lacks {', '.join(missing)}")
+    weights = {k: np.asarray(v) for k, v in weights.items()}
+    header["sha256"] = _digest(header, weights)
+    blob = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **{HEADER_KEY: blob}, **weights)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return header
+
+
+def load(path):
+    """Read and validate a model file; raises ModelFileError with a specific reason."""
+    path = str(path)
+    if not os.path.isfile(path):
+        raise ModelFileError(f"{path}: no such model file")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":
+        raise ModelFileError(f"{path}: not a .ganim model (expected a numpy .npz archive)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if HEADER_KEY not in npz.files:
+                raise ModelFileError(f"{path}: not a .ganim model (no header)")
+            blob = npz[HEADER_KEY]
+            weights = {k: npz[k] for k in npz.files if k != HEADER_KEY}
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+        raise ModelFileError(f"{path}: model file is corrupt ({e})") from None
+    try:
+        header = json.loads(blob.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelFileError(f"{path}: model header is corrupt ({e})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a .ganim model (format is {header.get('format') if isinstance(header, dict) else '?'!r})")
+    version = header.get("version")
+    if not isinstance(version, int):
+        raise ModelFileError(f"{path}: model header has no valid format version")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: model format version {version} is newer than this blender-ganim "
+                             f"reads (up to {FORMAT_VERSION}); update the add-on")
+    missing = [k for k in REQUIRED if k not in header]
+    if missing:
+        raise ModelFileError(f"{path}: model header lacks {', '.join(missing)}")
+    if header.get("sha256") != _digest(header, weights):
+        raise ModelFileError(f"{path}: model file is corrupt (checksum mismatch)")
+    for name, a in weights.items():
+        if not np.all(np.isfinite(a)):
+            raise ModelFileError(f"{path}: weight {name} contains NaN or infinite values")
+    return Model(header=header, weights=weights, path=path)
+
+
+def describe(model):
+    h = model.header
+    sk = h["skeleton"]
+    lines = [f"model     {model.path}",
+             f"format    {h['format']} v{h['version']}",
+             f"skeleton  {len(sk['names'])} joints ({', '.join(sk['names'][:4])}, ...), {h['fps']:g} fps",
+             f"params    {sum(int(np.prod(w.shape)) for w in model.weights.values()):,}"]
+    for k, values in h["labels"].items():
+        lines.append(f"{k:<9} {', '.join(values)}")
+    train = h.get("training") or {}
+    if train:
+        lines.append(f"trained   {train.get('steps', '?')} steps on {train.get('clips', '?')} clips "
+                     f"({train.get('hours', 0):.2f} h of motion), {train.get('device', '?')}, "
+                     f"{train.get('wall_time_s', 0) / 60:.0f} min")
+    if h.get("licence"):
+        lines.append(f"licence   {h['licence']}")
+    return "\n".join(lines)
+
+
+def dumps_header(header):
+    """Pretty JSON of a header, for people."""
+    buf = io.StringIO()
+    json.dump(header, buf, indent=2, sort_keys=True)
+    return buf.getvalue()

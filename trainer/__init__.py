@@ -1,0 +1,1 @@
+"""blender-ganim trainer: PyTorch training, sampling and evaluation on top of blender_ganim.core."""

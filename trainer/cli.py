@@ -1,0 +1,136 @@
+"""`ganim` — the command line: info, convert, train, sample, eval, preview, export.
+
+Commands that need torch import it lazily, so `ganim info` and `ganim convert` work
+with numpy alone. Any expected failure (bad file, bad option) prints one line
+`ganim: error: ...` and exits with status 2; no tracebacks for user mistakes.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+
+class UserError(Exception):
+    """An error caused by the user's input: printed in one line, exit status 2."""
+
+
+def _frames_arg(text):
+    try:
+        a, _, b = text.partition(":")
+        return (int(a) if a else None, int(b) if b else None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected START:END frame numbers, got {text!r}") from None
+
+
+def _labels_for(path):
+    """Labels of a clip from a labels.csv beside it, if there is one."""
+    from trainer.labels import read_labels
+    csv = Path(path).parent / "labels.csv"
+    if not csv.is_file():
+        return {}
+    return read_labels(csv).get(Path(path).name, {})
+
+
+# --------------------------------------------------------------------- commands
+
+def cmd_info(args):
+    from blender_ganim.core import bvh, features
+    path = Path(args.file)
+    if path.suffix == ".ganim":
+        from blender_ganim.core import model_file
+        print(model_file.describe(model_file.load(path)))
+        return
+    m = bvh.read(path)
+    sk = m.skeleton
+    spec = features.spec_for(sk)
+    unit = {0.01: "centimetres", 1.0: "metres", 0.0254: "inches"}[spec["meters_per_unit"]]
+    print(f"file      {path}")
+    print(f"joints    {sk.num_joints} (root {sk.names[0]}, motion root {sk.names[spec['root']]}, "
+          f"{len(sk.end_sites)} end sites)")
+    print(f"frames    {m.frames} at {m.fps:g} fps = {m.duration:.2f} s")
+    print(f"units     {unit} (guessed from leg length)")
+    for k, v in _labels_for(path).items():
+        print(f"{k:<9} {v}")
+    if args.joints:
+        depth = {}
+        for j, name in enumerate(sk.names):
+            depth[j] = 0 if j == 0 else depth[int(sk.parents[j])] + 1
+            print(f"  {'  ' * depth[j]}{name}  [{' '.join(sk.channels[j])}]")
+
+
+def cmd_convert(args):
+    from blender_ganim.core import bvh
+    m = bvh.read(args.input)
+    start, stop = args.frames or (None, None)
+    if start is not None or stop is not None:
+        start = 0 if start is None else start
+        stop = m.frames if stop is None else stop
+        if not (0 <= start < stop <= m.frames):
+            raise UserError(f"--frames {start}:{stop} is outside the clip (0:{m.frames})")
+        m = m.slice(start, stop)
+    if args.fps:
+        m = m.resample(args.fps)
+    if args.mirror:
+        m = m.mirror()
+    bvh.write(args.output, m)
+    print(f"wrote {args.output}: {m.frames} frames at {m.fps:g} fps")
+
+
+# ------------------------------------------------------------------------ parser
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="ganim",
+        description="Train, sample and evaluate a temporal GAN for skeletal motion (BVH in, BVH out).",
+        epilog="Run 'ganim COMMAND --help' for the options of one command.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("info", help="describe a BVH clip or a .ganim model",
+                       description="Joints, frames, fps, duration and labels of a BVH clip (labels from a "
+                                   "labels.csv beside it), or the header of a .ganim model.")
+    s.add_argument("file", help="a .bvh or .ganim file")
+    s.add_argument("--joints", action="store_true", help="also print the joint hierarchy")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("convert", help="cut, resample or mirror a BVH clip",
+                       description="Read a BVH clip, optionally cut a frame range, resample and mirror "
+                                   "left/right, and write it with the same skeleton and channel layout.")
+    s.add_argument("input", help="input .bvh")
+    s.add_argument("output", help="output .bvh")
+    s.add_argument("--fps", type=float, help="resample to this frame rate (slerp)")
+    s.add_argument("--mirror", action="store_true", help="mirror left/right")
+    s.add_argument("--frames", type=_frames_arg, metavar="A:B", help="keep frames [A, B) (before resampling)")
+    s.set_defaults(func=cmd_convert)
+
+    try:
+        from trainer import commands
+    except ImportError as e:  # pragma: no cover - torch missing is reported per command
+        commands = None
+        _missing = str(e)
+    if commands is not None:
+        commands.add_parsers(sub)
+    return p
+
+
+def main(argv=None):
+    from blender_ganim.core.bvh import BVHError
+    from blender_ganim.core.model_file import ModelFileError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        args.func(args)
+    except (UserError, BVHError, ModelFileError, FileNotFoundError, ValueError) as e:
+        print(f"ganim: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ganim: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

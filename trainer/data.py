@@ -1,0 +1,322 @@
+"""Training data: BVH folders (or .tar.xz archives of them) + labels -> cached feature clips.
+
+The expensive part (parsing, FK, mirroring, feature encoding) runs once; the result
+is cached as an .npz keyed by the input files' names, sizes and modification times,
+so a changed file rebuilds the cache. Windows are cut at training time.
+"""
+
+import hashlib
+import io
+import json
+import os
+import re
+import tarfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from blender_ganim.core import bvh, features
+from blender_ganim.core.motion import mirror_frames
+from blender_ganim.core.skeleton import Skeleton
+
+from .labels import LabelError, read_labels
+
+CACHE_VERSION = 2
+
+
+class DataError(ValueError):
+    pass
+
+
+@dataclass
+class Source:
+    """One BVH file: where it lives and how to read it."""
+    name: str
+    size: int
+    mtime: float
+    path: str = ""          # a file on disk ...
+    archive: str = ""       # ... or a member of this tar archive
+    member: str = ""
+
+
+@dataclass
+class Dataset:
+    skeleton: Skeleton
+    spec: dict
+    fps: float
+    clips: list                 # [T_i, C] float32 feature arrays
+    names: list                 # file name per clip (mirrored copies end with '#mirror')
+    labels: dict                # {label: [value per clip]}
+    vocab: dict                 # {label: [sorted values]}
+    mean: np.ndarray = None
+    std: np.ndarray = None
+    skipped_short: list = field(default_factory=list)
+
+    @property
+    def frames(self):
+        return int(sum(len(c) for c in self.clips))
+
+    def label_ids(self, label):
+        index = {v: i for i, v in enumerate(self.vocab[label])}
+        return np.array([index[v] for v in self.labels[label]], dtype=np.int64)
+
+
+# ------------------------------------------------------------------ discovery
+
+def find_sources(inputs):
+    """BVH files in folders / archives, and the labels.csv found beside them."""
+    sources, label_files = [], []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.suffix.lower() == ".bvh" and f.is_file():
+                    st = f.stat()
+                    sources.append(Source(f.name, st.st_size, st.st_mtime, path=str(f)))
+            label_files += sorted(p.rglob("labels.csv"))
+        elif p.is_file() and re.search(r"\.tar(\.(xz|gz|bz2))?$|\.t[gx]z$", p.name):
+            st = p.stat()
+            with tarfile.open(p) as tar:
+                for m in tar.getmembers():
+                    if m.isfile() and m.name.lower().endswith(".bvh"):
+                        sources.append(Source(Path(m.name).name, m.size, st.st_mtime + m.mtime,
+                                              archive=str(p), member=m.name))
+                    elif m.isfile() and Path(m.name).name == "labels.csv":
+                        label_files.append((str(p), m.name))
+        elif p.is_file() and p.suffix.lower() == ".bvh":
+            st = p.stat()
+            sources.append(Source(p.name, st.st_size, st.st_mtime, path=str(p)))
+        else:
+            raise DataError(f"{item}: not a folder, a .bvh file or a .tar.xz archive of BVH files")
+    if not sources:
+        raise DataError(f"no BVH files found in {', '.join(map(str, inputs))}")
+    dupes = sorted({s.name for s in sources if sum(t.name == s.name for t in sources) > 1})
+    if dupes:
+        raise DataError(f"the same file name appears twice: {', '.join(dupes[:5])}")
+    return sources, label_files
+
+
+def load_label_table(label_files, labels_csv=None):
+    table = {}
+    files = [labels_csv] if labels_csv else label_files
+    for lf in files:
+        if isinstance(lf, tuple):
+            archive, member = lf
+            with tarfile.open(archive) as tar:
+                data = tar.extractfile(member).read()
+            tmp = io.StringIO(data.decode("utf-8"))
+            import csv
+            rows = list(csv.DictReader(tmp))
+            for row in rows:
+                name = Path(row.pop("file")).name
+                table[name] = {k: (v or "").strip() for k, v in row.items() if k}
+        else:
+            table.update(read_labels(lf))
+    return table
+
+
+def _iter_motions(sources):
+    """Yield (source, Motion), opening each archive once and streaming its members."""
+    by_archive = {}
+    for s in sources:
+        if s.archive:
+            by_archive.setdefault(s.archive, {})[s.member] = s
+        else:
+            yield s, bvh.read(s.path)
+    for archive, members in by_archive.items():
+        with tarfile.open(archive) as tar:
+            for m in tar:
+                s = members.get(m.name)
+                if s is not None:
+                    yield s, bvh.read_bytes(tar.extractfile(m).read(), path=f"{archive}:{m.name}")
+
+
+# -------------------------------------------------------------------- loading
+
+def _same_skeleton(a, b, tol=1e-3):
+    """Same names, hierarchy and bone lengths (the moving root's OFFSET is a calibration value)."""
+    if not a.same_topology(b):
+        return False
+    root = features.root_joint(a)
+    keep = [j for j in range(1, len(a)) if j != root]
+    la, lb = np.linalg.norm(a.offsets[keep], axis=-1), np.linalg.norm(b.offsets[keep], axis=-1)
+    return np.allclose(la, lb, atol=tol * max(1.0, la.max()))
+
+
+def _swap_side(value, vocab):
+    """'wave-left-hand' -> 'wave-right-hand' for a mirrored clip, when that label exists."""
+    swapped = re.sub(r"left|right", lambda m: {"left": "right", "right": "left"}[m.group(0)], value)
+    return swapped if swapped in vocab else value
+
+
+def _cache_key(sources, label_table, condition, window, mirror, fps):
+    h = hashlib.sha256()
+    h.update(json.dumps([CACHE_VERSION, condition, window, mirror, fps]).encode())
+    for s in sorted(sources, key=lambda s: s.name):
+        h.update(f"{s.name}|{s.size}|{s.mtime:.3f}\n".encode())
+    h.update(json.dumps(label_table, sort_keys=True).encode())
+    return h.hexdigest()[:20]
+
+
+def default_cache_dir():
+    return Path(os.environ.get("GANIM_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ganim"))
+
+
+def load_dataset(inputs, labels_csv=None, condition=("style", "content"), window=64, mirror=True,
+                 cache_dir=None, log=print, progress=None):
+    """Build (or load from cache) the feature clips of a training set."""
+    sources, label_files = find_sources(inputs)
+    try:
+        label_table = load_label_table(label_files, labels_csv)
+    except LabelError as e:
+        raise DataError(str(e)) from None
+    condition = tuple(c for c in condition if c)
+    if condition:
+        if not label_table:
+            raise DataError(f"conditioning on {', '.join(condition)} needs a labels.csv "
+                            "(none beside the data; pass --labels or --condition none)")
+        missing = [s.name for s in sources if s.name not in label_table]
+        if missing:
+            raise DataError(f"labels.csv has no row for {len(missing)} file(s): {', '.join(missing[:5])}"
+                            + (" ..." if len(missing) > 5 else ""))
+        names = {s.name for s in sources}
+        orphans = sorted(set(label_table) - names)
+        if orphans:
+            log(f"warning: labels.csv names {len(orphans)} file(s) not in the data (ignored): "
+                f"{', '.join(orphans[:3])}{' ...' if len(orphans) > 3 else ''}")
+        for c in condition:
+            absent = [n for n in names if not label_table[n].get(c)]
+            if absent:
+                raise DataError(f"label column {c!r} is missing or empty for {', '.join(sorted(absent)[:5])}")
+
+    key = _cache_key(sources, {s.name: label_table.get(s.name, {}) for s in sources}, condition, window, mirror, None)
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    cache_file = cache_dir / f"dataset-{key}.npz"
+    if cache_file.is_file():
+        try:
+            return _read_cache(cache_file)
+        except Exception as e:  # a damaged cache is rebuilt, never trusted
+            log(f"warning: rebuilding damaged cache {cache_file} ({e})")
+
+    skeleton = spec = fps = None
+    mframes = None
+    clips, names, short = [], [], []
+    labels = {c: [] for c in condition}
+    iterator = _iter_motions(sources)
+    if progress:
+        iterator = progress(iterator, total=len(sources))
+    for src, m in iterator:
+        if skeleton is None:
+            skeleton, fps, spec = m.skeleton, m.fps, features.spec_for(m.skeleton)
+            first = src.name
+        elif not _same_skeleton(skeleton, m.skeleton):
+            raise DataError(f"{src.name} has a different skeleton from {first} "
+                            "(joint names, hierarchy or bone lengths differ); train one skeleton per model")
+        if abs(m.fps - fps) > 1e-3:
+            m = m.resample(fps)
+        if m.frames < window:
+            short.append(src.name)
+            continue
+        versions = [(src.name, m, False)]
+        if mirror:
+            if mframes is None:
+                mframes = mirror_frames(m)
+            versions.append((src.name + "#mirror", m.mirror(mframes), True))
+        for name, mm, is_mirror in versions:
+            clips.append(features.encode(mm, spec).astype(np.float32))
+            names.append(name)
+            for c in condition:
+                value = label_table[src.name][c]
+                labels[c].append(_swap_side(value, {label_table[n][c] for n in label_table}) if is_mirror else value)
+    if short:
+        log(f"warning: skipped {len(short)} clip(s) shorter than the {window}-frame window "
+            f"(e.g. {', '.join(short[:3])})")
+    if not clips:
+        raise DataError(f"every clip is shorter than the {window}-frame training window")
+    vocab = {c: sorted(set(labels[c])) for c in condition}
+    ds = Dataset(skeleton, spec, fps, clips, names, labels, vocab, skipped_short=short)
+    all_frames = np.concatenate(clips)
+    ds.mean = all_frames.mean(0).astype(np.float32)
+    ds.std = np.maximum(all_frames.std(0), 1e-3).astype(np.float32)
+    _write_cache(cache_file, ds)
+    return ds
+
+
+def _write_cache(path, ds):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = dict(skeleton=ds.skeleton.to_dict(), spec=ds.spec, fps=ds.fps, names=ds.names,
+                labels=ds.labels, vocab=ds.vocab, skipped_short=ds.skipped_short,
+                lengths=[len(c) for c in ds.clips])
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        np.savez(f, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                 frames=np.concatenate(ds.clips), mean=ds.mean, std=ds.std)
+    os.replace(tmp, path)
+
+
+def _read_cache(path):
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(z["meta"].tobytes().decode())
+        frames, mean, std = z["frames"], z["mean"], z["std"]
+    bounds = np.cumsum([0] + meta["lengths"])
+    clips = [frames[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    return Dataset(Skeleton.from_dict(meta["skeleton"]), meta["spec"], meta["fps"], clips, meta["names"],
+                   meta["labels"], meta["vocab"], mean, std, meta["skipped_short"])
+
+
+# ------------------------------------------------------------------ splitting
+
+def split_takes(ds, fraction=0.05, seed=0, by=("content", "style")):
+    """Hold out whole takes (and their mirrored copies), spread over the label groups."""
+    rng = np.random.default_rng(seed)
+    base = sorted({n.split("#")[0] for n in ds.names})
+    if fraction <= 0 or len(base) < 2:
+        return set()
+    groups = {}
+    first_label = {}
+    for n, i in zip(ds.names, range(len(ds.names))):
+        first_label.setdefault(n.split("#")[0], tuple(ds.labels[c][i] for c in by if c in ds.labels))
+    for n in base:
+        groups.setdefault(first_label[n], []).append(n)
+    held = set()
+    target = max(1, int(round(fraction * len(base))))
+    order = list(groups)
+    rng.shuffle(order)
+    # Round-robin over groups so every label combination loses about the same share.
+    pools = {g: list(rng.permutation(groups[g])) for g in order}
+    while len(held) < target and any(len(pools[g]) > 1 for g in order):
+        for g in order:
+            if len(held) >= target:
+                break
+            if len(pools[g]) > 1:
+                held.add(str(pools[g].pop()))
+    return held
+
+
+def subset(ds, keep_names):
+    idx = [i for i, n in enumerate(ds.names) if n.split("#")[0] in keep_names]
+    return Dataset(ds.skeleton, ds.spec, ds.fps, [ds.clips[i] for i in idx], [ds.names[i] for i in idx],
+                   {c: [v[i] for i in idx] for c, v in ds.labels.items()}, ds.vocab, ds.mean, ds.std,
+                   ds.skipped_short)
+
+
+class WindowSampler:
+    """Random fixed-length windows, clips weighted by how many windows they hold."""
+
+    def __init__(self, ds, window, seed=0):
+        self.ds, self.window = ds, window
+        lengths = np.array([len(c) for c in ds.clips])
+        self.weights = (lengths - window + 1) / (lengths - window + 1).sum()
+        self.rng = np.random.default_rng(seed)
+        self.label_ids = {c: ds.label_ids(c) for c in ds.vocab}
+
+    def sample(self, batch):
+        clip_idx = self.rng.choice(len(self.ds.clips), size=batch, p=self.weights)
+        out = np.empty((batch, self.window, self.ds.clips[0].shape[1]), dtype=np.float32)
+        for b, i in enumerate(clip_idx):
+            start = self.rng.integers(0, len(self.ds.clips[i]) - self.window + 1)
+            out[b] = self.ds.clips[i][start:start + self.window]
+        labels = {c: ids[clip_idx] for c, ids in self.label_ids.items()}
+        return (out - self.ds.mean) / self.ds.std, labels

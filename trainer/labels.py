@@ -1,0 +1,38 @@
+"""labels.csv: `file,<label>,<label>...` — one row per clip, extra columns ignored unless asked for."""
+
+import csv
+from pathlib import Path
+
+
+class LabelError(ValueError):
+    pass
+
+
+def read_labels(path):
+    """{file name: {column: value}} from a labels CSV (file names without folders)."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise LabelError(f"{path}: cannot read labels ({e.strerror})") from None
+    if not rows or "file" not in rows[0]:
+        raise LabelError(f"{path}: a labels CSV needs a header row starting with 'file'")
+    out = {}
+    for n, row in enumerate(rows, start=2):
+        name = Path(row.pop("file") or "").name
+        if not name:
+            raise LabelError(f"{path}:{n}: empty file name")
+        out[name] = {k: (v or "").strip() for k, v in row.items() if k}
+    return out
+
+
+def parse_label_args(items):
+    """['style=elderly', 'content=walk'] -> {'style': 'elderly', 'content': 'walk'}."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise LabelError(f"--label expects NAME=VALUE (e.g. style=elderly), got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
