@@ -92,6 +92,7 @@ BAD = {
     "unknown channel": (TINY.replace("Xrotation Yrotation Zrotation", "Xrotation Yrotation Wrotation"), 9, "unknown channel 'Wrotation'"),
     "truncated": ("\n".join(TINY.splitlines()[:-1]) + "\n", 25, "truncated"),
     "truncated header": (TINY[:120], 6, "file ends early"),
+    "short then long": (TINY.replace("5 6 7 45 0 1 0.5 -3 2\n1.5", "5 6 7 45 0 1 0.5 -3\n2 1.5"), 24, "has 14 values"),
     "nan": (TINY.replace("1.5 91", "1.5 nan"), 25, "not a finite number"),
     "bad frames": (TINY.replace("Frames: 2", "Frames: two"), 22, "'Frames:' needs a number"),
 }
@@ -112,3 +113,8 @@ def test_bad_input_names_file_line_and_problem(case, tmp_path):
 def test_missing_file_is_a_bvh_error(tmp_path):
     with pytest.raises(bvh.BVHError, match="cannot read"):
         bvh.read(tmp_path / "nope.bvh")
+
+
+def test_empty_string_is_a_bvh_error():
+    with pytest.raises(bvh.BVHError, match="empty"):
+        bvh.parse("")

@@ -69,7 +69,8 @@ class Rig:
 
     ``keep``: the root and its descendants (joints above a moving root, like a static BVH
     ``ROOT``, are dropped from windows); ``pairs``: (left, right) joints whose difference
-    gives the facing direction; ``feet``: foot joints, as indices into ``keep``.
+    gives the facing direction; ``feet``: one list of joints per foot (ankle, toes...),
+    as indices into ``keep``.
     """
 
     names: tuple
@@ -87,7 +88,7 @@ class Rig:
 
     def to_dict(self):
         return {"root": self.names[self.root], "joints": len(self.keep),
-                "feet": [self.kept_names[f] for f in self.feet],
+                "feet": [[self.kept_names[f] for f in g] for g in self.feet],
                 "heading_pairs": [[self.names[a], self.names[b]] for a, b in self.pairs],
                 "meters_per_unit": self.meters_per_unit, "up_axis": self.up_axis}
 
@@ -161,7 +162,7 @@ def make_rig(seqs, names=None, parents=None, up_axis=1, meters_per_unit=None, ro
         else:
             pairs = all_pairs
 
-    # feet (indices into keep)
+    # feet (indices into keep), grouped into one foot per chain (ankle + toes)
     kept_names = [names[j] for j in keep]
     feet = [i for i, n in enumerate(kept_names) if FOOT_PATTERN.search(n)]
     if not feet:
@@ -169,10 +170,27 @@ def make_rig(seqs, names=None, parents=None, up_axis=1, meters_per_unit=None, ro
         heights = np.array([np.mean([s[:, keep[i], 1].mean() for s in ups]) for i in leaves])
         scale = float(np.mean([np.ptp(s[:, keep, 1]) for s in ups])) or 1.0
         feet = [leaves[k] for k in np.nonzero(heights <= heights.min() + 0.1 * scale)[0]]
+    feet = _group_feet(feet, keep, parents)
 
     if meters_per_unit is None:
         meters_per_unit = _guess_meters_per_unit(ups, parents, root, keep, feet)
     return Rig(names, parents, root, keep, pairs, feet, float(meters_per_unit), up_axis)
+
+
+def _group_feet(feet, keep, parents):
+    """Foot joints joined through parent links form one foot: [[ankle, toes], [ankle, toes]]."""
+    if parents is None:
+        return [[f] for f in feet]
+    groups = []
+    where = {}
+    for f in feet:  # parent-before-child order: a joint joins its parent's group
+        g = where.get(int(parents[keep[f]]))
+        if g is None:
+            g = len(groups)
+            groups.append([])
+        groups[g].append(f)
+        where[int(keep[f])] = g
+    return groups
 
 
 def _guess_meters_per_unit(ups, parents, root, keep, feet):
@@ -180,7 +198,7 @@ def _guess_meters_per_unit(ups, parents, root, keep, feet):
     P0 = ups[0][0]
     legs = []
     if parents is not None:
-        foot_joints = {int(keep[f]) for f in feet}
+        foot_joints = {int(keep[f]) for group in feet for f in group}
         for j in foot_joints:
             if parents[j] in foot_joints:  # toes below an ankle: measure to the ankle only
                 continue
@@ -191,7 +209,8 @@ def _guess_meters_per_unit(ups, parents, root, keep, feet):
             if k == root and length > 0:
                 legs.append(length)
     if not legs:  # no hierarchy: root height above the lowest foot joint, median over frames
-        heights = [np.median(s[:, root, 1] - s[:, keep[feet], 1].min(axis=-1)) for s in ups]
+        flat = [f for group in feet for f in group]
+        heights = [np.median(s[:, root, 1] - s[:, keep[flat], 1].min(axis=-1)) for s in ups]
         legs = [float(np.median(heights))]
     leg = float(np.median(legs))
     if not leg > 0:
@@ -417,30 +436,46 @@ def diversity(X, pairs=2000, seed=0):
 
 # ========================================================================== foot / jitter
 
+def _foot_groups(feet):
+    return [list(g) if isinstance(g, (list, tuple, np.ndarray)) else [int(g)] for g in feet]
+
+
 def foot_heights_floor(windows, feet, percentile=GROUND_PERCENTILE):
-    """Per-foot-joint contact height: a low percentile of that joint's height over the windows."""
+    """Contact height of every foot joint (flattened ``feet`` order): a low percentile of its height."""
+    flat = [f for g in _foot_groups(feet) for f in g]
     W = np.asarray(windows)
-    return np.percentile(W[:, :, feet, 1].reshape(-1, len(feet)), percentile, axis=0)
+    return np.percentile(W[:, :, flat, 1].reshape(-1, len(flat)), percentile, axis=0)
 
 
 def foot_skate(windows, feet, fps=DEFAULT_FPS, ground=None, contact_height=CONTACT_HEIGHT_M,
                speed=SKATE_SPEED_MS):
-    """Share of frames where some foot joint is within ``contact_height`` of its ground and
-    moves faster than ``speed`` horizontally (canonical windows, metres, Y up).
+    """Share of frames in which some foot is down and slides (canonical windows, metres, Y up).
 
-    ``ground``: per-foot-joint heights (see :func:`foot_heights_floor`); default: this set's.
+    ``feet``: feet as groups of joints (``[[ankle_l, toes_l], [ankle_r, toes_r]]``; a flat
+    list means one joint per foot). A foot is *down* when every joint of it is within
+    ``contact_height`` of that joint's ground (``ground``: per joint, flattened order, see
+    :func:`foot_heights_floor`; default: this set's own); it *slides* when even its slowest
+    joint moves faster than ``speed`` horizontally -- a planted foot rolling over heel or
+    toe keeps one point still. (Counting single joints instead would call every walking
+    swing a skate: the toes pass within 2 cm of the floor at full speed mid-swing.)
     Frame t counts with the step t -> t+1: height = mean of the two, speed = step / dt.
     """
+    groups = _foot_groups(feet)
+    flat = [f for g in groups for f in g]
     W = np.asarray(windows, dtype=np.float64)
-    if len(W) == 0:
+    if len(W) == 0 or not flat:
         return float("nan")
-    F = W[:, :, feet]
+    F = W[:, :, flat]
     if ground is None:
-        ground = foot_heights_floor(W, feet)
+        ground = foot_heights_floor(W, groups)
     h = 0.5 * (F[:, 1:, :, 1] + F[:, :-1, :, 1]) - np.asarray(ground)
-    step = F[:, 1:][..., [0, 2]] - F[:, :-1][..., [0, 2]]
-    v = np.linalg.norm(step, axis=-1) * fps
-    skating = ((h < contact_height) & (v > speed)).any(axis=-1)
+    v = np.linalg.norm(F[:, 1:][..., [0, 2]] - F[:, :-1][..., [0, 2]], axis=-1) * fps
+    skating = np.zeros(h.shape[:2], dtype=bool)
+    start = 0
+    for g in groups:
+        cols = slice(start, start + len(g))
+        start += len(g)
+        skating |= (h[..., cols] < contact_height).all(axis=-1) & (v[..., cols].min(axis=-1) > speed)
     return float(skating.mean())
 
 
@@ -457,8 +492,9 @@ def jitter(windows, fps=DEFAULT_FPS):
 class LabelClassifier:
     """Multinomial logistic regression on whitened PCA features, clips weighted equally."""
 
-    def __init__(self, pca, X, labels, clips, l2=1e-2, maxiter=300):
+    def __init__(self, pca, X, labels, clips, components=64, l2=1e-2, maxiter=300):
         self.pca = pca
+        self.components = min(int(components), pca.k)
         labels = np.asarray([str(x) for x in labels])
         self.classes = sorted(set(labels.tolist()))
         y = np.searchsorted(self.classes, labels)
@@ -486,7 +522,7 @@ class LabelClassifier:
         self.weights = res.x.reshape(d, C)
 
     def _design(self, X):
-        Z = self.pca.transform(X, whiten=True)
+        Z = self.pca.transform(X, whiten=True)[:, :self.components]
         return np.concatenate([Z, np.ones((len(Z), 1))], axis=1)
 
     def log_proba(self, X):
@@ -525,8 +561,8 @@ class Reference:
     """
 
     def __init__(self, train, heldout, labels=None, *, length=DEFAULT_LENGTH, stride=None, fps=DEFAULT_FPS,
-                 up_axis=1, meters_per_unit=None, skeleton=None, root=None, variance=0.99, max_components=128,
-                 max_train_windows=5000, draws=5, seed=0):
+                 up_axis=1, meters_per_unit=None, skeleton=None, root=None, variance=0.999, max_components=256,
+                 max_train_windows=5000, draws=5, seed=0, classifier_components=64):
         train, heldout = _as_list(train), _as_list(heldout)
         self.length, self.fps, self.draws, self.seed = length, fps, draws, seed
         self.stride = stride or max(1, length // 6)
@@ -561,7 +597,7 @@ class Reference:
         self.classifiers, self.ceilings = {}, {}
         for name, sets in (labels or {}).items():
             lab_r = np.asarray([sets["train"][c] for c in clips_r])
-            clf = LabelClassifier(self.pca, self.F_r, lab_r, clips_r)
+            clf = LabelClassifier(self.pca, self.F_r, lab_r, clips_r, classifier_components)
             self.classifiers[name] = clf
             self.ceilings[name] = clf.accuracy(self.F_h, clips_h, list(sets["heldout"]))
             self.ceilings[name + "_chance"] = 1.0 / len(clf.classes)

@@ -118,6 +118,22 @@ def _parse_hierarchy(path, tokens):
                     channels=tuple(channels), end_sites=end_sites)
 
 
+def _lines_have_width(block, width):
+    """Every non-blank line holds exactly ``width`` values (vectorised over the bytes).
+
+    The total count alone would accept a short line followed by a long one.
+    """
+    b = np.frombuffer(block.encode("latin-1", "replace"), dtype=np.uint8)
+    sep = b <= 32                                   # space, tab, CR, LF, ...
+    starts = np.flatnonzero(~sep[1:] & sep[:-1]) + 1
+    if b.size and not sep[0]:
+        starts = np.concatenate([[0], starts])
+    bounds = np.concatenate([[-1], np.flatnonzero(b == 10), [b.size]])
+    counts = np.diff(np.searchsorted(starts, bounds))
+    counts = counts[counts > 0]
+    return bool(np.all(counts == width))
+
+
 def _locate_frame_error(path, lines, first_line, num_frames, width):
     """Slow path: find the first bad frame line and raise a precise error."""
     for i in range(num_frames):
@@ -157,6 +173,8 @@ def _decode(path, data):
 def parse(text, path="<string>"):
     """Parse BVH text into a :class:`Motion`."""
     lines = text.splitlines()
+    if not lines:
+        raise BVHError(path, 1, "file is empty")
     motion_line = next((i for i, line in enumerate(lines) if line.strip().upper() == "MOTION"), None)
     first = next((i for i, line in enumerate(lines) if line.strip()), 0)
     if lines[first].strip().upper() != "HIERARCHY":
@@ -200,13 +218,9 @@ def parse(text, path="<string>"):
             values = np.fromstring(block, dtype=np.float64, sep=" ")
         except (ValueError, DeprecationWarning):
             values = None
-    if values is None or values.size != num_frames * width or not np.all(np.isfinite(values)):
+    if (values is None or values.size != num_frames * width or not np.all(np.isfinite(values))
+            or not _lines_have_width(block, width)):
         _locate_frame_error(path, lines, first_line, num_frames, width)
-    # Same count overall can still hide a short line followed by a long one.
-    if width and num_frames > 1:
-        counts = [len(lines[first_line - 1 + i].split()) for i in (0, num_frames - 1)]
-        if counts != [width, width]:
-            _locate_frame_error(path, lines, first_line, num_frames, width)
     frames = values.reshape(num_frames, width)
     return _frames_to_motion(skeleton, frames, _snap_fps(1.0 / frame_time), name=os.path.splitext(os.path.basename(str(path)))[0])
 

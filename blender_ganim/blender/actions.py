@@ -1,0 +1,307 @@
+"""Write a Motion onto an armature as an Action, and read it back.
+
+Pose-bone values are relative to each bone's rest frame.  With ``C`` the BVH-to-Blender
+axis map, ``R`` a bone's rest rotation and ``h`` its rest head (armature space), and
+``K = C^T R`` the bone's rest axes seen from BVH space (BVH rest frames are all
+identity), a joint's BVH local rotation ``Q`` and translation ``t`` become
+
+    rotation_quaternion = K^T Q K
+    location            = R^T (scale * C t + h_parent - h)       (h_parent = 0 for the root)
+
+which makes every posed bone matrix equal to the mapped BVH joint frame; reading inverts it.
+Keys go in through ``keyframe_points.add`` + ``foreach_set`` (about 50x faster than
+``keyframe_insert``), and only ``_fcurve_collection`` knows about slotted actions (4.4+).
+"""
+
+import re
+
+import bpy
+import numpy as np
+
+from ..core import rotations as rot
+from ..core.motion import Motion
+from . import armature
+from .armature import BVH_TO_BLENDER as C
+
+FPS_PROP = "ganim_fps"
+LINEAR = 1  # index of 'LINEAR' in Keyframe.interpolation
+_PATH = re.compile(r'^pose\.bones\["((?:[^"\\]|\\.)*)"\]\.(\w+)$')
+_EULER_MODES = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
+
+
+class ActionExistsError(ValueError):
+    """An action with the requested name exists and replace was not asked for."""
+
+
+# ------------------------------------------------------------------ version-specific access
+
+def _fcurve_collection(action, obj, create=False):
+    """``(container, slot)``: where ``obj``'s F-curves live in ``action``.
+
+    The container has ``.fcurves`` and ``.groups``: the action itself before 4.4,
+    a slot's channelbag on layered actions (4.4+, the only kind in 5.0).  ``slot`` is
+    None for legacy actions.  With ``create`` a new slot and channelbag are made.
+    """
+    if not hasattr(action, "slots"):
+        if create:
+            action.id_root = "OBJECT"
+        return action, None
+    if create:
+        slot = action.slots.new(id_type="OBJECT", name=obj.name)
+        layer = action.layers[0] if len(action.layers) else action.layers.new("Layer")
+        strip = layer.strips[0] if len(layer.strips) else layer.strips.new(type="KEYFRAME")
+        return strip.channelbag(slot, ensure=True), slot
+    slot = _object_slot(action, obj)
+    for layer in action.layers if slot is not None else ():
+        for strip in layer.strips:
+            bag = strip.channelbag(slot)
+            if bag is not None:
+                return bag, slot
+    return None, slot
+
+
+def _object_slot(action, obj):
+    """The slot ``obj`` plays, else the action's first object slot."""
+    ad = obj.animation_data
+    if ad is not None and ad.action == action and ad.action_slot is not None:
+        return ad.action_slot
+    return next((s for s in action.slots if getattr(s, "target_id_type", "OBJECT") == "OBJECT"), None)
+
+
+def _assignment(obj):
+    """What ``obj`` plays now, to restore it if writing fails."""
+    ad = obj.animation_data
+    if ad is None:
+        return None
+    return ad.action, getattr(ad, "action_slot", None)
+
+
+def _assign(obj, action, slot):
+    ad = obj.animation_data or obj.animation_data_create()
+    ad.action = action
+    if slot is not None:
+        ad.action_slot = slot
+
+
+# ------------------------------------------------------------------ pure conversion
+
+def _rest(obj, skeleton):
+    """Rest rotations, heads, parent heads and ``K`` as quaternions, per joint."""
+    R, heads = armature.bone_rest(obj, skeleton.names)
+    parents = skeleton.parents
+    parent_heads = np.where(parents[:, None] >= 0, heads[np.maximum(parents, 0)], 0.0)
+    k = rot.matrix_to_quat(C.T @ R)
+    return R, heads, parent_heads, k
+
+
+def motion_to_pose(rotations, positions, rest, scale):
+    """BVH local rotations/translations ``[T, J, ...]`` to pose-bone quaternions and locations."""
+    R, heads, parent_heads, k = rest
+    q = rot.quat_mul(rot.quat_conj(k), rot.quat_mul(rotations, k))
+    v = scale * positions @ C.T + (parent_heads - heads)
+    loc = np.einsum("jba,tjb->tja", R, v)
+    return rot.quat_unroll(rot.quat_normalize(q)), loc
+
+
+def pose_to_motion(quats, locations, rest, scale):
+    """Inverse of :func:`motion_to_pose`."""
+    R, heads, parent_heads, k = rest
+    q = rot.quat_mul(k, rot.quat_mul(rot.quat_normalize(quats), rot.quat_conj(k)))
+    t = (np.einsum("jab,tjb->tja", R, locations) + heads - parent_heads) @ C / scale
+    return q, t
+
+
+def _translated_joints(motion, rel_tol=1e-6):
+    """Joints that need location keys: the root, and any whose translation leaves its offset."""
+    sk = motion.skeleton
+    extent = max(float(np.linalg.norm(sk.offsets, axis=-1).max()), 1e-12)
+    moved = np.abs(motion.positions - sk.offsets).max(axis=(0, 2)) > rel_tol * extent
+    moved[0] = True
+    return moved
+
+
+# ------------------------------------------------------------------ writing
+
+def write_action(obj, motion, action_name, start_frame=1, replace=False):
+    """Key ``motion`` onto ``obj`` (bone names = joint names) as a new action and assign it.
+
+    Never overwrites an existing action unless ``replace``; on any failure the new
+    action is removed and the object's previous action restored.
+    """
+    armature.ensure_editable_armature(obj)
+    armature.check_matches(obj, motion.skeleton)
+    existing = bpy.data.actions.get(action_name)
+    if existing is not None and not replace:
+        raise ActionExistsError(f"an action named {action_name!r} already exists; pass replace=True to replace it")
+    if existing is not None and existing.library is not None:
+        raise ActionExistsError(f"action {action_name!r} is linked from a library and cannot be replaced")
+    quats, locs = motion_to_pose(motion.rotations, motion.positions, _rest(obj, motion.skeleton),
+                                 armature.armature_scale(obj))
+    frames = start_frame + np.arange(motion.frames, dtype=np.float64)
+    before = _assignment(obj)
+    action = bpy.data.actions.new("ganim_new" if existing is not None else action_name)
+    try:
+        if existing is None and action.name != action_name:
+            raise ValueError(f"action name {action_name!r} is too long for Blender")
+        container, slot = _fcurve_collection(action, obj, create=True)
+        _write_curves(container, motion.skeleton.names, quats, locs, _translated_joints(motion), frames)
+        _finish(action, motion, frames)
+        _reset_pose(obj, motion.skeleton.names)
+        _assign(obj, action, slot)
+        if existing is not None:
+            _swap_in(existing, action, action_name)
+    except BaseException:
+        _restore(obj, before)
+        bpy.data.actions.remove(action)
+        raise
+    return action
+
+
+def _write_curves(container, names, quats, locs, translated, frames):
+    for j, name in enumerate(names):
+        group = container.groups.new(name)
+        path = f'pose.bones["{bpy.utils.escape_identifier(name)}"]'
+        _key_channel(container, group, path + ".rotation_quaternion", quats[:, j], frames)
+        if translated[j]:
+            _key_channel(container, group, path + ".location", locs[:, j], frames)
+
+
+def _key_channel(container, group, data_path, values, frames):
+    """One F-curve per component, keyed in bulk."""
+    for i in range(values.shape[-1]):
+        _key_fcurve(container, group, data_path, i, values[:, i], frames)
+
+
+def _key_fcurve(container, group, data_path, index, values, frames):
+    fcurve = container.fcurves.new(data_path, index=index)
+    fcurve.group = group
+    points = fcurve.keyframe_points
+    n = len(frames)
+    points.add(n)
+    co = np.empty(2 * n, dtype=np.float32)
+    co[0::2] = frames
+    co[1::2] = values
+    points.foreach_set("co", co)
+    points.foreach_set("interpolation", np.full(n, LINEAR, dtype=np.int32))
+    fcurve.update()
+    return fcurve
+
+
+def _finish(action, motion, frames):
+    """Manual frame range = the clip, and the clip's fps for read_action."""
+    action.use_frame_range = True
+    action.frame_start = float(frames[0])
+    action.frame_end = float(frames[-1])
+    action[FPS_PROP] = float(motion.fps)
+
+
+def _reset_pose(obj, names):
+    """Quaternion mode and a rest pose, so unkeyed channels cannot offset the animation."""
+    for name in names:
+        pb = obj.pose.bones[name]
+        pb.rotation_mode = "QUATERNION"
+        pb.rotation_quaternion = (1.0, 0.0, 0.0, 0.0)
+        pb.location = (0.0, 0.0, 0.0)
+        pb.scale = (1.0, 1.0, 1.0)
+
+
+def _swap_in(existing, action, name):
+    """Replace ``existing`` by ``action`` everywhere, then take over its name."""
+    action.use_fake_user = existing.use_fake_user
+    existing.user_remap(action)
+    bpy.data.actions.remove(existing)
+    action.name = name
+
+
+def _restore(obj, before):
+    ad = obj.animation_data
+    if ad is None:
+        return
+    if before is None:
+        obj.animation_data_clear()
+        return
+    ad.action = before[0]
+    if before[1] is not None and before[0] is not None:
+        ad.action_slot = before[1]
+
+
+# ------------------------------------------------------------------ reading
+
+def read_action(obj, action=None, skeleton=None):
+    """The Motion an action plays on ``obj``, sampled at integer frames over its frame range.
+
+    ``action`` defaults to the object's current one, ``skeleton`` to the one stored
+    by build_armature.  Joints without location curves keep their skeleton offsets.
+    """
+    armature.ensure_armature(obj)
+    if action is None:
+        action = obj.animation_data.action if obj.animation_data else None
+        if action is None:
+            raise ValueError(f"{obj.name!r} has no action to read")
+    if skeleton is None:
+        skeleton = armature.skeleton_from_object(obj)
+    armature.check_matches(obj, skeleton)
+    container, _ = _fcurve_collection(action, obj)
+    if container is None:
+        raise ValueError(f"action {action.name!r} has no animation for {obj.name!r}")
+    curves = _curves_by_channel(container.fcurves)
+    start, end = action.frame_range
+    frames = np.arange(round(start), max(round(end), round(start)) + 1, dtype=np.float64)
+    quats, locs, keyed = _sample_channels(obj, skeleton.names, curves, frames)
+    q, t = pose_to_motion(quats, locs, _rest(obj, skeleton), armature.armature_scale(obj))
+    t[:, ~keyed] = skeleton.offsets[~keyed]
+    fps = action.get(FPS_PROP) or bpy.context.scene.render.fps / bpy.context.scene.render.fps_base
+    return Motion(skeleton, rot.quat_unroll(q), t, float(fps), name=action.name)
+
+
+def _curves_by_channel(fcurves):
+    """``{(bone, property): {index: fcurve}}`` for pose-bone curves."""
+    out = {}
+    for fc in fcurves:
+        m = _PATH.match(fc.data_path)
+        if m:
+            key = (bpy.utils.unescape_identifier(m.group(1)), m.group(2))
+            out.setdefault(key, {})[fc.array_index] = fc
+    return out
+
+
+def _sample_channels(obj, names, curves, frames):
+    """Pose quaternions ``[T, J, 4]``, locations ``[T, J, 3]`` and which joints had location curves."""
+    T, J = len(frames), len(names)
+    quats = rot.quat_identity((T, J))
+    locs = np.zeros((T, J, 3))
+    keyed = np.zeros(J, dtype=bool)
+    for j, name in enumerate(names):
+        if (name, "rotation_quaternion") in curves:
+            quats[:, j] = _sample_vector(curves[(name, "rotation_quaternion")], frames, [1.0, 0.0, 0.0, 0.0])
+        elif (name, "rotation_euler") in curves:
+            mode = obj.pose.bones[name].rotation_mode
+            mode = mode if mode in _EULER_MODES else "XYZ"
+            euler = _sample_vector(curves[(name, "rotation_euler")], frames, [0.0, 0.0, 0.0])
+            # Blender stores (x, y, z) whatever the mode, and 'XYZ' applies X first
+            # (R = Rz Ry Rx): the core's intrinsic order is the mode reversed.
+            order = mode[::-1]
+            quats[:, j] = rot.euler_to_quat(euler[:, ["XYZ".index(a) for a in order]], order)
+        if (name, "location") in curves:
+            locs[:, j] = _sample_vector(curves[(name, "location")], frames, [0.0, 0.0, 0.0])
+            keyed[j] = True
+    return quats, locs, keyed
+
+
+def _sample_vector(by_index, frames, default):
+    out = np.tile(np.asarray(default, dtype=np.float64), (len(frames), 1))
+    for i, fc in by_index.items():
+        if i < out.shape[1]:
+            out[:, i] = _sample_fcurve(fc, frames)
+    return out
+
+
+def _sample_fcurve(fcurve, frames):
+    """Key values directly when keys sit on exactly these frames, else evaluate."""
+    points = fcurve.keyframe_points
+    if len(points) == len(frames):
+        co = np.empty(2 * len(points), dtype=np.float32)
+        points.foreach_get("co", co)
+        if np.array_equal(co[0::2], frames.astype(np.float32)):
+            return co[1::2].astype(np.float64)
+    return np.array([fcurve.evaluate(f) for f in frames])

@@ -1,0 +1,59 @@
+"""Numpy forward pass of the generator: the twin of trainer/models.py, op for op.
+
+Runs inside Blender with nothing but numpy. Weights come from a .ganim file's
+state dict (names as in torch). float32 throughout, like the trained network.
+"""
+
+import numpy as np
+
+
+def _leaky(x, slope=0.2):
+    return np.where(x > 0, x, x * slope)
+
+
+def conv1d(x, weight, bias, dilation=1):
+    """'Same' 1D convolution: x [B, Cin, T], weight [Cout, Cin, K] (K odd) -> [B, Cout, T]."""
+    B, Cin, T = x.shape
+    Cout, _, K = weight.shape
+    pad = dilation * (K - 1) // 2
+    xp = np.zeros((B, Cin, T + 2 * pad), dtype=x.dtype)
+    xp[:, :, pad:pad + T] = x
+    cols = np.stack([xp[:, :, k * dilation:k * dilation + T] for k in range(K)], axis=2)  # [B, Cin, K, T]
+    y = np.matmul(weight.reshape(Cout, Cin * K), cols.reshape(B, Cin * K, T))
+    return y + bias[None, :, None]
+
+
+def cond_channels(cfg):
+    return cfg["channels"] + 1 + len(cfg["traj"]) + 1
+
+
+def noise_length(frames, stride):
+    return -(-frames // stride)
+
+
+def forward(weights, cfg, noise, latent, label_ids, cond):
+    """noise [B, noise, ceil(T/stride)], latent [B, latent], label_ids {k: int [B]}, cond [B, cond_ch, T]."""
+    w = weights
+    T = cond.shape[-1]
+    z = np.repeat(noise, cfg["noise_stride"], axis=-1)[..., :T]
+    emb = 0.0
+    for k in cfg["vocab_sizes"]:
+        emb = emb + w[f"embeds.{k}.weight"][label_ids[k]]
+    c = np.concatenate([np.broadcast_to(emb, (len(latent), cfg["embed"])), latent], axis=-1).astype(np.float32)
+    x = _leaky(conv1d(np.concatenate([z, cond], axis=1).astype(np.float32), w["inp.weight"], w["inp.bias"]))
+    for i, d in enumerate(cfg["dilations"]):
+        p = f"blocks.{i}."
+        film = c @ w[p + "film.weight"].T + w[p + "film.bias"]
+        gamma, beta = np.split(film[..., None], 2, axis=1)
+        h = conv1d(x, w[p + "conv1.weight"], w[p + "conv1.bias"], d)
+        h = _leaky(h * (1 + gamma) + beta)
+        h = conv1d(h, w[p + "conv2.weight"], w[p + "conv2.bias"], d)
+        x = _leaky(x + h)
+    return conv1d(x, w["out.weight"], w["out.bias"])
+
+
+def random_inputs(cfg, count, frames, rng):
+    """Noise and global latents for ``count`` clips (float32)."""
+    noise = rng.standard_normal((count, cfg["noise"], noise_length(frames, cfg["noise_stride"]))).astype(np.float32)
+    latent = rng.standard_normal((count, cfg["latent"])).astype(np.float32)
+    return noise, latent

@@ -1,0 +1,301 @@
+"""The bpy layer: armatures from skeletons, motions written as actions and read back."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+from blender_ganim.blender import actions, armature  # noqa: E402
+from blender_ganim.core import bvh  # noqa: E402
+from blender_ganim.core import rotations as rot  # noqa: E402
+from blender_ganim.core.motion import Motion  # noqa: E402
+from blender_ganim.core.skeleton import Skeleton  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bandai-namco-motion-ds2"
+SCALE = 0.01
+START = 5
+
+pytestmark = pytest.mark.blender
+
+
+@pytest.fixture(autouse=True)
+def clean_scene():
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+
+
+def synthetic_motion(frames=24, seed=0):
+    """A small rig with branches, a zero-length End Site and a stretching spine."""
+    names = ("root", "spine", "head", "arm_L", "hand_L", "arm_R", "hand_R")
+    parents = [-1, 0, 1, 1, 3, 1, 5]
+    offsets = [[0, 90, 0], [0, 10, 0], [0, 20, 0], [10, 15, 0], [25, 0, 0], [-10, 15, 0], [-25, 0, 0]]
+    sk = Skeleton(names, parents, offsets, end_sites={2: [0, 10, 0], 4: [0, 0, 0], 6: [0, 0, 0]})
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, frames)[:, None, None]
+    axis_angle = rng.normal(size=(1, len(names), 3)) * t * 2.0 + rng.normal(size=(1, len(names), 3)) * 0.5
+    positions = np.broadcast_to(sk.offsets, (frames, len(names), 3)).copy()
+    positions[:, 0] += np.concatenate([100 * t[:, 0], 5 * np.sin(6 * t[:, 0]), -50 * t[:, 0]], axis=-1)
+    positions[:, 1, 1] += 3 * np.sin(4 * t[:, 0, 0])
+    return Motion(sk, rot.axis_angle_to_quat(axis_angle), positions, 30.0, "synthetic")
+
+
+def clip_motion():
+    files = sorted(DATA.glob("*.bvh")) if DATA.is_dir() else []
+    if not files:
+        pytest.skip(f"no sample data under {DATA}")
+    return bvh.read(files[0])
+
+
+@pytest.fixture(params=["synthetic", "clip"])
+def motion(request):
+    return synthetic_motion() if request.param == "synthetic" else clip_motion()
+
+
+def posed_heads(obj, names, frame):
+    bpy.context.scene.frame_set(frame)
+    return np.array([tuple(obj.matrix_world @ obj.pose.bones[n].head) for n in names])
+
+
+def curves_of(obj, action):
+    return list(actions._fcurve_collection(action, obj)[0].fcurves)
+
+
+# ---------------------------------------------------------------- armature
+
+def test_armature_matches_skeleton(motion):
+    sk = motion.skeleton
+    obj = armature.build_armature(sk, "Rig", scale=SCALE)
+    bones = obj.data.bones
+    assert [b.name for b in bones] == list(sk.names)
+    for j, name in enumerate(sk.names):
+        parent = bones[name].parent
+        assert (parent.name if parent else None) == (sk.names[sk.parents[j]] if j else None)
+        assert bones[name].length > 0.0
+    heads = np.array([tuple(bones[n].head_local) for n in sk.names])
+    np.testing.assert_allclose(heads, armature.to_blender(armature.rest_positions(sk), SCALE), atol=1e-6)
+    assert armature.skeleton_from_object(obj).same_topology(sk)
+    assert armature.armature_scale(obj) == SCALE
+
+
+def test_build_from_pose_mode_and_failed_build_leaves_nothing():
+    sk = synthetic_motion().skeleton
+    armature.build_armature(sk, "A")
+    bpy.ops.object.mode_set(mode="POSE")
+    assert len(armature.build_armature(sk, "B").data.bones) == len(sk)
+    assert bpy.context.mode == "OBJECT"
+    counts = len(bpy.data.objects), len(bpy.data.armatures)
+    with pytest.raises(ValueError, match="view layer"):
+        armature.build_armature(sk, "C", collection=bpy.data.collections.new("loose"))
+    assert (len(bpy.data.objects), len(bpy.data.armatures)) == counts
+
+
+def test_axis_mapping_is_y_up_to_z_up():
+    np.testing.assert_allclose(armature.to_blender([1.0, 2.0, 3.0], 0.5), [0.5, -1.5, 1.0])
+    np.testing.assert_allclose(armature.from_blender(armature.to_blender([1.0, 2.0, 3.0], 0.5), 0.5), [1, 2, 3])
+    assert np.isclose(np.linalg.det(armature.BVH_TO_BLENDER), 1.0)
+
+
+# ---------------------------------------------------------------- writing
+
+def test_posed_heads_follow_the_motion(motion):
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    actions.write_action(obj, motion, "clip", start_frame=START)
+    expected = armature.to_blender(motion.global_positions(), SCALE)
+    T = motion.frames
+    for i in sorted({0, 1, T // 2, T - 1}):
+        heads = posed_heads(obj, motion.skeleton.names, START + i)
+        np.testing.assert_allclose(heads, expected[i], atol=1e-4, err_msg=f"frame {i}")
+
+
+def test_posed_bones_turn_with_their_joints(motion):
+    """Heads miss leaf and twist rotations: each posed bone frame must be the joint's frame x rest."""
+    sk = motion.skeleton
+    obj = armature.build_armature(sk, "Rig", scale=SCALE)
+    actions.write_action(obj, motion, "clip", start_frame=START)
+    rest, _ = armature.bone_rest(obj, sk.names)
+    C = armature.BVH_TO_BLENDER
+    global_rot = rot.quat_to_matrix(motion.global_transforms()[0])
+    for i in (0, motion.frames // 2):
+        bpy.context.scene.frame_set(START + i)
+        posed = np.array([[list(r) for r in obj.pose.bones[n].matrix.to_3x3()] for n in sk.names])
+        np.testing.assert_allclose(posed, C @ global_rot[i] @ C.T @ rest, atol=1e-5, err_msg=f"frame {i}")
+
+
+def test_object_transform_moves_the_whole_clip():
+    motion = synthetic_motion()
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    obj.location = (1.0, 2.0, 3.0)
+    actions.write_action(obj, motion, "clip", start_frame=START)
+    heads = posed_heads(obj, motion.skeleton.names, START + 3)
+    expected = armature.to_blender(motion.global_positions()[3], SCALE) + [1.0, 2.0, 3.0]
+    np.testing.assert_allclose(heads, expected, atol=1e-4)
+
+
+def test_round_trip(motion):
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    actions.write_action(obj, motion, "clip", start_frame=START)
+    back = actions.read_action(obj)
+    assert back.frames == motion.frames and back.skeleton.same_topology(motion.skeleton)
+    assert back.fps == pytest.approx(motion.fps) and back.name == "clip"
+    assert rot.quat_angle(back.rotations, motion.rotations).max() < 1e-5
+    g, g_back = motion.global_positions(), back.global_positions()
+    assert np.abs(g_back - g).max() <= 1e-5 * np.abs(g).max()
+
+
+def test_read_action_evaluates_sparse_keys():
+    motion = synthetic_motion()
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    action = actions.write_action(obj, motion, "clip", start_frame=START)
+    for fc in curves_of(obj, action):  # drop every other key: linear curves are sampled in between
+        for k in range(len(fc.keyframe_points) - 2, 0, -2):
+            fc.keyframe_points.remove(fc.keyframe_points[k])
+    back = actions.read_action(obj, action, motion.skeleton)
+    assert back.frames == motion.frames
+    assert rot.quat_angle(back.rotations[0], motion.rotations[0]).max() < 1e-5
+    assert rot.quat_angle(back.rotations[-1], motion.rotations[-1]).max() < 1e-5
+
+
+@pytest.mark.parametrize("mode", ["XYZ", "ZXY"])
+def test_read_action_accepts_euler_curves(mode):
+    """Actions keyed by hand or by Blender's BVH importer use Euler rotations."""
+    from mathutils import Quaternion
+
+    motion = synthetic_motion()
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    action = actions.write_action(obj, motion, "clip", start_frame=START)
+    container = actions._fcurve_collection(action, obj)[0]
+    path = 'pose.bones["spine"].rotation_quaternion'
+    quat = [container.fcurves.find(path, index=i) for i in range(4)]
+    values = np.array([[fc.evaluate(START + f) for fc in quat] for f in range(motion.frames)])
+    for fc in quat:
+        container.fcurves.remove(fc)
+    euler = np.array([tuple(Quaternion(q).to_euler(mode)) for q in values])
+    for i in range(3):
+        fc = container.fcurves.new('pose.bones["spine"].rotation_euler', index=i)
+        for f, v in enumerate(euler[:, i]):
+            fc.keyframe_points.insert(START + f, v)
+    obj.pose.bones["spine"].rotation_mode = mode
+    back = actions.read_action(obj)
+    assert rot.quat_angle(back.rotations, motion.rotations).max() < 1e-5
+
+
+def test_every_bone_is_keyed_on_every_frame(motion):
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    action = actions.write_action(obj, motion, "clip", start_frame=START)
+    assert obj.animation_data.action == action
+    assert tuple(action.frame_range) == (START, START + motion.frames - 1)
+    frames = START + np.arange(motion.frames, dtype=np.float32)
+    seen = {}
+    for fc in curves_of(obj, action):
+        co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        np.testing.assert_array_equal(co[0::2], frames)
+        bone = fc.data_path.split('"')[1]
+        assert fc.group is not None and fc.group.name == bone
+        seen.setdefault((bone, fc.data_path.rsplit(".", 1)[1]), set()).add(fc.array_index)
+        if fc.data_path.endswith("rotation_quaternion"):
+            assert all(k.interpolation == "LINEAR" for k in fc.keyframe_points[:3])
+    for name in motion.skeleton.names:
+        assert seen[(name, "rotation_quaternion")] == {0, 1, 2, 3}
+        assert obj.pose.bones[name].rotation_mode == "QUATERNION"
+    root = motion.skeleton.names[0]
+    assert seen[(root, "location")] == {0, 1, 2}
+    moved = actions._translated_joints(motion)
+    assert {n for n, p in seen if p == "location"} == {n for n, m in zip(motion.skeleton.names, moved) if m}
+
+
+def test_quaternion_keys_are_sign_continuous():
+    motion = synthetic_motion()
+    flipped = motion.rotations.copy()
+    flipped[1::2] *= -1.0
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    actions.write_action(obj, motion.copy(rotations=flipped), "clip")
+    q = actions.read_action(obj).rotations
+    assert np.all(np.sum(q[1:] * q[:-1], axis=-1) > 0.0)
+
+
+# ---------------------------------------------------------------- safety
+
+def test_existing_action_is_not_overwritten_unless_asked():
+    motion = synthetic_motion()
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    taken = bpy.data.actions.new("taken")
+    taken["marker"] = 7
+    taken.use_fake_user = True
+    before = set(bpy.data.actions.keys())
+    with pytest.raises(actions.ActionExistsError, match="taken"):
+        actions.write_action(obj, motion, "taken")
+    assert set(bpy.data.actions.keys()) == before
+    assert bpy.data.actions["taken"].get("marker") == 7
+    assert obj.animation_data is None or obj.animation_data.action is None
+
+    new = actions.write_action(obj, motion, "taken", replace=True)
+    assert set(bpy.data.actions.keys()) == before
+    assert new.name == "taken" and new.get("marker") is None and new.use_fake_user
+    assert obj.animation_data.action == new
+    assert len(curves_of(obj, new)) > 0
+
+
+def test_replace_swaps_what_the_object_plays():
+    motion = synthetic_motion()
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    actions.write_action(obj, motion, "clip", start_frame=START)
+    other = synthetic_motion(seed=1)
+    actions.write_action(obj, other, "clip", start_frame=START, replace=True)
+    assert list(bpy.data.actions.keys()) == ["clip"]
+    heads = posed_heads(obj, motion.skeleton.names, START + 2)
+    np.testing.assert_allclose(heads, armature.to_blender(other.global_positions()[2], SCALE), atol=1e-4)
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_failure_mid_write_leaves_nothing_behind(monkeypatch, replace):
+    motion = synthetic_motion()
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    first = actions.write_action(obj, motion, "first")
+    before = {a.name: len(curves_of(obj, a)) for a in bpy.data.actions}
+    real, calls = actions._key_fcurve, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 9:
+            raise RuntimeError("disk on fire")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(actions, "_key_fcurve", flaky)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        actions.write_action(obj, motion, "first" if replace else "second", replace=replace)
+    assert {a.name: len(curves_of(obj, a)) for a in bpy.data.actions} == before
+    assert obj.animation_data.action == first
+
+
+def test_failure_on_a_fresh_object_leaves_it_unanimated(monkeypatch):
+    motion = synthetic_motion()
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    monkeypatch.setattr(actions, "_reset_pose", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        actions.write_action(obj, motion, "clip")
+    assert len(bpy.data.actions) == 0
+    assert obj.animation_data is None or obj.animation_data.action is None
+
+
+def test_missing_bones_are_listed():
+    motion = synthetic_motion()
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    assert armature.missing_bones(obj, motion.skeleton) == []
+    sk = motion.skeleton
+    renamed = Skeleton(("root", "spine", "skull") + sk.names[3:5] + ("arm_X", "hand_R"), sk.parents, sk.offsets)
+    assert armature.missing_bones(obj, renamed) == ["skull", "arm_X"]
+    with pytest.raises(armature.ArmatureError, match="skull, arm_X"):
+        actions.write_action(obj, motion.copy(skeleton=renamed), "clip")
+    assert len(bpy.data.actions) == 0
+
+
+def test_non_armatures_are_refused():
+    motion = synthetic_motion()
+    empty = bpy.data.objects.new("Empty", None)
+    with pytest.raises(armature.ArmatureError, match="armature"):
+        actions.write_action(empty, motion, "clip")
+    with pytest.raises(ValueError):
+        armature.missing_bones(empty, motion.skeleton)
+    assert len(bpy.data.actions) == 0

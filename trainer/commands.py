@@ -1,0 +1,131 @@
+"""The torch-side commands of `ganim`: train, sample, eval, preview."""
+
+import csv
+import sys
+from pathlib import Path
+
+
+def add_parsers(sub):
+    s = sub.add_parser(
+        "train", help="train a motion GAN on BVH folders",
+        description="Train a temporal GAN on one or more folders (or .tar.xz archives) of BVH files of one "
+                    "skeleton. Writes RUN_DIR/model.ganim, checkpoint.pt, losses.csv/png, samples.png. "
+                    "Kill it at any time and continue with --resume. Several GPUs: "
+                    "torchrun --nproc_per_node N -m trainer.cli train ...")
+    s.add_argument("data", nargs="+", metavar="DATA_DIR", help="folders / .tar.xz archives of BVH files")
+    s.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (created)")
+    s.add_argument("--labels", metavar="CSV", help="labels CSV (default: labels.csv found beside the data)")
+    s.add_argument("--condition", default="style,content",
+                   help="label columns to condition on, comma separated, or 'none' (default: style,content)")
+    s.add_argument("--steps", type=int, help="training steps (default 20000)")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint")
+    s.add_argument("--batch", type=int, help="batch size over all processes (default 32)")
+    s.add_argument("--window", type=int, help="training window in frames (default 64)")
+    s.add_argument("--hidden", type=int, help="network width (default 128)")
+    s.add_argument("--ckpt-every", type=int, help="checkpoint + export every N steps (default 500)")
+    s.add_argument("--lr", type=float, help="learning rate of G and D (default 2e-4)")
+    s.add_argument("--val-fraction", type=float, help="share of whole takes held out for eval (default 0.05)")
+    s.add_argument("--no-mirror", action="store_true", help="do not add left/right mirrored copies")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--cache", metavar="DIR", help="feature cache folder (default ~/.cache/ganim)")
+    s.add_argument("--threads", type=int, help="CPU threads for torch")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser(
+        "sample", help="generate BVH clips from a model",
+        description="Generate COUNT clips of FRAMES frames with a .ganim model (numpy inference). Writes "
+                    "DIR/sample_000.bvh ... and DIR/labels.csv (file,<label columns>). Labels not given "
+                    "with --label are drawn at random from the training distribution.")
+    s.add_argument("model", help=".ganim model file")
+    s.add_argument("--out", required=True, metavar="DIR")
+    s.add_argument("--count", type=int, default=1)
+    s.add_argument("--frames", type=int, default=120)
+    s.add_argument("--label", action="append", metavar="NAME=VALUE", help="e.g. style=elderly (repeatable)")
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--preview", action="store_true", help="also write DIR/preview.png")
+    s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("preview", help="draw a clip as a picture or GIF",
+                       description="A contact sheet (.png) or an animated stick figure (.gif) of a BVH clip.")
+    s.add_argument("clip", help=".bvh file")
+    s.add_argument("--out", required=True, help="PREVIEW.png or PREVIEW.gif")
+    s.add_argument("--frames", type=int, default=8, help="poses on a contact sheet (default 8)")
+    s.set_defaults(func=cmd_preview)
+
+    try:
+        from . import evaluate
+    except ImportError:
+        evaluate = None
+    if evaluate is not None:
+        evaluate.add_parser(sub)
+
+
+def cmd_train(args):
+    import torch
+
+    from .train import TrainError, train
+    from .cli import UserError
+    from .data import DataError
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    condition = () if args.condition.strip().lower() == "none" else tuple(
+        c.strip() for c in args.condition.split(",") if c.strip())
+    overrides = dict(batch=args.batch, window=args.window, hidden=args.hidden, ckpt_every=args.ckpt_every,
+                     lr_g=args.lr, lr_d=args.lr, val_fraction=args.val_fraction, seed=args.seed)
+    if args.no_mirror:
+        overrides["mirror"] = False
+    if args.cache:
+        import os
+        os.environ["GANIM_CACHE"] = args.cache
+    try:
+        train(args.data, args.out, labels_csv=args.labels, condition=condition, steps=args.steps,
+              device=args.device, resume=args.resume, log=lambda m: print(m, file=sys.stderr), **overrides)
+    except (TrainError, DataError) as e:
+        raise UserError(str(e)) from None
+
+
+def cmd_sample(args):
+    from blender_ganim.core import bvh, model_file, synthesis
+
+    from .cli import UserError
+    from .labels import parse_label_args
+    model = model_file.load(args.model)
+    if args.count < 1:
+        raise UserError("--count must be at least 1")
+    try:
+        motions, labels = synthesis.generate(model, args.frames, count=args.count,
+                                             labels=parse_label_args(args.label), seed=args.seed, name="sample")
+    except synthesis.SynthesisError as e:
+        raise UserError(str(e)) from None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    columns = list(model.labels)
+    with open(out / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file"] + columns)
+        for m, lab in zip(motions, labels):
+            name = f"{m.name}.bvh"
+            bvh.write(out / name, m)
+            w.writerow([name] + [lab[c] for c in columns])
+    if args.preview:
+        from .plots import draw_contact_sheet
+        draw_contact_sheet(motions[:8], out / "preview.png",
+                           titles=[" ".join(lab.values()) for lab in labels[:8]])
+    print(f"wrote {len(motions)} clips of {args.frames} frames to {out}/ (labels in {out / 'labels.csv'})")
+
+
+def cmd_preview(args):
+    from blender_ganim.core import bvh
+
+    from .cli import UserError
+    from .plots import draw_contact_sheet, draw_gif
+    m = bvh.read(args.clip)
+    out = Path(args.out)
+    if out.suffix.lower() == ".gif":
+        draw_gif(m, out)
+    elif out.suffix.lower() == ".png":
+        draw_contact_sheet([m], out, frames_per_clip=max(2, args.frames))
+    else:
+        raise UserError(f"--out must end in .png or .gif, got {out.name}")
+    print(f"wrote {out}")

@@ -1,0 +1,135 @@
+"""Generator and discriminator: fully convolutional over time, so any length is one forward pass.
+
+Generator input, per frame: coarse noise (repeated to frame rate) + conditioning channels
+(known frames x mask, the mask, and an optional root trajectory with its own mask).
+Per clip: a global latent and the label embeddings, applied through FiLM in every block.
+The numpy twin (blender_ganim/core/generator.py) mirrors this file op for op; keep them in step.
+"""
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+TRAJ_CHANNELS = (6, 7, 8, 9)  # root height, velocity x/z, yaw rate: what path following conditions on
+
+
+def gen_config(channels, vocab_sizes, hidden=128, dilations=(1, 2, 4, 8, 16, 32, 1, 4),
+               noise=16, latent=32, embed=64, noise_stride=4):
+    return dict(channels=channels, vocab_sizes=dict(vocab_sizes), hidden=hidden, dilations=list(dilations),
+                noise=noise, latent=latent, embed=embed, noise_stride=noise_stride,
+                traj=list(TRAJ_CHANNELS))
+
+
+def cond_channels(cfg):
+    return cfg["channels"] + 1 + len(cfg["traj"]) + 1
+
+
+class FiLMBlock(nn.Module):
+    """Two dilated convs with a per-clip scale and shift, around a residual connection."""
+
+    def __init__(self, hidden, dilation, cond):
+        super().__init__()
+        self.conv1 = nn.Conv1d(hidden, hidden, 3, padding=dilation, dilation=dilation)
+        self.conv2 = nn.Conv1d(hidden, hidden, 3, padding=dilation, dilation=dilation)
+        self.film = nn.Linear(cond, 2 * hidden)
+
+    def forward(self, x, c):
+        gamma, beta = self.film(c).unsqueeze(-1).chunk(2, dim=1)
+        h = self.conv1(x)
+        h = F.leaky_relu(h * (1 + gamma) + beta, 0.2)
+        h = self.conv2(h)
+        return F.leaky_relu(x + h, 0.2)
+
+
+class Generator(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        H, E = cfg["hidden"], cfg["embed"]
+        # One embedding per label column; the extra last row means "unspecified".
+        self.embeds = nn.ModuleDict({k: nn.Embedding(n + 1, E) for k, n in cfg["vocab_sizes"].items()})
+        cond = E + cfg["latent"]
+        self.inp = nn.Conv1d(cfg["noise"] + cond_channels(cfg), H, 3, padding=1)
+        self.blocks = nn.ModuleList([FiLMBlock(H, d, cond) for d in cfg["dilations"]])
+        self.out = nn.Conv1d(H, cfg["channels"], 3, padding=1)
+
+    def clip_code(self, labels, latent):
+        e = 0
+        for k, emb in self.embeds.items():
+            e = e + emb(labels[k])
+        return torch.cat([e, latent], dim=-1)
+
+    def forward(self, noise, latent, labels, cond):
+        """noise [B, noise, ceil(T/stride)], latent [B, latent], labels {k: [B]}, cond [B, cond_channels, T]."""
+        T = cond.shape[-1]
+        z = noise.repeat_interleave(self.cfg["noise_stride"], dim=-1)[..., :T]
+        c = self.clip_code(labels, latent)
+        x = F.leaky_relu(self.inp(torch.cat([z, cond], dim=1)), 0.2)
+        for block in self.blocks:
+            x = block(x, c)
+        return self.out(x)
+
+
+def make_cond(cfg, known=None, mask=None, traj=None, traj_mask=None, batch=1, frames=64, device="cpu"):
+    """Pack conditioning channels; all-zero means 'generate freely'."""
+    C, n_traj = cfg["channels"], len(cfg["traj"])
+    cond = torch.zeros(batch, cond_channels(cfg), frames, device=device)
+    if known is not None and mask is not None:
+        cond[:, :C] = known * mask
+        cond[:, C:C + 1] = mask
+    if traj is not None and traj_mask is not None:
+        cond[:, C + 1:C + 1 + n_traj] = traj * traj_mask
+        cond[:, C + 1 + n_traj:] = traj_mask
+    return cond
+
+
+class Discriminator(nn.Module):
+    """Temporal conv critic over windows with label projection (Miyato & Koyama 2018)."""
+
+    def __init__(self, channels, vocab_sizes, hidden=128):
+        super().__init__()
+        sn = nn.utils.spectral_norm
+        self.convs = nn.ModuleList([
+            sn(nn.Conv1d(channels, hidden, 3, padding=1)),
+            sn(nn.Conv1d(hidden, hidden, 4, stride=2, padding=1)),
+            sn(nn.Conv1d(hidden, 2 * hidden, 4, stride=2, padding=1)),
+            sn(nn.Conv1d(2 * hidden, 2 * hidden, 4, stride=2, padding=1)),
+        ])
+        # A second, frame-rate branch on the root channels only: walking speed and turning
+        # rate get their own pressure instead of drowning among 130 rotation channels.
+        self.root = nn.ModuleList([
+            sn(nn.Conv1d(len(TRAJ_CHANNELS), hidden // 2, 5, padding=2)),
+            sn(nn.Conv1d(hidden // 2, hidden // 2, 5, stride=2, padding=2)),
+        ])
+        feat = 2 * hidden + hidden // 2
+        self.head = sn(nn.Linear(feat, 1))
+        self.embeds = nn.ModuleDict({k: sn(nn.Embedding(n, feat)) for k, n in vocab_sizes.items()})
+
+    def forward(self, x, labels):
+        h = x
+        for conv in self.convs:
+            h = F.leaky_relu(conv(h), 0.2)
+        r = x[:, list(TRAJ_CHANNELS)]
+        for conv in self.root:
+            r = F.leaky_relu(conv(r), 0.2)
+        # Mean and std over time: std lets the critic see how much a clip moves.
+        feat = torch.cat([h.mean(-1), r.mean(-1) + r.std(-1)], dim=-1)
+        out = self.head(feat).squeeze(-1)
+        for k, emb in self.embeds.items():
+            out = out + (emb(labels[k]) * feat).sum(-1)
+        return out
+
+
+def count_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def generator_weights(G):
+    """State dict as float32 numpy arrays, for the .ganim file."""
+    return {k: v.detach().float().cpu().numpy() for k, v in G.state_dict().items()}
+
+
+def noise_length(frames, stride):
+    return math.ceil(frames / stride)

@@ -1,0 +1,120 @@
+"""Pictures people would rather look at than read: loss curves, clip contact sheets, GIFs.
+
+matplotlib with the Agg backend (no display needed).
+"""
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_losses(history, path):
+    plt = _plt()
+    h = np.asarray(history, dtype=np.float64)
+    if len(h) == 0:
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    k = max(1, len(h) // 200)
+    smooth = lambda x: np.convolve(x, np.ones(k) / k, mode="valid")
+    steps = h[k - 1:, 0] if k > 1 else h[:, 0]
+    axes[0].plot(steps, smooth(h[:, 1]), label="D hinge")
+    axes[0].plot(steps, smooth(h[:, 2]), label="G adversarial")
+    axes[0].set_title("adversarial losses")
+    axes[1].plot(steps, smooth(h[:, 3]), label="known frames")
+    axes[1].plot(steps, smooth(h[:, 4]), label="trajectory")
+    axes[1].set_title("reconstruction L1 (normalised)")
+    axes[2].plot(steps, smooth(h[:, 5]))
+    axes[2].set_title("R1 penalty")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    axes[1].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _bones(motion):
+    return [(int(p), j) for j, p in enumerate(motion.skeleton.parents) if p >= 0]
+
+
+def _project(p, azimuth=0.6):
+    """Oblique view of Y-up points: screen x mixes X and Z, screen y is height."""
+    return np.stack([p[..., 0] * np.cos(azimuth) + p[..., 2] * np.sin(azimuth), p[..., 1]], axis=-1)
+
+
+def draw_contact_sheet(motions, path, titles=None, frames_per_clip=8, dpi=80):
+    """One row per clip: poses at evenly spaced frames, plus the root path seen from above."""
+    plt = _plt()
+    motions = list(motions)
+    rows = len(motions)
+    fig, axes = plt.subplots(rows, frames_per_clip + 1, figsize=(1.6 * (frames_per_clip + 1) + 1, 2.2 * rows),
+                             squeeze=False)
+    for r, m in enumerate(motions):
+        g = m.global_positions()
+        scale = max(np.ptp(g[..., 1]), 1e-6)
+        picks = np.linspace(0, m.frames - 1, frames_per_clip).round().astype(int)
+        for c, f in enumerate(picks):
+            ax = axes[r, c]
+            pts = _project(g[f] - [g[f, :, 0].mean(), 0, g[f, :, 2].mean()])
+            for p, j in _bones(m):
+                ax.plot(pts[[p, j], 0], pts[[p, j], 1], "-", color="#2b6cb0", lw=2)
+            ax.plot(pts[:, 0], pts[:, 1], "o", color="#1a365d", ms=2)
+            ax.set_xlim(-0.6 * scale, 0.6 * scale)
+            ax.set_ylim(np.min(g[..., 1]) - 0.05 * scale, np.max(g[..., 1]) + 0.05 * scale)
+            ax.set_aspect("equal")
+            ax.axhline(np.min(g[..., 1]), color="#999", lw=0.8)
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_title(f"frame {f}", fontsize=7)
+        ax = axes[r, -1]
+        root = g[:, 1]
+        ax.plot(root[:, 0], root[:, 2], "-", color="#c05621")
+        ax.plot(root[:1, 0], root[:1, 2], "o", color="#c05621")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_title("root path (top)", fontsize=7)
+        ax.set_xticks([]), ax.set_yticks([])
+        label = titles[r] if titles else m.name
+        axes[r, 0].set_ylabel(label, fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+def draw_gif(motion, path, fps=None, stride=2):
+    """An animated stick figure following the root."""
+    plt = _plt()
+    from matplotlib.animation import FuncAnimation, PillowWriter
+    g = motion.global_positions()
+    scale = max(np.ptp(g[..., 1]), 1e-6)
+    fig, ax = plt.subplots(figsize=(3.2, 3.2))
+    lines = [ax.plot([], [], "-", color="#2b6cb0", lw=2)[0] for _ in _bones(motion)]
+    ax.set_xlim(-0.7 * scale, 0.7 * scale)
+    ax.set_ylim(np.min(g[..., 1]) - 0.05 * scale, np.max(g[..., 1]) + 0.1 * scale)
+    ax.set_aspect("equal")
+    ax.set_xticks([]), ax.set_yticks([])
+    bones = _bones(motion)
+
+    def update(f):
+        pts = _project(g[f] - [g[f, 1, 0], 0, g[f, 1, 2]])
+        for line, (p, j) in zip(lines, bones):
+            line.set_data(pts[[p, j], 0], pts[[p, j], 1])
+        ax.set_title(f"{motion.name} {f}", fontsize=8)
+        return lines
+
+    anim = FuncAnimation(fig, update, frames=range(0, motion.frames, stride))
+    anim.save(path, writer=PillowWriter(fps=(fps or motion.fps) / stride))
+    plt.close(fig)
+
+
+def plot_samples(model_path, path, count=4, frames=120, seed=0):
+    from blender_ganim.core import model_file, synthesis
+    model = model_file.load(model_path)
+    motions, labels = synthesis.generate(model, frames, count=count, seed=seed)
+    titles = [" ".join(v for v in lab.values()) for lab in labels]
+    draw_contact_sheet(motions, path, titles=titles)

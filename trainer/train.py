@@ -1,0 +1,352 @@
+"""The training loop: hinge GAN + lazy R1, masked reconstruction, EMA generator, AMP, DDP.
+
+Reads top to bottom: set-up, data, models, (resume), loop, export. Run it as
+`ganim train ...` or, on several GPUs (or several CPU processes with gloo),
+`torchrun --nproc_per_node N -m trainer.cli train ...`.
+"""
+
+import copy
+import errno
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from blender_ganim.core import model_file
+
+from . import data as data_mod
+from .models import (Discriminator, Generator, count_params, gen_config, generator_weights, make_cond,
+                     noise_length)
+
+LICENCE_NOTE = ("Trained on the Bandai Namco Research Motion Dataset (CC BY-NC 4.0, "
+                "(c) 2022 Bandai Namco Research Inc.; Kobayashi et al., arXiv:2306.08861): "
+                "non-commercial use only; the model inherits that licence.")
+
+
+class TrainError(RuntimeError):
+    pass
+
+
+DEFAULTS = dict(steps=20000, batch=32, window=64, lr_g=2e-4, lr_d=2e-4, r1=1.0, r1_every=4,
+                rec_weight=10.0, ema=0.999, hidden=128, ckpt_every=500, seed=0, val_fraction=0.05,
+                free_prob=0.5, traj_prob=0.3)
+
+
+# ------------------------------------------------------------------ set-up
+
+def setup_distributed(device_arg):
+    """(rank, world, device); initialises a process group when launched by torchrun."""
+    if device_arg == "auto":
+        device_arg = "cuda" if torch.cuda.is_available() else "cpu"
+    if device_arg == "cuda" and not torch.cuda.is_available():
+        raise TrainError("--device cuda asked for, but torch sees no GPU here")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1:
+        dist.init_process_group("nccl" if device_arg == "cuda" else "gloo")
+    device = torch.device(device_arg, int(os.environ.get("LOCAL_RANK", "0"))) if device_arg == "cuda" \
+        else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return rank, world, device
+
+
+def config_fingerprint(cfg, ds):
+    """What must match for --resume to make sense: data, labels, architecture, window."""
+    keys = ("window", "hidden", "condition", "val_fraction", "seed")
+    body = {k: cfg[k] for k in keys}
+    body["data"] = sorted(ds.names)
+    body["vocab"] = ds.vocab
+    body["channels"] = ds.spec["channels"]
+    return body
+
+
+def atomic_torch_save(obj, path):
+    """Write beside the target, fsync, rename: a failed write (full disk) keeps the old file."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+# ------------------------------------------------------------------ masks
+
+def sample_masks(batch, frames, channels, traj_channels, free_prob, traj_prob, gen):
+    """Random editing tasks: free generation, in-betweening, prefix, suffix, sparse keys, spans."""
+    mask = torch.zeros(batch, 1, frames)
+    traj_mask = torch.zeros(batch, 1, frames)
+    kind = torch.randint(0, 5, (batch,), generator=gen)
+    free = torch.rand(batch, generator=gen) < free_prob
+    for b in range(batch):
+        if free[b]:
+            continue
+        k = int(kind[b])
+        a = int(torch.randint(2, frames // 3, (1,), generator=gen))
+        c = int(torch.randint(2 * frames // 3, frames - 2, (1,), generator=gen))
+        if k == 0:      # in-betweening: context before and after
+            mask[b, :, :a] = 1
+            mask[b, :, c:] = 1
+        elif k == 1:    # continue a clip
+            mask[b, :, :a] = 1
+        elif k == 2:    # lead into a clip
+            mask[b, :, c:] = 1
+        elif k == 3:    # sparse keyframes
+            n = int(torch.randint(2, 6, (1,), generator=gen))
+            mask[b, :, torch.randperm(frames, generator=gen)[:n]] = 1
+        else:           # regenerate a span, keep the rest
+            mask[b] = 1
+            mask[b, :, a:c] = 0
+    traj_on = torch.rand(batch, generator=gen) < traj_prob
+    traj_mask[traj_on] = 1
+    return mask, traj_mask
+
+
+# ------------------------------------------------------------------ export
+
+def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names):
+    freq = {k: np.bincount(ds.label_ids(k), minlength=len(v)).tolist() for k, v in ds.vocab.items()}
+    header = {
+        "skeleton": ds.skeleton.to_dict(),
+        "fps": ds.fps,
+        "features": ds.spec,
+        "norm": {"mean": ds.mean.tolist(), "std": ds.std.tolist()},
+        "labels": ds.vocab,
+        "label_freq": freq,
+        "arch": arch,
+        "training": {"steps": step, "clips": len({n.split('#')[0] for n in ds.names}),
+                     "frames": ds.frames, "hours": ds.frames / ds.fps / 3600 / (2 if cfg["mirror"] else 1),
+                     "device": str(device), "wall_time_s": wall, "window": cfg["window"],
+                     "data": cfg["data_names"], "validation_takes": sorted(val_names)},
+        "licence": cfg.get("licence") or LICENCE_NOTE,
+    }
+    model_file.save(path, header, generator_weights(G_ema))
+
+
+# ------------------------------------------------------------------ the loop
+
+def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps=None, device="auto",
+          resume=False, log=print, progress=True, **overrides):
+    cfg = dict(DEFAULTS)
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    if steps is not None:
+        cfg["steps"] = steps
+    cfg["condition"] = list(condition)
+    cfg.setdefault("mirror", True)
+    rank, world, device = setup_distributed(device)
+    main_proc = rank == 0
+    out = Path(out)
+    ckpt_path = out / "checkpoint.pt"
+    if main_proc:
+        out.mkdir(parents=True, exist_ok=True)
+        if ckpt_path.exists() and not resume:
+            raise TrainError(f"{out} already holds a training run; pass --resume to continue it "
+                             "or choose another --out")
+    torch.manual_seed(cfg["seed"] + rank)
+
+    # ---- data
+    ds = data_mod.load_dataset(data_dirs, labels_csv=labels_csv, condition=tuple(condition),
+                               window=cfg["window"], mirror=cfg["mirror"], log=log if main_proc else (lambda *a: None),
+                               progress=_progress_fn(progress and main_proc, "reading BVH"))
+    held = data_mod.split_takes(ds, cfg["val_fraction"], seed=cfg["seed"])
+    train_names = {n.split("#")[0] for n in ds.names} - held
+    train_ds = data_mod.subset(ds, train_names)
+    cfg["data_names"] = [str(d) for d in data_dirs]
+    fingerprint = config_fingerprint(cfg, train_ds)
+    sampler = data_mod.WindowSampler(train_ds, cfg["window"], seed=cfg["seed"] + 1000 * rank)
+    C = ds.spec["channels"]
+    vocab_sizes = {k: len(v) for k, v in ds.vocab.items()}
+
+    # ---- models
+    arch = gen_config(C, vocab_sizes, hidden=cfg["hidden"])
+    G = Generator(arch).to(device)
+    D = Discriminator(C, vocab_sizes, hidden=cfg["hidden"]).to(device)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg["lr_g"], betas=(0.5, 0.99))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg["lr_d"], betas=(0.5, 0.99))
+    start_step, wall_before, history = 0, 0.0, []
+
+    if resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=True)
+        saved = json.loads(ck["fingerprint"])
+        if saved != json.loads(json.dumps(fingerprint)):
+            diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != json.loads(json.dumps(fingerprint)).get(k))
+            raise TrainError(f"cannot resume {out}: it was trained with a different configuration "
+                             f"({', '.join(diff)} differ); use a new --out")
+        G.load_state_dict(ck["G"]); D.load_state_dict(ck["D"]); G_ema.load_state_dict(ck["G_ema"])
+        opt_g.load_state_dict(ck["opt_g"]); opt_d.load_state_dict(ck["opt_d"])
+        start_step, wall_before = int(ck["step"]), float(ck["wall"])
+        history = json.loads(ck["history"])
+        sampler.rng = np.random.default_rng(cfg["seed"] + 1000 * rank + start_step)
+        if main_proc:
+            log(f"resuming {out} at step {start_step}")
+    elif resume and main_proc:
+        log(f"no checkpoint in {out} yet; starting from scratch")
+
+    G_train, D_train = G, D
+    if world > 1:
+        G_train = torch.nn.parallel.DistributedDataParallel(G, device_ids=[device.index] if device.type == "cuda" else None)
+        D_train = torch.nn.parallel.DistributedDataParallel(D, device_ids=[device.index] if device.type == "cuda" else None)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _nullcontext()
+    gen = torch.Generator().manual_seed(cfg["seed"] * 7919 + rank + start_step)
+    batch = cfg["batch"] // world if world > 1 else cfg["batch"]
+    T = cfg["window"]
+    traj_idx = arch["traj"]
+
+    if main_proc:
+        log(f"training on {device} x{world}: {len(train_names)} takes ({train_ds.frames} frames incl. mirrored), "
+            f"{len(held)} held out; G {count_params(G):,} / D {count_params(D):,} parameters")
+        (out / "config.json").write_text(json.dumps({**cfg, "arch": arch}, indent=2))
+        (out / "validation_takes.txt").write_text("\n".join(sorted(held)) + "\n")
+    bar = _bar(progress and main_proc, start_step, cfg["steps"])
+    t0 = time.time()
+    last_good = start_step
+    step = start_step
+    for step in range(start_step + 1, cfg["steps"] + 1):
+        real_np, lab_np = sampler.sample(batch)
+        real = torch.from_numpy(real_np).transpose(1, 2).to(device)
+        labels = {k: torch.from_numpy(v).to(device) for k, v in lab_np.items()}
+        mask, traj_mask = sample_masks(batch, T, C, traj_idx, cfg["free_prob"], cfg["traj_prob"], gen)
+        mask, traj_mask = mask.to(device), traj_mask.to(device)
+        cond = make_cond(arch, known=real, mask=mask, traj=real[:, traj_idx], traj_mask=traj_mask,
+                         batch=batch, frames=T, device=device)
+        noise = torch.randn(batch, arch["noise"], noise_length(T, arch["noise_stride"]), device=device)
+        latent = torch.randn(batch, arch["latent"], device=device)
+
+        # ---- discriminator
+        with amp:
+            fake = G_train(noise, latent, labels, cond)
+            d_real = D_train(real, labels)
+            d_fake = D_train(fake.detach().float(), labels)
+            loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        r1 = torch.zeros((), device=device)
+        if step % cfg["r1_every"] == 0 and cfg["r1"] > 0:
+            real_r1 = real.detach().requires_grad_(True)
+            grad, = torch.autograd.grad(D_train(real_r1, labels).sum(), real_r1, create_graph=True)
+            r1 = grad.pow(2).sum(dim=(1, 2)).mean()
+            (0.5 * cfg["r1"] * cfg["r1_every"] * r1).backward()
+        opt_d.step()
+
+        # ---- generator
+        with amp:
+            fake = G_train(noise, latent, labels, cond).float()
+            adv = -D_train(fake, labels).mean()
+            rec = ((fake - real).abs() * mask).sum() / (mask.sum() * C + 1e-6)
+            traj_rec = ((fake[:, traj_idx] - real[:, traj_idx]).abs() * traj_mask).sum() / (traj_mask.sum() * len(traj_idx) + 1e-6)
+            loss_g = adv + cfg["rec_weight"] * (rec + traj_rec)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        with torch.no_grad():
+            for pe, p in zip(G_ema.parameters(), G.parameters()):
+                pe.lerp_(p.detach(), 1 - cfg["ema"])
+
+        values = {"d": loss_d.item(), "g_adv": adv.item(), "rec": rec.item(), "traj": traj_rec.item(), "r1": r1.item()}
+        if not all(math.isfinite(v) for v in values.values()):
+            raise TrainError(f"loss became NaN/inf at step {step} ({values}); stopped. The last good "
+                             f"checkpoint (step {last_good}) is kept in {ckpt_path}; lower the learning "
+                             "rate or check the data, then --resume")
+        if main_proc:
+            history.append([step] + [round(v, 5) for v in values.values()])
+            bar.update(1)
+            bar.set_postfix(d=f"{values['d']:.3f}", g=f"{values['g_adv']:.3f}", rec=f"{values['rec']:.3f}")
+            if step % cfg["ckpt_every"] == 0 or step == cfg["steps"]:
+                wall = wall_before + time.time() - t0
+                _checkpoint(ckpt_path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, history)
+                export_model(out / "model.ganim", G_ema, ds, cfg, arch, step, wall, device, held)
+                last_good = step
+                _write_logs(out, history)
+    if main_proc:
+        bar.close()
+        wall = wall_before + time.time() - t0
+        try:
+            from .plots import plot_losses, plot_samples
+            plot_losses(history, out / "losses.png")
+            plot_samples(out / "model.ganim", out / "samples.png")
+        except Exception as e:  # plots are a convenience, never a reason to lose a run
+            log(f"warning: could not draw plots ({e})")
+        log(f"done: {step} steps in {wall / 60:.1f} min; model written to {out / 'model.ganim'}")
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return out / "model.ganim"
+
+
+def _checkpoint(path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, history):
+    state = {"G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(),
+             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step, "wall": wall,
+             "fingerprint": json.dumps(fingerprint), "history": json.dumps(history)}
+    try:
+        atomic_torch_save(state, path)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise TrainError(f"disk full while writing {path}; the previous checkpoint is intact. "
+                             "Free some space and --resume") from None
+        raise
+
+
+def _write_logs(out, history):
+    """losses.csv always; TensorBoard scalars when tensorboard is installed."""
+    with open(out / "losses.csv", "w") as f:
+        f.write("step,d,g_adv,rec,traj,r1\n")
+        for row in history:
+            f.write(",".join(str(v) for v in row) + "\n")
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:
+        return
+    w = SummaryWriter(str(out / "tb"))
+    for row in history[-500:]:
+        for name, v in zip(("d", "g_adv", "rec", "traj", "r1"), row[1:]):
+            w.add_scalar(f"loss/{name}", v, row[0])
+    w.close()
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def set_postfix(self, **k):
+        pass
+
+    def close(self):
+        pass
+
+
+def _bar(enabled, start, total):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+    return tqdm(total=total, initial=start, desc="training", unit="step", dynamic_ncols=True,
+                file=sys.stderr, mininterval=1.0)
+
+
+def _progress_fn(enabled, desc):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return lambda it, total: tqdm(it, total=total, desc=desc, unit="file", file=sys.stderr, leave=False)
