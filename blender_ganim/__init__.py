@@ -1,0 +1,39 @@
+"""blender-ganim: generate character motion with a temporal GAN, inside Blender.
+
+This package doubles as the Blender extension (see blender_manifest.toml) and as a
+plain library: importing it needs no bpy, so the trainer and the tests can use
+``blender_ganim.core``.  Only register()/unregister() pull in the bpy layer.
+"""
+
+_cli_handle = None
+
+
+def _classes():
+    from .blender import operators, panel, prefs, props
+    return (*prefs.CLASSES, *props.CLASSES, *operators.CLASSES, *panel.CLASSES)
+
+
+def register():
+    """Register preferences, scene settings, operators, the sidebar panel and ``-c ganim``."""
+    global _cli_handle
+    import bpy
+
+    from .blender import cli, props
+    for cls in _classes():
+        bpy.utils.register_class(cls)
+    props.attach()
+    if hasattr(bpy.utils, "register_cli_command"):
+        _cli_handle = bpy.utils.register_cli_command(cli.PROG, cli.run)
+
+
+def unregister():
+    global _cli_handle
+    import bpy
+
+    from .blender import props
+    if _cli_handle is not None:
+        bpy.utils.unregister_cli_command(_cli_handle)
+        _cli_handle = None
+    props.detach()
+    for cls in reversed(_classes()):
+        bpy.utils.unregister_class(cls)

@@ -75,12 +75,10 @@ def cmd_train(args):
                      lr_g=args.lr, lr_d=args.lr, val_fraction=args.val_fraction, seed=args.seed)
     if args.no_mirror:
         overrides["mirror"] = False
-    if args.cache:
-        import os
-        os.environ["GANIM_CACHE"] = args.cache
     try:
         train(args.data, args.out, labels_csv=args.labels, condition=condition, steps=args.steps,
-              device=args.device, resume=args.resume, log=lambda m: print(m, file=sys.stderr), **overrides)
+              device=args.device, resume=args.resume, log=lambda m: print(m, file=sys.stderr),
+              cache_dir=args.cache, **overrides)
     except (TrainError, DataError) as e:
         raise UserError(str(e)) from None
 

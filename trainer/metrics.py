@@ -252,7 +252,7 @@ def _sequences(motions, fps, skeleton):
     return seqs, names, parents
 
 
-def _heading_rotation(first, rig, root_local):
+def _heading_rotation(first, rig):
     """Per-window yaw that turns the facing direction at ``first [N, J, 3]`` to +Z.
 
     Returns (cos, sin) of the angle to rotate by about +Y.
@@ -270,20 +270,28 @@ def _heading_rotation(first, rig, root_local):
     return np.cos(-theta), np.sin(-theta)
 
 
-def _canonical_windows(seqs, rig, length, stride):
+def _canonical_windows(seqs, rig, length, stride, max_windows=None, rng=None):
+    """Cut and canonicalise windows; with ``max_windows`` a random subset of the starts is
+    drawn first, so a large dataset is never materialised whole."""
+    starts = [np.arange(0, len(P) - length + 1, stride) if len(P) >= length else np.zeros(0, dtype=int)
+              for P in seqs]
+    if max_windows is not None and sum(len(s) for s in starts) > max_windows:
+        clip_of = np.concatenate([np.full(len(s), c) for c, s in enumerate(starts)])
+        keep = np.zeros(len(clip_of), dtype=bool)
+        keep[(rng or np.random.default_rng(0)).choice(len(clip_of), max_windows, replace=False)] = True
+        bounds = np.cumsum([0] + [len(s) for s in starts])
+        starts = [s[keep[bounds[c]:bounds[c + 1]]] for c, s in enumerate(starts)]
     out, clips = [], []
     J = len(rig.keep)
     for c, P in enumerate(seqs):
-        T = len(P)
-        if T < length:
+        if len(starts[c]) == 0:
             continue
         P = _to_y_up(P[:, rig.keep], rig.up_axis) * rig.meters_per_unit
-        starts = np.arange(0, T - length + 1, stride)
-        W = P[starts[:, None] + np.arange(length)[None]]  # [n, L, J, 3]
+        W = P[starts[c][:, None] + np.arange(length)[None]]  # [n, L, J, 3]
         origin = W[:, 0, 0].copy()
         origin[:, 1] = 0.0
         W = W - origin[:, None, None]
-        c_, s_ = _heading_rotation(W[:, 0], rig, 0)
+        c_, s_ = _heading_rotation(W[:, 0], rig)
         x, z = W[..., 0].copy(), W[..., 2].copy()
         W[..., 0] = c_[:, None, None] * x + s_[:, None, None] * z
         W[..., 2] = -s_[:, None, None] * x + c_[:, None, None] * z
@@ -338,34 +346,55 @@ def features(windows, fps=DEFAULT_FPS):
 
 # ============================================================================== PCA / FD
 
-class PCA:
-    """PCA fitted on the rows of ``X``; ``k`` components explaining ``variance`` (capped)."""
+def _top_eigh(G, top, seed=0, power_iterations=4):
+    """Leading ``top`` eigenpairs of a symmetric PSD matrix, largest first.
 
-    def __init__(self, X, variance=0.99, max_components=128):
-        X = np.asarray(X, dtype=np.float64)
+    Exact (LAPACK) up to 2,000 rows; above that randomized subspace iteration (Halko et
+    al. 2011), as a full 5,000 x 5,000 eigendecomposition takes ~20 s on two cores.
+    """
+    m = len(G)
+    if m <= 2000 or top >= m // 2:
+        lam, U = np.linalg.eigh(G)
+        return lam[::-1][:top], U[:, ::-1][:, :top]
+    rng = np.random.default_rng(seed)
+    Q = np.linalg.qr(G @ rng.standard_normal((m, min(m, top + 64))))[0]
+    for _ in range(power_iterations):
+        Q = np.linalg.qr(G @ Q)[0]
+    lam, S = np.linalg.eigh(Q.T @ G @ Q)
+    order = np.argsort(lam)[::-1][:top]
+    return lam[order], Q @ S[:, order]
+
+
+class PCA:
+    """PCA fitted on the rows of ``X``: the fewest components explaining ``variance`` of the
+    total, at most ``max_components`` (only those leading eigenpairs are computed)."""
+
+    def __init__(self, X, variance=0.999, max_components=256):
+        X = np.asarray(X, dtype=np.float32)
         if len(X) < 2:
             raise ValueError("PCA needs at least two windows")
-        self.mean = X.mean(axis=0)
-        Xc = X - self.mean
+        self.mean = X.mean(axis=0, dtype=np.float64)
+        Xc = X - self.mean.astype(np.float32)
         n, d = Xc.shape
-        if n <= d:
-            lam, U = np.linalg.eigh(Xc @ Xc.T)
-            lam, U = lam[::-1], U[:, ::-1]
-            good = lam > lam[0] * 1e-12
-            lam, U = lam[good], U[:, good]
-            V = (Xc.T @ U) / np.sqrt(lam)
-        else:
-            lam, V = np.linalg.eigh(Xc.T @ Xc)
-            lam, V = lam[::-1], V[:, ::-1]
-            good = lam > lam[0] * 1e-12
-            lam, V = lam[good], V[:, good]
-        var = lam / (n - 1)
-        ratio = np.cumsum(var) / var.sum()
-        k = int(np.searchsorted(ratio, variance) + 1)
-        self.k = max(1, min(k, max_components, len(var)))
-        self.components = V[:, :self.k]
-        self.variances = var[:self.k]
-        self.explained = float(ratio[self.k - 1])
+        small = n <= d
+        gram = (Xc @ Xc.T) if small else (Xc.T @ Xc)
+        gram = gram.astype(np.float64)
+        total = float(np.trace(gram))
+        m = len(gram)
+        top = min(int(max_components), m)
+        lam, U = _top_eigh(gram, top)
+        good = lam > max(lam[0], 0.0) * 1e-10
+        lam, U = lam[good], U[:, good]
+        if len(lam) == 0:
+            raise ValueError("PCA of windows that are all identical")
+        ratio = np.cumsum(lam) / total
+        k = int(min(np.searchsorted(ratio, variance) + 1, len(lam)))
+        lam, U = lam[:k], U[:, :k]
+        V = (Xc.T.astype(np.float64) @ U) / np.sqrt(lam) if small else U
+        self.k = k
+        self.components = V
+        self.variances = lam / (n - 1)
+        self.explained = float(ratio[k - 1])
 
     def transform(self, X, whiten=False):
         Y = (np.asarray(X, dtype=np.float64) - self.mean) @ self.components
@@ -385,7 +414,8 @@ def frechet_distance(a, b):
     r = (V * np.sqrt(np.clip(w, 0, None))) @ V.T
     m = r @ s2 @ r
     tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()
-    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2.0 * tr_sqrt)
+    fd = float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2.0 * tr_sqrt)
+    return max(fd, 0.0)  # round-off can dip below 0 for identical sets
 
 
 # ===================================================================== nearest neighbours
@@ -557,27 +587,27 @@ class Reference:
     """Everything computed once from the real sets: windows, features, PCA, classifiers, H stats.
 
     ``labels``: ``{name: {"train": [...], "heldout": [...]}}``, one label per clip.
-    ``max_train_windows``: R windows kept (a seeded random subset) for PCA and neighbours.
+    ``max_train_windows``: at most this many R (and H, and later G) windows are kept, a
+    seeded random subset, for PCA and neighbours.
     """
 
     def __init__(self, train, heldout, labels=None, *, length=DEFAULT_LENGTH, stride=None, fps=DEFAULT_FPS,
                  up_axis=1, meters_per_unit=None, skeleton=None, root=None, variance=0.999, max_components=256,
-                 max_train_windows=5000, draws=5, seed=0, classifier_components=64):
+                 max_train_windows=5000, draws=5, seed=0, classifier_components=128):
         train, heldout = _as_list(train), _as_list(heldout)
         self.length, self.fps, self.draws, self.seed = length, fps, draws, seed
         self.stride = stride or max(1, length // 6)
         seqs_r, names, parents = _sequences(train, fps, skeleton)
         self.rig = make_rig(seqs_r, names, parents, up_axis, meters_per_unit, root)
         self.skeleton = skeleton
-        W_r, clips_r = _canonical_windows(seqs_r, self.rig, length, self.stride)
+        self.named = names is not None
+        self.max_windows = max_train_windows
+        rng = np.random.default_rng(seed)
+        W_r, clips_r = _canonical_windows(seqs_r, self.rig, length, self.stride, max_train_windows, rng)
         seqs_h, _, _ = _sequences(heldout, fps, skeleton if skeleton is not None else _skeleton_of(train))
-        W_h, clips_h = _canonical_windows(seqs_h, self.rig, length, self.stride)
+        W_h, clips_h = _canonical_windows(seqs_h, self.rig, length, self.stride, max_train_windows, rng)
         if len(W_r) < 2 or len(W_h) < 2:
             raise ValueError(f"too few windows of {length} frames: train {len(W_r)}, held-out {len(W_h)}")
-        rng = np.random.default_rng(seed)
-        if len(W_r) > max_train_windows:
-            sel = np.sort(rng.choice(len(W_r), max_train_windows, replace=False))
-            W_r, clips_r = W_r[sel], clips_r[sel]
         self.W_r, self.clips_r, self.W_h, self.clips_h = W_r, clips_r, W_h, clips_h
         self.F_r, self.F_h = features(W_r, fps), features(W_h, fps)
         self.center = self.F_r.mean(axis=0)
@@ -596,6 +626,9 @@ class Reference:
         }
         self.classifiers, self.ceilings = {}, {}
         for name, sets in (labels or {}).items():
+            for part, clips_ in (("train", train), ("heldout", heldout)):
+                if len(sets[part]) != len(clips_):
+                    raise ValueError(f"{len(sets[part])} {name} labels for {len(clips_)} {part} clips")
             lab_r = np.asarray([sets["train"][c] for c in clips_r])
             clf = LabelClassifier(self.pca, self.F_r, lab_r, clips_r, classifier_components)
             self.classifiers[name] = clf
@@ -659,11 +692,12 @@ def evaluate(generated, train=None, heldout=None, labels=None, *, reference=None
     ref = reference
     generated = _as_list(generated)
     seqs_g, names_g, _ = _sequences(generated, ref.fps, ref.skeleton)
-    if names_g is not None and names_g != ref.rig.names:
+    if names_g is not None and ref.named and names_g != ref.rig.names:
         raise ValueError("generated clips use another skeleton than the training clips")
     if seqs_g and seqs_g[0].shape[1] != len(ref.rig.names):
         raise ValueError(f"generated clips have {seqs_g[0].shape[1]} joints, training clips {len(ref.rig.names)}")
-    W_g, clips_g = _canonical_windows(seqs_g, ref.rig, ref.length, ref.stride)
+    W_g, clips_g = _canonical_windows(seqs_g, ref.rig, ref.length, ref.stride, ref.max_windows,
+                                      np.random.default_rng(ref.seed + 2))
     if len(W_g) < 2:
         raise ValueError(f"the generated clips give {len(W_g)} windows of {ref.length} frames; need at least 2")
     F_g = features(W_g, ref.fps)
@@ -689,7 +723,10 @@ def evaluate(generated, train=None, heldout=None, labels=None, *, reference=None
     for name, clf in ref.classifiers.items():
         if not labels or name not in labels or "generated" not in labels[name]:
             continue
-        acc = clf.accuracy(F_g, clips_g, list(labels[name]["generated"]))
+        lab_g = list(labels[name]["generated"])
+        if len(lab_g) != len(seqs_g):
+            raise ValueError(f"{len(lab_g)} {name} labels for {len(seqs_g)} generated clips")
+        acc = clf.accuracy(F_g, clips_g, lab_g)
         ceil = ref.ceilings[name]
         metrics[f"accuracy_{name}"] = {"title": f"{name} accuracy", "generated": acc, "reference": ceil,
                                        "ratio": _ratio(acc, ceil), "reference_is": "H (ceiling)",

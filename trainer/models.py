@@ -56,7 +56,7 @@ class Generator(nn.Module):
         self.out = nn.Conv1d(H, cfg["channels"], 3, padding=1)
 
     def clip_code(self, labels, latent):
-        e = 0
+        e = latent.new_zeros(latent.shape[0], self.cfg["embed"])
         for k, emb in self.embeds.items():
             e = e + emb(labels[k])
         return torch.cat([e, latent], dim=-1)

@@ -41,7 +41,10 @@ def plot_losses(history, path):
 
 
 def _bones(motion):
-    return [(int(p), j) for j, p in enumerate(motion.skeleton.parents) if p >= 0]
+    """Parent-child pairs to draw, leaving out static wrappers above the motion root (joint_Root)."""
+    from blender_ganim.core.features import ancestors, root_joint
+    hidden = set(ancestors(motion.skeleton, root_joint(motion.skeleton)))
+    return [(int(p), j) for j, p in enumerate(motion.skeleton.parents) if p >= 0 and p not in hidden]
 
 
 def _project(p, azimuth=0.6):

@@ -1,4 +1,4 @@
-"""The training loop: hinge GAN + lazy R1, masked reconstruction, EMA generator, AMP, DDP.
+"""The training loop: hinge GAN + lazy R1, masked reconstruction, EMA generator, AMP, data parallel.
 
 Reads top to bottom: set-up, data, models, (resume), loop, export. Run it as
 `ganim train ...` or, on several GPUs (or several CPU processes with gloo),
@@ -84,6 +84,20 @@ def atomic_torch_save(obj, path):
         raise
 
 
+def sync_grads(module, world):
+    """Average gradients over processes (data parallelism, as DDP does).
+
+    Done by hand because a GAN step breaks DDP's one-forward-one-backward contract
+    (real and fake passes through D, R1's double backward).
+    """
+    if world <= 1:
+        return
+    for p in module.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= world
+
+
 # ------------------------------------------------------------------ masks
 
 def sample_masks(batch, frames, channels, traj_channels, free_prob, traj_prob, gen):
@@ -140,7 +154,7 @@ def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names):
 # ------------------------------------------------------------------ the loop
 
 def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps=None, device="auto",
-          resume=False, log=print, progress=True, **overrides):
+          resume=False, log=print, progress=True, cache_dir=None, **overrides):
     cfg = dict(DEFAULTS)
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     if steps is not None:
@@ -160,7 +174,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
 
     # ---- data
     ds = data_mod.load_dataset(data_dirs, labels_csv=labels_csv, condition=tuple(condition),
-                               window=cfg["window"], mirror=cfg["mirror"], log=log if main_proc else (lambda *a: None),
+                               window=cfg["window"], mirror=cfg["mirror"], cache_dir=cache_dir,
+                               log=log if main_proc else (lambda *a: None),
                                progress=_progress_fn(progress and main_proc, "reading BVH"))
     held = data_mod.split_takes(ds, cfg["val_fraction"], seed=cfg["seed"])
     train_names = {n.split("#")[0] for n in ds.names} - held
@@ -197,10 +212,10 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     elif resume and main_proc:
         log(f"no checkpoint in {out} yet; starting from scratch")
 
-    G_train, D_train = G, D
-    if world > 1:
-        G_train = torch.nn.parallel.DistributedDataParallel(G, device_ids=[device.index] if device.type == "cuda" else None)
-        D_train = torch.nn.parallel.DistributedDataParallel(D, device_ids=[device.index] if device.type == "cuda" else None)
+    if world > 1:  # every rank starts from rank 0's weights (fresh or resumed)
+        for module in (G, D, G_ema):
+            for t in module.state_dict().values():
+                dist.broadcast(t, 0)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _nullcontext()
     gen = torch.Generator().manual_seed(cfg["seed"] * 7919 + rank + start_step)
     batch = cfg["batch"] // world if world > 1 else cfg["batch"]
@@ -213,6 +228,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         (out / "config.json").write_text(json.dumps({**cfg, "arch": arch}, indent=2))
         (out / "validation_takes.txt").write_text("\n".join(sorted(held)) + "\n")
     bar = _bar(progress and main_proc, start_step, cfg["steps"])
+    tb = _tensorboard(out) if main_proc else None
     t0 = time.time()
     last_good = start_step
     step = start_step
@@ -229,29 +245,32 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
 
         # ---- discriminator
         with amp:
-            fake = G_train(noise, latent, labels, cond)
-            d_real = D_train(real, labels)
-            d_fake = D_train(fake.detach().float(), labels)
+            with torch.no_grad():
+                fake = G(noise, latent, labels, cond)
+            d_real = D(real, labels)
+            d_fake = D(fake.detach().float(), labels)
             loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         r1 = torch.zeros((), device=device)
         if step % cfg["r1_every"] == 0 and cfg["r1"] > 0:
             real_r1 = real.detach().requires_grad_(True)
-            grad, = torch.autograd.grad(D_train(real_r1, labels).sum(), real_r1, create_graph=True)
+            grad, = torch.autograd.grad(D(real_r1, labels).sum(), real_r1, create_graph=True)
             r1 = grad.pow(2).sum(dim=(1, 2)).mean()
             (0.5 * cfg["r1"] * cfg["r1_every"] * r1).backward()
+        sync_grads(D, world)
         opt_d.step()
 
         # ---- generator
         with amp:
-            fake = G_train(noise, latent, labels, cond).float()
-            adv = -D_train(fake, labels).mean()
+            fake = G(noise, latent, labels, cond).float()
+            adv = -D(fake, labels).mean()
             rec = ((fake - real).abs() * mask).sum() / (mask.sum() * C + 1e-6)
             traj_rec = ((fake[:, traj_idx] - real[:, traj_idx]).abs() * traj_mask).sum() / (traj_mask.sum() * len(traj_idx) + 1e-6)
             loss_g = adv + cfg["rec_weight"] * (rec + traj_rec)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        sync_grads(G, world)
         opt_g.step()
         with torch.no_grad():
             for pe, p in zip(G_ema.parameters(), G.parameters()):
@@ -264,6 +283,9 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
                              "rate or check the data, then --resume")
         if main_proc:
             history.append([step] + [round(v, 5) for v in values.values()])
+            if tb is not None:
+                for name, v in values.items():
+                    tb.add_scalar(f"loss/{name}", v, step)
             bar.update(1)
             bar.set_postfix(d=f"{values['d']:.3f}", g=f"{values['g_adv']:.3f}", rec=f"{values['rec']:.3f}")
             if step % cfg["ckpt_every"] == 0 or step == cfg["steps"]:
@@ -274,6 +296,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
                 _write_logs(out, history)
     if main_proc:
         bar.close()
+        if tb is not None:
+            tb.close()
         wall = wall_before + time.time() - t0
         try:
             from .plots import plot_losses, plot_samples
@@ -302,20 +326,19 @@ def _checkpoint(path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, histor
 
 
 def _write_logs(out, history):
-    """losses.csv always; TensorBoard scalars when tensorboard is installed."""
     with open(out / "losses.csv", "w") as f:
         f.write("step,d,g_adv,rec,traj,r1\n")
         for row in history:
             f.write(",".join(str(v) for v in row) + "\n")
+
+
+def _tensorboard(out):
+    """TensorBoard scalars when the tensorboard package is installed (losses.csv always)."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except Exception:
-        return
-    w = SummaryWriter(str(out / "tb"))
-    for row in history[-500:]:
-        for name, v in zip(("d", "g_adv", "rec", "traj", "r1"), row[1:]):
-            w.add_scalar(f"loss/{name}", v, row[0])
-    w.close()
+        return None
+    return SummaryWriter(str(out / "tb"))
 
 
 class _nullcontext:

@@ -8,8 +8,9 @@ identity), a joint's BVH local rotation ``Q`` and translation ``t`` become
     rotation_quaternion = K^T Q K
     location            = R^T (scale * C t + h_parent - h)       (h_parent = 0 for the root)
 
-which makes every posed bone matrix equal to the mapped BVH joint frame; reading inverts it.
-Keys go in through ``keyframe_points.add`` + ``foreach_set`` (about 50x faster than
+so every posed bone matrix is ``[C G C^T R | scale * C p]`` for the joint's global rotation ``G``
+and position ``p``: the BVH joint frame carried into Blender. Reading inverts it.
+Keys go in through ``keyframe_points.add`` + ``foreach_set`` (30-70x faster than
 ``keyframe_insert``), and only ``_fcurve_collection`` knows about slotted actions (4.4+).
 """
 
@@ -61,7 +62,9 @@ def _fcurve_collection(action, obj, create=False):
 
 
 def _object_slot(action, obj):
-    """The slot ``obj`` plays, else the action's first object slot."""
+    """The slot ``obj`` plays, else the action's first object slot (None for legacy actions)."""
+    if not hasattr(action, "slots"):
+        return None
     ad = obj.animation_data
     if ad is not None and ad.action == action and ad.action_slot is not None:
         return ad.action_slot

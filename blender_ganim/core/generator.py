@@ -8,19 +8,25 @@ import numpy as np
 
 
 def _leaky(x, slope=0.2):
-    return np.where(x > 0, x, x * slope)
+    return np.maximum(x, x * slope)  # valid for 0 < slope < 1, and faster than np.where
 
 
 def conv1d(x, weight, bias, dilation=1):
-    """'Same' 1D convolution: x [B, Cin, T], weight [Cout, Cin, K] (K odd) -> [B, Cout, T]."""
+    """'Same' 1D convolution: x [B, Cin, T], weight [Cout, Cin, K] (K odd) -> [B, Cout, T].
+
+    One matmul per kernel tap over a zero-padded view: no im2col copy.
+    """
     B, Cin, T = x.shape
     Cout, _, K = weight.shape
     pad = dilation * (K - 1) // 2
     xp = np.zeros((B, Cin, T + 2 * pad), dtype=x.dtype)
     xp[:, :, pad:pad + T] = x
-    cols = np.stack([xp[:, :, k * dilation:k * dilation + T] for k in range(K)], axis=2)  # [B, Cin, K, T]
-    y = np.matmul(weight.reshape(Cout, Cin * K), cols.reshape(B, Cin * K, T))
-    return y + bias[None, :, None]
+    taps = np.ascontiguousarray(np.moveaxis(weight, -1, 0))  # [K, Cout, Cin]
+    y = np.matmul(taps[0], xp[:, :, :T])
+    for k in range(1, K):
+        y += np.matmul(taps[k], xp[:, :, k * dilation:k * dilation + T])
+    y += bias[None, :, None]
+    return y
 
 
 def cond_channels(cfg):

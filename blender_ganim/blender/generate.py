@@ -1,0 +1,278 @@
+"""Generate Motion onto an armature: the one code path behind the panel's button and the CLI.
+
+Order matters for safety: check the armature and the request, run the generator
+(pure numpy, can fail on a bad label), pick and check action names, and only then
+touch the file.  If writing fails midway, everything this call created is removed
+and the object plays what it played before, so a failed call leaves no trace.
+Existing actions are replaced only when asked, and then only after every new
+action has been written (new ones are written under temporary names and swapped in).
+"""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+
+from ..core import model_file, synthesis
+from . import actions, armature
+
+TARGETS = ("NEW", "REPLACE", "NLA")
+MODEL_SUFFIX = ".ganim"
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / ("default" + MODEL_SUFFIX)
+DEFAULT_RIG_NAME = "GANim_Rig"
+MAX_COUNT = 100
+MAX_NAME_BYTES = 63      # Blender 4.2's ID name limit (5.0 allows more; stay portable)
+
+
+class GenerateError(ValueError):
+    """A request that cannot be served as asked; the message says what to do instead."""
+
+
+# Everything a user can cause; the operator reports these, the CLI prints them in one line.
+USER_ERRORS = (GenerateError, armature.ArmatureError, actions.ActionExistsError,
+               model_file.ModelFileError, synthesis.SynthesisError)
+
+
+@dataclass
+class Generated:
+    """What one call made: the actions (in clip order), their motions and labels."""
+    actions: list
+    motions: list
+    labels: list
+    target: str
+    warnings: list = field(default_factory=list)
+
+    def summary(self):
+        """One line for the status bar and the CLI."""
+        frames = self.motions[0].frames if self.motions else 0
+        names = ", ".join(a.name for a in self.actions)
+        if self.target == "REPLACE":
+            return f"replaced the keys of action {names} with a new {frames}-frame clip"
+        n = len(self.actions)
+        what = "as new action" if self.target == "NEW" else "as NLA strip"
+        tail = " (the first plays, the others are muted)" if self.target == "NLA" and n > 1 else ""
+        return f"generated {n} clip{'s' * (n != 1)} of {frames} frames {what}{'s' * (n != 1)}: {names}{tail}"
+
+
+# ------------------------------------------------------------------ models
+
+_models = {}
+
+
+def load_model(path=None):
+    """The model at ``path`` (default: the shipped one), reloaded only when the file changes.
+
+    The panel asks for the model on every redraw; parsing 4 MB each time would stall the UI.
+    """
+    path = os.path.realpath(os.fspath(path or DEFAULT_MODEL))
+    try:
+        st = os.stat(path)
+    except OSError:
+        return model_file.load(path)          # raises ModelFileError with the usual message
+    key = (st.st_mtime_ns, st.st_size)
+    hit = _models.get(path)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    model = model_file.load(path)
+    _models[path] = (key, model)
+    return model
+
+
+def list_models(folder=None):
+    """Model files to offer: the shipped default first, then ``*.ganim`` in ``folder`` by name."""
+    out = [DEFAULT_MODEL] if DEFAULT_MODEL.is_file() else []
+    if folder:
+        folder = Path(os.path.expanduser(os.fspath(folder)))
+        if folder.is_dir():
+            seen = {os.path.realpath(p) for p in out}
+            out += sorted((p for p in folder.iterdir()
+                           if p.suffix.lower() == MODEL_SUFFIX and p.is_file()
+                           and os.path.realpath(p) not in seen), key=lambda p: p.name.lower())
+    return out
+
+
+def model_scale(model):
+    """Model units to metres (the training data's unit), for building its armature."""
+    return float(model.header.get("features", {}).get("meters_per_unit") or armature.DEFAULT_SCALE)
+
+
+# ------------------------------------------------------------------ armatures
+
+def create_armature(model, name=DEFAULT_RIG_NAME, location=None, collection=None):
+    """A new armature with the model's skeleton, active and selected."""
+    obj = armature.build_armature(model.skeleton, name, scale=model_scale(model), collection=collection)
+    if location is not None:
+        obj.location = tuple(location)
+    return obj
+
+
+def check_armature(obj, model):
+    """Raise a user error unless ``obj`` is an editable armature with the model's bones."""
+    if obj is None:
+        raise GenerateError("no active object: select an armature, or use Create Armature")
+    if obj.type != "ARMATURE":
+        raise GenerateError(f"{obj.name!r} is a {obj.type.lower()}, not an armature: "
+                            "select an armature, or use Create Armature")
+    armature.ensure_editable_armature(obj)
+    if obj.mode == "EDIT":
+        raise GenerateError(f"armature {obj.name!r} is in Edit Mode: leave it first")
+    skeleton = model.skeleton
+    missing = armature.missing_bones(obj, skeleton)
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise armature.ArmatureError(
+            f"armature {obj.name!r} lacks {len(missing)} of the model's {len(skeleton)} bones ({shown}); "
+            "use Create Armature to build the model's skeleton")
+    armature.check_matches(obj, skeleton)
+
+
+# ------------------------------------------------------------------ names
+
+def _auto_names(obj, labels, taken):
+    """``<object>_<label values>_NNN``, numbered past anything that exists."""
+    names = []
+    for clip in labels:
+        stem = "_".join([obj.name] + [str(v) for v in clip.values()])
+        while len(stem.encode()) > MAX_NAME_BYTES - 4:
+            stem = stem[:-1]
+        n = 1
+        while f"{stem}_{n:03d}" in taken:
+            n += 1
+        names.append(f"{stem}_{n:03d}")
+        taken.add(names[-1])
+    return names
+
+
+def _plan_names(obj, target, count, labels, action_name, overwrite):
+    """Final action names, and which of them replace an existing action."""
+    existing = {a.name for a in bpy.data.actions}
+    if target == "REPLACE":
+        current = obj.animation_data.action if obj.animation_data else None
+        if current is None:
+            raise GenerateError(f"{obj.name!r} has no active action to replace: use New Action instead")
+        if current.library is not None:
+            raise actions.ActionExistsError(f"action {current.name!r} is linked from a library and cannot be replaced")
+        return [current.name], {current.name}
+    if not action_name:
+        return _auto_names(obj, labels, set(existing)), set()
+    names = [action_name] if count == 1 else [f"{action_name}_{i + 1:03d}" for i in range(count)]
+    for name in names:
+        if len(name.encode()) > MAX_NAME_BYTES:
+            raise GenerateError(f"action name {name!r} is longer than {MAX_NAME_BYTES} bytes")
+    clash = [n for n in names if n in existing]
+    if clash and not overwrite:
+        raise actions.ActionExistsError(
+            f"an action named {clash[0]!r} already exists: choose another name, or allow overwriting")
+    for name in clash:
+        if bpy.data.actions[name].library is not None:
+            raise actions.ActionExistsError(f"action {name!r} is linked from a library and cannot be replaced")
+    return names, set(clash)
+
+
+def _temp_name(name):
+    stem, n = "ganim_tmp", 0
+    while f"{stem}{n}" in bpy.data.actions:
+        n += 1
+    return f"{stem}{n}"
+
+
+# ------------------------------------------------------------------ the brain
+
+def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_frame=1, target="NEW",
+                  action_name=None, overwrite=False, set_frame_range=False, scene=None):
+    """Generate ``count`` clips with ``model`` and write them onto armature ``obj``.
+
+    ``target``: "NEW" makes one action per clip and plays the first; "REPLACE" swaps
+    the keys of the object's active action for one new clip (same name, same users);
+    "NLA" makes one action and one NLA track per clip, the first unmuted.
+    Returns a :class:`Generated`; raises one of ``USER_ERRORS`` before writing anything
+    when the request cannot be served.
+    """
+    scene = scene or bpy.context.scene
+    if target not in TARGETS:
+        raise GenerateError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    if not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
+        raise GenerateError(f"count must be between 1 and {MAX_COUNT}, got {count!r}")
+    if target == "REPLACE" and count != 1:
+        raise GenerateError("replacing the active action takes exactly one clip: set count to 1, "
+                            "or write new actions or NLA strips")
+    check_armature(obj, model)
+    motions, chosen = synthesis.generate(model, frames, count=count, labels=labels, seed=seed)
+    names, replacing = _plan_names(obj, target, count, chosen, action_name, overwrite)
+
+    before = actions._assignment(obj)
+    made, tracks = [], []
+    frame_range = (scene.frame_start, scene.frame_end)
+    try:
+        for motion, name in zip(motions, names):
+            made.append(actions.write_action(obj, motion, _temp_name(name) if name in replacing else name,
+                                             start_frame=start_frame))
+        if target == "NLA":
+            tracks = _stack_on_nla(obj, before, made, names, start_frame)
+            obj.animation_data.action = None
+        else:
+            actions._assign(obj, made[0], actions._object_slot(made[0], obj))
+            for action in made[1:]:
+                action.use_fake_user = True      # not played by anything: keep it when saving
+        if set_frame_range:
+            scene.frame_start = int(start_frame)
+            scene.frame_end = int(start_frame) + int(frames) - 1
+    except BaseException:
+        _undo(obj, before, made, tracks, scene, frame_range)
+        raise
+    for action, name in zip(made, names):
+        if name in replacing:
+            actions._swap_in(bpy.data.actions[name], action, name)
+    return Generated(made, motions, chosen, target, _warnings(scene, model, start_frame, frames, set_frame_range))
+
+
+def _stack_on_nla(obj, before, made, names, start_frame):
+    """One track + strip per clip, the later ones muted so the first variation plays.
+
+    An action the object played before is pushed down onto a muted track of its own
+    (as Blender's Push Down does) rather than left on top of the new strips.
+    """
+    ad = obj.animation_data
+    tracks = []
+    if before is not None and before[0] is not None:
+        old = before[0]
+        tracks.append(_add_strip(ad, old.name, old, before[1], int(round(old.frame_range[0]))))
+        tracks[-1].mute = True
+    for i, (action, name) in enumerate(zip(made, names)):
+        tracks.append(_add_strip(ad, name, action, actions._object_slot(action, obj), int(start_frame)))
+        tracks[-1].mute = i > 0
+    return tracks
+
+
+def _add_strip(ad, name, action, slot, start):
+    track = ad.nla_tracks.new()
+    track.name = name
+    strip = track.strips.new(name, start, action)
+    if slot is not None and getattr(strip, "action_slot", slot) != slot:
+        strip.action_slot = slot
+    return track
+
+
+def _undo(obj, before, made, tracks, scene, frame_range):
+    """Remove what a failed call made and put back what the object played."""
+    ad = obj.animation_data
+    for track in tracks:
+        if ad is not None:
+            ad.nla_tracks.remove(track)
+    actions._restore(obj, before)
+    for action in made:
+        bpy.data.actions.remove(action)
+    scene.frame_start, scene.frame_end = frame_range
+
+
+def _warnings(scene, model, start_frame, frames, set_frame_range):
+    out = []
+    fps = scene.render.fps / scene.render.fps_base
+    if abs(fps - float(model.header["fps"])) > 1e-3:
+        out.append(f"the scene plays at {fps:g} fps but the motion was made for {model.header['fps']:g} fps")
+    end = start_frame + frames - 1
+    if not set_frame_range and (start_frame < scene.frame_start or end > scene.frame_end):
+        out.append(f"the clip spans frames {start_frame}-{end}, outside the scene range "
+                   f"{scene.frame_start}-{scene.frame_end}")
+    return out

@@ -1,0 +1,71 @@
+"""The panel's buttons: Generate Motion and Create Armature.
+
+Both are thin: the work is in generate.py, shared with the command line.  Problems
+the user can fix come back as one ERROR report and CANCELLED (nothing written);
+each operator is one undo step.
+"""
+
+import bpy
+from bpy.types import Operator
+
+from . import generate
+
+
+def _message(error):
+    """A report line: the error's own message, capitalised, on one line."""
+    text = " ".join(str(error).split())
+    return text[:1].upper() + text[1:]
+
+
+class GANIM_OT_generate_motion(Operator):
+    """Generate motion with the chosen model onto the active armature"""
+    bl_idname = "ganim.generate_motion"
+    bl_label = "Generate Motion"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        settings = context.scene.ganim
+        try:
+            model = generate.load_model(settings.model_path())
+            result = generate.generate_onto(
+                context.active_object, model, settings.frames, count=settings.count,
+                labels=settings.chosen_labels(model), seed=settings.seed,
+                start_frame=settings.start_frame, target=settings.target,
+                action_name=settings.action_name.strip() or None, overwrite=settings.overwrite,
+                set_frame_range=settings.set_frame_range, scene=context.scene)
+        except generate.USER_ERRORS as e:
+            self.report({"ERROR"}, _message(e))
+            return {"CANCELLED"}
+        for warning in result.warnings:
+            self.report({"WARNING"}, _message(warning))
+        self.report({"INFO"}, _message(result.summary()))
+        return {"FINISHED"}
+
+
+class GANIM_OT_create_armature(Operator):
+    """Add an armature with the chosen model's skeleton at the 3D cursor"""
+    bl_idname = "ganim.create_armature"
+    bl_label = "Create Armature"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        try:
+            model = generate.load_model(context.scene.ganim.model_path())
+        except generate.USER_ERRORS as e:
+            self.report({"ERROR"}, _message(e))
+            return {"CANCELLED"}
+        if context.mode != "OBJECT" and context.active_object is not None:
+            bpy.ops.object.mode_set(mode="OBJECT")
+        for obj in context.view_layer.objects:
+            if obj.select_get():
+                obj.select_set(False)
+        try:
+            obj = generate.create_armature(model, location=context.scene.cursor.location)
+        except (ValueError, RuntimeError) as e:
+            self.report({"ERROR"}, _message(e))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Created armature {obj.name!r} with the model's {len(obj.data.bones)} bones")
+        return {"FINISHED"}
+
+
+CLASSES = (GANIM_OT_generate_motion, GANIM_OT_create_armature)

@@ -1,0 +1,135 @@
+"""Scene settings behind the GANim panel (``scene.ganim``).
+
+The model and label menus are dynamic enums.  Blender keeps only borrowed pointers
+to the strings an items callback returns, so every item list is cached here for
+the life of the session (one per model file version) and the same list object is
+returned on every call.  Enum values are stored as ints in the .blend, so each model
+gets a value derived from its path (stable when the folder's contents change) and
+each label its index + 1 (0 = "Any": drawn from the training distribution).
+"""
+
+import os
+import zlib
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
+from bpy.types import PropertyGroup
+
+from ..core import model_file, synthesis
+from . import generate, prefs
+
+MAX_LABELS = 4          # label menus shown; further label columns are drawn at random
+ANY = "ANY"
+NO_MODEL = "NONE"
+
+_alive = {}             # items lists handed to Blender: keep them referenced
+
+
+def _keep(key, build):
+    items = _alive.get(key)
+    if items is None:
+        items = _alive[key] = build()
+    return items
+
+
+def model_value(path):
+    """Stable enum value for a model file: 0 for the shipped default, a path hash otherwise."""
+    path = os.path.realpath(path)
+    if path == os.path.realpath(generate.DEFAULT_MODEL):
+        return 0
+    return zlib.crc32(path.encode()) % 0x7FFFFFFE + 1
+
+
+def _model_items(self, context):
+    paths = generate.list_models(prefs.models_folder(context))
+
+    def build():
+        if not paths:
+            return [(NO_MODEL, "No model found", "The shipped default model is missing", 0)]
+        return [(str(p), "Default (shipped)" if p == generate.DEFAULT_MODEL else p.stem, str(p), model_value(p))
+                for p in paths]
+    return _keep(("models", tuple(paths)), build)
+
+
+def _model_changed(self, context):
+    for i in range(MAX_LABELS):
+        setattr(self, f"label_{i}", ANY)
+
+
+def _label_items(index):
+    def items(self, context):
+        try:
+            model = generate.load_model(self.model_path())
+        except model_file.ModelFileError:
+            model = None
+        columns = list(model.labels.items()) if model is not None else []
+
+        def build():
+            if index >= len(columns):
+                return [(ANY, "Any", "This model has no such label", 0)]
+            column, values = columns[index]
+            return [(ANY, "Any", f"Draw the {column} from the model's training data", 0)] + \
+                   [(v, v, f"{column} = {v}", k + 1) for k, v in enumerate(values)]
+        key = ("label", index) + ((columns[index][0], tuple(columns[index][1])) if index < len(columns) else ())
+        return _keep(key, build)
+    return items
+
+
+def _label_prop(index):
+    return EnumProperty(name=f"Label {index + 1}", items=_label_items(index), default=0,
+                        description="Condition the generated motion on this label")
+
+
+class GANimSettings(PropertyGroup):
+    model: EnumProperty(
+        name="Model", items=_model_items, default=0, update=_model_changed,
+        description="Model to generate with: the shipped default, or .ganim files from the "
+                    "folder set in the add-on preferences")
+    label_0: _label_prop(0)
+    label_1: _label_prop(1)
+    label_2: _label_prop(2)
+    label_3: _label_prop(3)
+    frames: IntProperty(name="Frames", default=150, min=2, max=synthesis.MAX_FRAMES, soft_max=3000,
+                        description="Length of each generated clip")
+    count: IntProperty(name="Count", default=1, min=1, max=generate.MAX_COUNT, soft_max=16,
+                       description="Number of variations to generate")
+    seed: IntProperty(name="Seed", default=0, min=0,
+                      description="Random seed: the same seed and settings give the same motion")
+    start_frame: IntProperty(name="Start Frame", default=1, description="Frame of the first key")
+    target: EnumProperty(
+        name="Result", default="NEW",
+        items=[("NEW", "New Action", "Write each variation as a new action; the first plays", 0),
+               ("REPLACE", "Replace Active", "Replace the keys of the armature's active action (one clip)", 1),
+               ("NLA", "NLA Strips", "One NLA track and strip per variation; the first plays", 2)])
+    action_name: StringProperty(name="Action Name", default="",
+                                description="Name for the new action(s); empty: named after the armature "
+                                            "and labels")
+    overwrite: BoolProperty(name="Overwrite", default=False,
+                            description="Replace an existing action that has the chosen name")
+    set_frame_range: BoolProperty(name="Set Scene Range", default=True,
+                                  description="Set the scene's frame range to the generated clip")
+
+    def model_path(self):
+        """The chosen model file; the shipped default when none (or a vanished one) is chosen."""
+        chosen = self.model
+        return chosen if chosen and chosen != NO_MODEL else str(generate.DEFAULT_MODEL)
+
+    def chosen_labels(self, model):
+        """``{column: value}`` for the label menus not left at Any."""
+        out = {}
+        for i, column in enumerate(list(model.labels)[:MAX_LABELS]):
+            value = getattr(self, f"label_{i}")
+            if value and value != ANY:
+                out[column] = value
+        return out
+
+
+CLASSES = (GANimSettings,)
+
+
+def attach():
+    bpy.types.Scene.ganim = PointerProperty(type=GANimSettings)
+
+
+def detach():
+    del bpy.types.Scene.ganim

@@ -1,0 +1,551 @@
+"""The Blender add-on: extension zip, registration, panel, Generate Motion and Create Armature.
+
+Runs on every bpy wheel (4.2 LTS and 5.0 are the ones we check).  The add-on is
+registered in-process as the plain package; one test installs the built zip as a
+real extension in a subprocess (BLENDER_USER_RESOURCES must be set before bpy loads).
+"""
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import tomllib
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+import blender_ganim  # noqa: E402
+from blender_ganim.blender import actions, armature, generate, operators, panel, prefs, props  # noqa: E402
+from blender_ganim.core import model_file, synthesis  # noqa: E402
+from blender_ganim.core.skeleton import Skeleton  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+FRAMES = 24
+SEED = 7
+START = 5
+
+pytestmark = pytest.mark.blender
+
+
+@pytest.fixture(scope="session")
+def default_model():
+    path = REPO / "blender_ganim" / "models" / "default.ganim"
+    if not path.is_file():
+        pytest.skip(f"no shipped model at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def model(default_model):
+    return generate.load_model(default_model)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def addon():
+    blender_ganim.register()
+    yield
+    blender_ganim.unregister()
+
+
+@pytest.fixture
+def settings(default_model):
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    s = bpy.context.scene.ganim
+    s.frames, s.seed, s.start_frame = FRAMES, SEED, START
+    return s
+
+
+@pytest.fixture
+def models_folder(tmp_path, monkeypatch):
+    """A models folder as if set in the add-on preferences."""
+    monkeypatch.setattr(prefs, "models_folder", lambda context=None: str(tmp_path))
+    return tmp_path
+
+
+def build_extension():
+    spec = importlib.util.spec_from_file_location("build_extension", REPO / "scripts" / "build_extension.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def extension_zip(tmp_path_factory, default_model):
+    return build_extension().build(tmp_path_factory.mktemp("dist"))
+
+
+def create_rig():
+    assert bpy.ops.ganim.create_armature() == {"FINISHED"}
+    return bpy.context.active_object
+
+
+def posed_heads(obj, names, frame):
+    bpy.context.scene.frame_set(frame)
+    return np.array([tuple(obj.matrix_world @ obj.pose.bones[n].head) for n in names])
+
+
+def expected_heads(motion, index, obj):
+    return np.array(obj.matrix_world.to_3x3()) @ armature.to_blender(
+        motion.global_positions()[index], armature.armature_scale(obj)).T + np.array(obj.matrix_world.translation)[:, None]
+
+
+def assert_plays(obj, motion, start):
+    """The evaluated pose at the middle frame is the motion's, within 0.1 mm."""
+    mid = motion.frames // 2
+    got = posed_heads(obj, motion.skeleton.names, start + mid)
+    np.testing.assert_allclose(got, expected_heads(motion, mid, obj).T, atol=1e-4)
+
+
+def assert_keyed(obj, action, names, start, frames):
+    """Every bone has rotation keys (and the root location keys) on every requested frame."""
+    want = start + np.arange(frames, dtype=np.float32)
+    seen = {}
+    for fc in actions._fcurve_collection(action, obj)[0].fcurves:
+        co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        np.testing.assert_array_equal(co[0::2], want)
+        bone, prop = re.match(r'pose\.bones\["(.+)"\]\.(\w+)', fc.data_path).groups()
+        seen.setdefault((bone, prop), set()).add(fc.array_index)
+    for name in names:
+        assert seen[(name, "rotation_quaternion")] == {0, 1, 2, 3}, name
+    assert seen[(names[0], "location")] == {0, 1, 2}
+
+
+# ---------------------------------------------------------------- the extension package
+
+def test_manifest_is_an_extension_manifest():
+    with open(REPO / "blender_manifest.toml", "rb") as f:
+        meta = tomllib.load(f)
+    with open(REPO / "pyproject.toml", "rb") as f:
+        project = tomllib.load(f)["project"]
+    assert meta["id"] == "blender_ganim" and meta["type"] == "add-on"
+    assert meta["license"] == ["SPDX:GPL-3.0-or-later"]
+    assert meta["blender_version_min"] == "4.2.0"
+    assert meta["version"] == project["version"]
+
+
+def test_zip_layout_and_blender_validator(extension_zip):
+    with zipfile.ZipFile(extension_zip) as zf:
+        names = zf.namelist()
+    assert extension_zip.name == "blender_ganim-0.1.0.zip"
+    assert {"blender_manifest.toml", "__init__.py", "blender/generate.py", "core/synthesis.py",
+            "models/default.ganim"} <= set(names)
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith(("tests/", "."))]
+    assert extension_zip.stat().st_size < 10 * 2**20
+    ok, output = build_extension().validate(extension_zip)
+    assert ok, output
+
+
+INSTALL_SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    zip_path, work, frames, seed, start = sys.argv[1:6]
+    os.environ["BLENDER_USER_RESOURCES"] = os.path.join(work, "user")
+    import bpy
+    out = {"install": sorted(bpy.ops.extensions.package_install_files(
+        filepath=zip_path, repo="user_default", enable_on_install=True))}
+    out["addons"] = [k for k in bpy.context.preferences.addons.keys() if "ganim" in k]
+    pkg = sys.modules[out["addons"][0]]
+    out["package_file"] = pkg.__file__
+    out["classes"] = [n for n in ("GANIM_OT_generate_motion", "GANIM_OT_create_armature", "VIEW3D_PT_ganim")
+                      if hasattr(bpy.types, n)]
+    out["category"] = bpy.types.VIEW3D_PT_ganim.bl_category
+    out["prefs"] = type(bpy.context.preferences.addons[out["addons"][0]].preferences).__name__
+    scene = os.path.join(work, "scene.blend")
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    bpy.ops.ganim.create_armature()
+    bpy.ops.wm.save_as_mainfile(filepath=scene)
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    bpy.ops.wm.open_mainfile(filepath=scene)
+    bpy.context.view_layer.objects.active = bpy.data.objects["GANim_Rig"]
+    s = bpy.context.scene.ganim
+    s.frames, s.seed, s.start_frame, s.label_0 = int(frames), int(seed), int(start), "elderly"
+    out["operator"] = sorted(bpy.ops.ganim.generate_motion())
+    bpy.ops.wm.save_as_mainfile(filepath=os.path.join(work, "operator.blend"))
+    cli = sys.modules[out["addons"][0] + ".blender.cli"]
+    out["cli"] = cli.run(["generate", "--scene", scene, "--armature", "GANim_Rig", "--frames", frames,
+                          "--seed", seed, "--label", "style=normal", "--start-frame", start,
+                          "--out", os.path.join(work, "cli.blend")])
+    print("RESULT " + json.dumps(out))
+""")
+
+
+def test_zip_installs_enables_and_generates(extension_zip, tmp_path, model):
+    """Acceptance: install the built zip, open a scene, Generate Motion via the operator and the CLI."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", INSTALL_SCRIPT, str(extension_zip), str(tmp_path),
+                           str(FRAMES), str(SEED), str(START)],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    line = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert done.returncode == 0 and line, done.stdout + done.stderr
+    out = json.loads(line[-1][len("RESULT "):])
+    assert out["install"] == ["FINISHED"]
+    assert out["addons"] == ["bl_ext.user_default.blender_ganim"]
+    assert Path(out["package_file"]).is_relative_to(tmp_path / "user")    # the installed copy ran
+    assert out["classes"] == ["GANIM_OT_generate_motion", "GANIM_OT_create_armature", "VIEW3D_PT_ganim"]
+    assert out["category"] == "GANim" and out["prefs"] == "GANimPreferences"
+    assert out["operator"] == ["FINISHED"] and out["cli"] == 0
+
+    for blend, style in (("operator.blend", "elderly"), ("cli.blend", "normal")):
+        bpy.ops.wm.open_mainfile(filepath=str(tmp_path / blend))
+        obj = bpy.data.objects["GANim_Rig"]
+        motion = synthesis.generate(model, FRAMES, labels={"style": style}, seed=SEED)[0][0]
+        assert_keyed(obj, obj.animation_data.action, model.skeleton.names, START, FRAMES)
+        assert_plays(obj, motion, START)
+
+
+# ---------------------------------------------------------------- registration and panel
+
+def test_register_adds_operators_panel_and_settings():
+    for name in ("GANIM_OT_generate_motion", "GANIM_OT_create_armature", "VIEW3D_PT_ganim"):
+        assert hasattr(bpy.types, name), name
+    assert prefs.GANimPreferences.is_registered
+    assert bpy.types.Scene.bl_rna.properties["ganim"].fixed_type.identifier == "GANimSettings"
+    assert bpy.types.VIEW3D_PT_ganim.bl_category == "GANim"
+    assert bpy.types.VIEW3D_PT_ganim.bl_region_type == "UI"
+    assert {"REGISTER", "UNDO"} <= operators.GANIM_OT_generate_motion.bl_options
+    assert {"REGISTER", "UNDO"} <= operators.GANIM_OT_create_armature.bl_options
+    assert prefs.ADDON_ID == "blender_ganim"
+
+
+class Layout:
+    """Stands in for UILayout (panels do not draw headless): records what draw() asks for."""
+
+    def __init__(self, log):
+        self.log = log
+        self.enabled = True
+
+    def _sub(self, *args, **kwargs):
+        return Layout(self.log)
+
+    row = column = box = split = _sub
+
+    def prop(self, data, name, **kwargs):
+        self.log.append(("prop", data, name, kwargs))
+
+    def operator(self, idname, **kwargs):
+        self.log.append(("operator", idname, kwargs))
+        return SimpleNamespace()
+
+    def label(self, **kwargs):
+        self.log.append(("label", kwargs.get("text", ""), kwargs))
+
+    def separator(self, **kwargs):
+        pass
+
+
+def draw_panel():
+    log = []
+    panel.VIEW3D_PT_ganim.draw(SimpleNamespace(layout=Layout(log)), bpy.context)
+    icons = set(bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items.keys())
+    for entry in log:
+        assert entry[-1].get("icon", "NONE") in icons, entry
+        if entry[0] == "prop":
+            assert entry[2] in entry[1].bl_rna.properties, entry
+    return log
+
+
+def test_panel_offers_create_armature_until_a_rig_matches(settings, model):
+    log = draw_panel()
+    drawn = [e[2] for e in log if e[0] == "prop"]
+    assert drawn[:3] == ["model", "label_0", "label_1"]          # the default model has two label columns
+    assert {"frames", "count", "seed", "start_frame", "target", "action_name", "set_frame_range"} <= set(drawn)
+    labels = [e for e in log if e[0] == "prop" and e[2].startswith("label_")]
+    assert [e[3]["text"] for e in labels] == [c.title() for c in model.labels]
+    assert ("label", "No active object") in [e[:2] for e in log]
+    ops = [e[1] for e in log if e[0] == "operator"]
+    assert ops == ["ganim.create_armature", "ganim.generate_motion"]
+
+    create_rig()
+    log = draw_panel()
+    assert [e[1] for e in log if e[0] == "operator"] == ["ganim.generate_motion"]
+    assert any("bones match" in e[1] for e in log if e[0] == "label")
+
+
+def test_label_menus_are_filled_from_the_model(settings, model):
+    columns = list(model.labels.items())
+    for i in range(4):
+        items = [it[0] for it in props._label_items(i)(settings, bpy.context)]   # what Blender is offered
+        assert items == (["ANY"] + list(columns[i][1]) if i < len(columns) else ["ANY"])
+    settings.label_0 = columns[0][1][0]
+    assert settings.chosen_labels(model) == {columns[0][0]: columns[0][1][0]}
+    with pytest.raises(TypeError):
+        settings.label_0 = "no-such-style"
+
+
+def test_model_picker_lists_the_default_and_the_folder(settings, models_folder, default_model):
+    (models_folder / "b_second.ganim").write_bytes(default_model.read_bytes())
+    (models_folder / "a_first.ganim").write_bytes(default_model.read_bytes())
+    (models_folder / "notes.txt").write_text("not a model")
+    found = generate.list_models(models_folder)
+    assert found == [generate.DEFAULT_MODEL, models_folder / "a_first.ganim", models_folder / "b_second.ganim"]
+    settings.label_0 = "elderly"
+    settings.model = str(models_folder / "b_second.ganim")
+    assert settings.model_path() == str(models_folder / "b_second.ganim")
+    assert settings.label_0 == "ANY"                       # labels reset when the model changes
+    (models_folder / "c_new.ganim").write_bytes(b"")       # the folder changes: the choice stays
+    assert settings.model_path() == str(models_folder / "b_second.ganim")
+
+
+def test_models_are_loaded_once_per_file_version(tmp_path, default_model):
+    path = tmp_path / "m.ganim"
+    path.write_bytes(default_model.read_bytes())
+    first = generate.load_model(path)
+    assert generate.load_model(path) is first
+    os.utime(path, ns=(0, path.stat().st_mtime_ns + 10**9))
+    assert generate.load_model(path) is not first
+
+
+# ---------------------------------------------------------------- Generate Motion
+
+def test_create_armature_builds_the_models_skeleton(settings, model):
+    bpy.context.scene.cursor.location = (1.0, 2.0, 0.0)
+    obj = create_rig()
+    assert obj.type == "ARMATURE" and obj.select_get()
+    assert [b.name for b in obj.data.bones] == list(model.skeleton.names)
+    assert tuple(obj.location) == (1.0, 2.0, 0.0)
+    assert armature.armature_scale(obj) == pytest.approx(model.header["features"]["meters_per_unit"])
+
+
+def test_generate_motion_keys_every_bone_and_plays_the_motion(settings, model):
+    obj = create_rig()
+    obj.location = (0.5, -1.0, 0.0)
+    settings.label_0 = "elderly"
+    assert bpy.ops.ganim.generate_motion() == {"FINISHED"}
+    action = obj.animation_data.action
+    assert action.name.startswith("GANim_Rig_elderly_")
+    assert_keyed(obj, action, model.skeleton.names, START, FRAMES)
+    motion = synthesis.generate(model, FRAMES, labels={"style": "elderly"}, seed=SEED)[0][0]
+    assert_plays(obj, motion, START)
+    scene = bpy.context.scene
+    assert (scene.frame_start, scene.frame_end) == (START, START + FRAMES - 1)
+
+
+def test_new_actions_one_per_variation_first_plays(settings, model):
+    obj = create_rig()
+    settings.count, settings.action_name = 3, "Take"
+    assert bpy.ops.ganim.generate_motion() == {"FINISHED"}
+    assert sorted(bpy.data.actions.keys()) == ["Take_001", "Take_002", "Take_003"]
+    assert obj.animation_data.action.name == "Take_001"
+    assert all(bpy.data.actions[n].use_fake_user for n in ("Take_002", "Take_003"))
+    motions = synthesis.generate(model, FRAMES, count=3, seed=SEED)[0]
+    assert_plays(obj, motions[0], START)
+
+
+def test_nla_mode_makes_one_strip_per_variation(settings, model):
+    obj = create_rig()
+    settings.target, settings.count = "NLA", 3
+    assert bpy.ops.ganim.generate_motion() == {"FINISHED"}
+    ad = obj.animation_data
+    assert ad.action is None
+    tracks = list(ad.nla_tracks)
+    assert len(tracks) == 3 and [len(t.strips) for t in tracks] == [1, 1, 1]
+    assert [t.mute for t in tracks] == [False, True, True]
+    assert [t.strips[0].action.name for t in tracks] == [t.name for t in tracks]
+    assert {t.strips[0].frame_start for t in tracks} == {START}
+    for track in tracks:
+        assert_keyed(obj, track.strips[0].action, model.skeleton.names, START, FRAMES)
+    motions = synthesis.generate(model, FRAMES, count=3, seed=SEED)[0]
+    assert_plays(obj, motions[0], START)
+
+
+def test_nla_mode_pushes_down_what_played_before(settings, model):
+    obj = create_rig()
+    assert bpy.ops.ganim.generate_motion() == {"FINISHED"}
+    old = obj.animation_data.action
+    settings.target, settings.seed = "NLA", SEED + 1
+    assert bpy.ops.ganim.generate_motion() == {"FINISHED"}
+    tracks = list(obj.animation_data.nla_tracks)
+    assert [(t.strips[0].action == old, t.mute) for t in tracks] == [(True, True), (False, False)]
+    assert_plays(obj, synthesis.generate(model, FRAMES, seed=SEED + 1)[0][0], START)
+
+
+def test_replace_swaps_the_active_actions_keys(settings, model):
+    obj = create_rig()
+    settings.action_name = "Clip"
+    assert bpy.ops.ganim.generate_motion() == {"FINISHED"}
+    other = bpy.data.objects.new("Other", obj.data)
+    bpy.context.scene.collection.objects.link(other)
+    other.animation_data_create().action = bpy.data.actions["Clip"]
+    settings.target, settings.seed = "REPLACE", SEED + 5
+    assert bpy.ops.ganim.generate_motion() == {"FINISHED"}
+    assert list(bpy.data.actions.keys()) == ["Clip"]
+    assert obj.animation_data.action.name == "Clip" and other.animation_data.action.name == "Clip"
+    assert_plays(obj, synthesis.generate(model, FRAMES, seed=SEED + 5)[0][0], START)
+
+
+def test_overwrite_replaces_a_named_action_only_when_asked(settings, model):
+    obj = create_rig()
+    taken = bpy.data.actions.new("Taken")
+    taken.use_fake_user = True
+    settings.action_name = "Taken"
+    with pytest.raises(RuntimeError, match="already exists"):
+        bpy.ops.ganim.generate_motion()
+    assert "ganim_fps" not in bpy.data.actions["Taken"]                   # untouched
+    settings.overwrite = True
+    assert bpy.ops.ganim.generate_motion() == {"FINISHED"}
+    assert list(bpy.data.actions.keys()) == ["Taken"]
+    assert obj.animation_data.action.name == "Taken"
+    assert_plays(obj, synthesis.generate(model, FRAMES, seed=SEED)[0][0], START)
+
+
+def test_generate_is_one_undo_step(settings):
+    obj = create_rig()
+    settings.target, settings.count = "NLA", 2
+    bpy.ops.ed.undo_push(message="rig ready")
+    assert bpy.ops.ganim.generate_motion("EXEC_DEFAULT", True) == {"FINISHED"}   # True: push undo as the UI does
+    assert len(bpy.data.actions) == 2 and bpy.context.scene.frame_end == START + FRAMES - 1
+    assert bpy.ops.ed.undo() == {"FINISHED"}
+    obj = bpy.data.objects["GANim_Rig"]
+    assert len(bpy.data.actions) == 0
+    assert obj.animation_data is None or len(obj.animation_data.nla_tracks) == 0
+    assert bpy.context.scene.frame_end == 250
+    assert bpy.ops.ed.redo() == {"FINISHED"}
+    assert len(bpy.data.actions) == 2
+
+
+def test_failure_midway_removes_everything_this_call_made(settings, monkeypatch, model):
+    obj = create_rig()
+    settings.action_name = "Before"
+    assert bpy.ops.ganim.generate_motion() == {"FINISHED"}
+    before = obj.animation_data.action
+    real, calls = actions.write_action, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("disk on fire")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(actions, "write_action", flaky)
+    for target in ("NEW", "NLA"):
+        calls.clear()
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            generate.generate_onto(obj, model, FRAMES, count=3, seed=SEED, target=target, set_frame_range=True)
+        assert list(bpy.data.actions.keys()) == ["Before"]
+        assert obj.animation_data.action == before and len(obj.animation_data.nla_tracks) == 0
+        assert bpy.context.scene.frame_start == START
+
+
+# ---------------------------------------------------------------- bad input: a clean CANCELLED each
+
+def _mesh():
+    obj = bpy.data.objects.new("Cube", bpy.data.meshes.new("Cube"))
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+
+
+def _partial_rig():
+    sk = Skeleton(("joint_Root", "Hips", "Tail"), [-1, 0, 1], [[0, 0, 0], [0, 90, 0], [0, -10, -10]])
+    armature.build_armature(sk, "Partial")
+
+
+def _linked_rig(tmp_path):
+    create_rig()
+    library = str(tmp_path / "library.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=library)
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    with bpy.data.libraries.load(library, link=True) as (src, dst):
+        dst.objects = ["GANim_Rig"]
+    bpy.context.scene.collection.objects.link(dst.objects[0])
+    bpy.context.view_layer.objects.active = dst.objects[0]
+
+
+def _model_file(kind):
+    def setup(tmp_path, settings, models_folder, default_model):
+        path = models_folder / f"{kind}.ganim"
+        if kind == "corrupt":
+            data = default_model.read_bytes()
+            path.write_bytes(data[: len(data) // 2])
+        elif kind == "future":
+            m = model_file.load(default_model)
+            model_file.save(path, {**m.header, "version": model_file.FORMAT_VERSION + 1}, m.weights)
+        else:
+            path.write_text("HIERARCHY\nROOT Hips\n")
+        create_rig()
+        settings.model = str(path)
+    return setup
+
+
+def _action_exists(tmp_path, settings, *_):
+    create_rig()
+    bpy.data.actions.new("Taken").use_fake_user = True
+    settings.action_name = "Taken"
+
+
+def _replace_nothing(tmp_path, settings, *_):
+    create_rig()
+    settings.target = "REPLACE"
+
+
+def _replace_many(tmp_path, settings, *_):
+    create_rig()
+    assert bpy.ops.ganim.generate_motion() == {"FINISHED"}
+    settings.target, settings.count = "REPLACE", 2
+
+
+BAD_INPUT = {
+    "no active object": (lambda *a: None, "no active object: select an armature, or use Create Armature"),
+    "not an armature": (lambda *a: _mesh(), "'Cube' is a mesh, not an armature"),
+    "missing bones": (lambda *a: _partial_rig(),
+                      r"lacks 20 of the model's 22 bones \(Spine, Chest, .*\); use Create Armature"),
+    "linked armature": (lambda tmp_path, *a: _linked_rig(tmp_path), r"is linked from .*library\.blend"),
+    "corrupt model": (_model_file("corrupt"), r"corrupt\.ganim: model file is corrupt"),
+    "future model": (_model_file("future"), r"format version 2 is newer than this blender-ganim"),
+    "not a model": (_model_file("text"), r"text\.ganim: not a \.ganim model"),
+    "action exists": (_action_exists, "an action named 'Taken' already exists"),
+    "replace without action": (_replace_nothing, "has no active action to replace"),
+    "replace many": (_replace_many, "takes exactly one clip"),
+}
+
+
+class Recorder:
+    def __init__(self):
+        self.reports = []
+
+    def report(self, kind, message):
+        self.reports.append((set(kind), message))
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_is_cancelled_with_a_clear_report(case, settings, tmp_path, models_folder, default_model):
+    setup, message = BAD_INPUT[case]
+    setup(tmp_path, settings, models_folder, default_model)
+    before = {a.name: a.session_uid for a in bpy.data.actions}
+    played = {o.name: (o.animation_data.action if o.animation_data else None) for o in bpy.data.objects}
+
+    recorder = Recorder()
+    assert operators.GANIM_OT_generate_motion.execute(recorder, bpy.context) == {"CANCELLED"}
+    (kind, text), = recorder.reports
+    assert kind == {"ERROR"} and "\n" not in text
+    assert re.search(message, text, flags=re.IGNORECASE), text
+    with pytest.raises(RuntimeError, match=re.escape(text[:30])):      # the UI shows the same report
+        bpy.ops.ganim.generate_motion()
+
+    assert {a.name: a.session_uid for a in bpy.data.actions} == before
+    assert {o.name: (o.animation_data.action if o.animation_data else None) for o in bpy.data.objects} == played
+
+
+def test_unknown_label_writes_nothing(settings, model):
+    obj = create_rig()
+    with pytest.raises(synthesis.SynthesisError, match="unknown style 'zombie'"):
+        generate.generate_onto(obj, model, FRAMES, labels={"style": "zombie"})
+    with pytest.raises(synthesis.SynthesisError, match="no label 'mood'"):
+        generate.generate_onto(obj, model, FRAMES, labels={"mood": "happy"})
+    assert len(bpy.data.actions) == 0 and obj.animation_data is None
+
+
+def test_create_armature_reports_a_bad_model(settings, models_folder):
+    (models_folder / "bad.ganim").write_text("nope")
+    settings.model = str(models_folder / "bad.ganim")
+    recorder = Recorder()
+    assert operators.GANIM_OT_create_armature.execute(recorder, bpy.context) == {"CANCELLED"}
+    assert "not a .ganim model" in recorder.reports[0][1]
+    assert len(bpy.data.objects) == 0

@@ -1,0 +1,257 @@
+"""The trainer end to end on real clips: train, export, sample, resume, DDP, and its faults."""
+
+import csv
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from blender_ganim.core import bvh, generator, model_file  # noqa: E402
+from trainer import cli  # noqa: E402
+from trainer import train as train_mod  # noqa: E402
+from trainer.models import Generator  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ["--batch", "8", "--hidden", "32", "--window", "48"]
+
+
+def run_cli(*args):
+    return cli.main([str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, sample_dir, cache):
+    out = tmp_path_factory.mktemp("run") / "x"
+    assert run_cli("train", sample_dir, "--out", out, "--steps", 12, "--ckpt-every", 6, "--cache", cache, *SMALL) == 0
+    return out
+
+
+def test_train_writes_a_loadable_model_and_plots(tiny_run):
+    model = model_file.load(tiny_run / "model.ganim")
+    assert model.header["training"]["steps"] == 12
+    assert set(model.labels) == {"style", "content"} and "elderly" in model.labels["style"]
+    assert "CC BY-NC 4.0" in model.header["licence"]
+    for name in ("checkpoint.pt", "losses.csv", "losses.png", "samples.png", "config.json", "validation_takes.txt"):
+        assert (tiny_run / name).is_file(), name
+    rows = (tiny_run / "losses.csv").read_text().splitlines()
+    assert len(rows) == 13 and rows[0].startswith("step,")
+
+
+def test_sample_writes_bvh_and_labels(tiny_run, tmp_path):
+    out = tmp_path / "s"
+    assert run_cli("sample", tiny_run / "model.ganim", "--out", out, "--count", 3, "--frames", 120,
+                   "--label", "style=elderly", "--seed", 1) == 0
+    with open(out / "labels.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and all(r["style"] == "elderly" for r in rows)
+    for r in rows:
+        m = bvh.read(out / r["file"])
+        assert m.frames == 120 and m.skeleton.names[1] == "Hips"
+        assert np.all(np.isfinite(m.global_positions()))
+
+
+def test_sample_same_seed_same_clip(tiny_run, tmp_path):
+    for d in ("a", "b"):
+        run_cli("sample", tiny_run / "model.ganim", "--out", tmp_path / d, "--frames", 40, "--seed", 5)
+    assert (tmp_path / "a" / "sample_000.bvh").read_text() == (tmp_path / "b" / "sample_000.bvh").read_text()
+
+
+def test_unknown_label_is_a_one_line_error(tiny_run, tmp_path, capsys):
+    assert run_cli("sample", tiny_run / "model.ganim", "--out", tmp_path, "--label", "style=grumpy") == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown style 'grumpy'" in err and len(err.splitlines()) == 1
+
+
+def test_numpy_generator_matches_torch_on_trained_weights(tiny_run):
+    model = model_file.load(tiny_run / "model.ganim")
+    cfg = model.header["arch"]
+    G = Generator(cfg)
+    G.load_state_dict({k: torch.from_numpy(v) for k, v in model.weights.items()})
+    G.eval()
+    rng = np.random.default_rng(0)
+    for frames in (7, 48, 121, 300):
+        noise, latent = generator.random_inputs(cfg, 3, frames, rng)
+        ids = {k: rng.integers(0, n + 1, 3) for k, n in cfg["vocab_sizes"].items()}
+        cond = rng.standard_normal((3, generator.cond_channels(cfg), frames)).astype(np.float32)
+        ours = generator.forward(model.weights, cfg, noise, latent, ids, cond)
+        with torch.no_grad():
+            ref = G(torch.from_numpy(noise), torch.from_numpy(latent),
+                    {k: torch.from_numpy(v) for k, v in ids.items()}, torch.from_numpy(cond)).numpy()
+        assert np.abs(ours - ref).max() < 1e-4, frames
+
+
+def test_existing_run_needs_resume(tiny_run, sample_dir, cache, capsys):
+    assert run_cli("train", sample_dir, "--out", tiny_run, "--steps", 14, "--cache", cache, *SMALL) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_resume_with_other_configuration_is_refused(tiny_run, sample_dir, cache, tmp_path, capsys):
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run, run)
+    args = ["train", sample_dir, "--out", run, "--steps", 14, "--cache", cache, "--resume", "--batch", "8",
+            "--hidden", "48", "--window", "48"]
+    assert run_cli(*args) == 2
+    err = capsys.readouterr().err
+    assert "different configuration" in err and "hidden" in err
+
+
+def test_resume_after_sigkill_continues_from_last_checkpoint(sample_dir, cache, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "trainer.cli", "train", str(sample_dir), "--out", str(out), "--steps", "2000",
+           "--ckpt-every", "4", "--cache", str(cache), "--threads", "1", *SMALL]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if (out / "checkpoint.pt").exists():
+                step = torch.load(out / "checkpoint.pt", weights_only=True)["step"]
+                if step >= 8:
+                    break
+            time.sleep(0.2)
+        else:
+            pytest.fail("no checkpoint within 120 s")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    saved = torch.load(out / "checkpoint.pt", weights_only=True)["step"]
+    resumed = subprocess.run(cmd[:8] + [str(saved + 3)] + cmd[9:] + ["--resume"], cwd=REPO,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming {out} at step {saved}" in resumed.stderr
+    final = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert final["step"] == saved + 3
+    assert model_file.load(out / "model.ganim").header["training"]["steps"] == saved + 3
+
+
+def test_ddp_two_cpu_processes_with_gloo(sample_dir, cache, tmp_path):
+    out = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "trainer.cli", "train", str(sample_dir), "--out", str(out), "--steps", "6", "--ckpt-every", "3",
+           "--device", "cpu", "--cache", str(cache), *SMALL]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "cpu x2" in done.stderr
+    model = model_file.load(out / "model.ganim")
+    assert model.header["training"]["steps"] == 6
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(sample_dir, cache, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real_forward = train_mod.Generator.forward
+
+    def poisoned(self, *a, **k):
+        calls["n"] += 1
+        out = real_forward(self, *a, **k)
+        return out * float("nan") if calls["n"] > 14 else out  # two forwards per step: NaN from step 8
+
+    monkeypatch.setattr(train_mod.Generator, "forward", poisoned)
+    out = tmp_path / "nan"
+    with pytest.raises(train_mod.TrainError, match="NaN") as err:
+        train_mod.train([sample_dir], out, steps=20, ckpt_every=5, batch=8, hidden=32, window=48,
+                        progress=False, log=lambda *a: None, cache_dir=None)
+    assert "step 5" in str(err.value)
+    ck = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert ck["step"] == 5
+    assert model_file.load(out / "model.ganim").header["training"]["steps"] == 5
+
+
+def test_full_disk_during_checkpoint_keeps_previous(sample_dir, tmp_path, monkeypatch):
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def full_disk(obj, f, *a, **k):
+        calls["n"] += 1
+        if calls["n"] >= 2:
+            f.write(b"partial checkpoint bytes")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(train_mod.torch, "save", full_disk)
+    out = tmp_path / "full"
+    with pytest.raises(train_mod.TrainError, match="disk full"):
+        train_mod.train([sample_dir], out, steps=10, ckpt_every=4, batch=8, hidden=32, window=48,
+                        progress=False, log=lambda *a: None)
+    monkeypatch.setattr(train_mod.torch, "save", real_save)
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 4
+    assert not [p for p in out.iterdir() if ".tmp" in p.name]
+
+
+# ----------------------------------------------------------------- bad data
+
+def _copy_clips(src, dst, n=3):
+    dst.mkdir(parents=True, exist_ok=True)
+    files = sorted(src.glob("*.bvh"))[:n]
+    for f in files:
+        shutil.copy(f, dst / f.name)
+    return files
+
+
+def test_no_bvh_in_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert run_cli("train", tmp_path / "empty", "--out", tmp_path / "r", "--steps", 1) == 2
+    assert "no BVH files found" in capsys.readouterr().err
+
+
+def test_different_skeleton_is_named(sample_dir, tmp_path, capsys):
+    data = tmp_path / "mixed"
+    files = _copy_clips(sample_dir, data, 2)
+    other = bvh.read(files[0])
+    # Same joint names, one bone twice as long: another character.
+    sk = other.skeleton
+    offsets = sk.offsets.copy()
+    offsets[sk.index("LowerLeg_L")] *= 2
+    from blender_ganim.core.skeleton import Skeleton
+    sk2 = Skeleton(sk.names, sk.parents, offsets, sk.channels, sk.end_sites)
+    pos = other.positions.copy()
+    pos[:, sk.index("LowerLeg_L")] *= 2
+    bvh.write(data / "zz_giant.bvh", other.copy(skeleton=sk2, positions=pos))
+    assert run_cli("train", data, "--out", tmp_path / "r", "--steps", 1, "--condition", "none",
+                   "--cache", tmp_path / "c") == 2
+    assert "zz_giant.bvh has a different skeleton" in capsys.readouterr().err
+
+
+def test_labels_missing_rows_and_orphans(sample_dir, tmp_path, capsys):
+    data = tmp_path / "lab"
+    files = _copy_clips(sample_dir, data, 3)
+    with open(data / "labels.csv", "w") as f:
+        f.write("file,style,content\n")
+        f.write(f"{files[0].name},normal,walk\n{files[1].name},elderly,walk\nghost.bvh,normal,run\n")
+    assert run_cli("train", data, "--out", tmp_path / "r", "--steps", 1, "--cache", tmp_path / "c") == 2
+    err = capsys.readouterr().err
+    assert f"no row for 1 file(s): {files[2].name}" in err
+
+
+def test_short_clips_are_skipped_with_a_count(sample_dir, tmp_path, capsys):
+    data = tmp_path / "short"
+    files = _copy_clips(sample_dir, data, 2)
+    m = bvh.read(files[0])
+    bvh.write(data / "tiny_clip.bvh", m.slice(0, 20))
+    assert run_cli("train", data, "--out", tmp_path / "r", "--steps", 2, "--condition", "none",
+                   "--cache", tmp_path / "c", "--ckpt-every", 2, *SMALL) == 0
+    err = capsys.readouterr().err
+    assert "skipped 1 clip(s) shorter than the 48-frame window" in err and "tiny_clip.bvh" in err
+
+
+@pytest.mark.slow
+def test_acceptance_train_50_steps_on_ds2(shared_data, tmp_path, cache):
+    out = tmp_path / "x"
+    assert run_cli("train", shared_data / "bandai-namco-motion-ds2", "--out", out, "--steps", 50,
+                   "--cache", cache, "--ckpt-every", 50) == 0
+    assert run_cli("sample", out / "model.ganim", "--out", tmp_path / "s", "--count", 3, "--frames", 120,
+                   "--label", "style=elderly") == 0
+    assert len(list((tmp_path / "s").glob("*.bvh"))) == 3 and (tmp_path / "s" / "labels.csv").is_file()
