@@ -268,31 +268,34 @@ def _read_cache(path):
 
 # ------------------------------------------------------------------ splitting
 
-def split_takes(ds, fraction=0.05, seed=0, by=("content", "style")):
-    """Hold out whole takes (and their mirrored copies), spread over the label groups."""
-    rng = np.random.default_rng(seed)
-    base = sorted({n.split("#")[0] for n in ds.names})
-    if fraction <= 0 or len(base) < 2:
+def split_takes_by_name(names, table, fraction=0.05, seed=0, by=("content", "style")):
+    """Hold out whole takes, round-robin over label groups so every combination loses a share."""
+    names = sorted(set(names))
+    if fraction <= 0 or len(names) < 2:
         return set()
+    rng = np.random.default_rng(seed)
     groups = {}
-    first_label = {}
-    for n, i in zip(ds.names, range(len(ds.names))):
-        first_label.setdefault(n.split("#")[0], tuple(ds.labels[c][i] for c in by if c in ds.labels))
-    for n in base:
-        groups.setdefault(first_label[n], []).append(n)
-    held = set()
-    target = max(1, int(round(fraction * len(base))))
-    order = list(groups)
+    for n in names:
+        groups.setdefault(tuple(table.get(n, {}).get(c, "") for c in by), []).append(n)
+    order = sorted(groups)
     rng.shuffle(order)
-    # Round-robin over groups so every label combination loses about the same share.
     pools = {g: list(rng.permutation(groups[g])) for g in order}
+    held, target = set(), max(1, int(round(fraction * len(names))))
     while len(held) < target and any(len(pools[g]) > 1 for g in order):
         for g in order:
             if len(held) >= target:
                 break
-            if len(pools[g]) > 1:
+            if len(pools[g]) > 1:  # never hold out a group's last take
                 held.add(str(pools[g].pop()))
     return held
+
+
+def split_takes(ds, fraction=0.05, seed=0, by=("content", "style")):
+    """Held-out take names of a Dataset (mirrored copies follow their take)."""
+    table = {}
+    for i, n in enumerate(ds.names):
+        table.setdefault(n.split("#")[0], {c: ds.labels[c][i] for c in by if c in ds.labels})
+    return split_takes_by_name(table, table, fraction, seed, by)
 
 
 def subset(ds, keep_names):

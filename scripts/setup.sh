@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Create the two virtual environments everything else uses (idempotent: a stamp skips
+# the work when nothing changed).
+#   .venv        Python 3.11: numpy, scipy, torch (CPU build unless a GPU is present), bpy 5.0 wheel,
+#                tqdm, matplotlib, pytest, and this project (editable, `ganim` on PATH)
+#   .venv-bpy42  Python 3.11: the Blender 4.2 LTS bpy wheel, numpy, scipy, pytest (no torch):
+#                the add-on must work on 4.2 with numpy alone
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TORCH_VERSION=${GANIM_TORCH_VERSION:-2.13.0}
+BPY_NEW=${GANIM_BPY_NEW:-5.0.1}
+BPY_LTS=${GANIM_BPY_LTS:-4.2.23}
+
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      PY=$candidate; break
+    fi
+  done
+fi
+if [ -z "$PY" ]; then
+  echo "setup: Python 3.11 is required (the bpy wheels are built for 3.11); set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+
+stamp_of() { cat scripts/setup.sh pyproject.toml | sha256sum | cut -c1-16; }
+STAMP=$(stamp_of)
+PIP_FLAGS=(--quiet --disable-pip-version-check)
+
+make_env() {  # make_env DIR PACKAGES...
+  local dir=$1; shift
+  if [ -f "$dir/.ganim-stamp" ] && [ "$(cat "$dir/.ganim-stamp")" = "$STAMP" ]; then
+    return 0
+  fi
+  echo "setup: creating $dir (one-off, a few minutes) ..." >&2
+  rm -rf "$dir"
+  "$PY" -m venv "$dir"
+  "$dir/bin/python" -m pip install "${PIP_FLAGS[@]}" --upgrade pip >/dev/null 2>&1 || true
+  "$dir/bin/python" -m pip install "${PIP_FLAGS[@]}" "$@" 2> >(grep -v "is ignored: it is neither" >&2)
+  echo "$STAMP" > "$dir/.ganim-stamp"
+}
+
+make_env .venv "torch==$TORCH_VERSION" "bpy==$BPY_NEW" scipy tqdm matplotlib pytest
+if [ ! -f .venv/.ganim-installed ] || [ "$(cat .venv/.ganim-installed)" != "$STAMP" ]; then
+  .venv/bin/python -m pip install "${PIP_FLAGS[@]}" --no-deps --no-build-isolation -e . >/dev/null
+  echo "$STAMP" > .venv/.ganim-installed
+fi
+make_env .venv-bpy42 "bpy==$BPY_LTS" scipy pytest
