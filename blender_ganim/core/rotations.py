@@ -58,11 +58,14 @@ def quat_apply(q, v):
 
 
 def quat_unroll(q, axis=0):
-    """Flip signs along ``axis`` (time) so consecutive quaternions stay in one hemisphere."""
+    """Flip signs along ``axis`` (time) so consecutive quaternions stay in one hemisphere.
+
+    Vectorised: each frame's flip is the running product of the raw neighbour-sign changes.
+    """
     q = np.moveaxis(np.array(q, dtype=np.float64, copy=True), axis, 0)
-    for i in range(1, len(q)):
-        flip = np.sum(q[i] * q[i - 1], axis=-1) < 0.0
-        q[i][flip] = -q[i][flip]
+    if len(q) > 1:
+        sign = np.where(np.sum(q[1:] * q[:-1], axis=-1) < 0.0, -1.0, 1.0)
+        q[1:] *= np.cumprod(sign, axis=0)[..., None]
     return np.moveaxis(q, 0, axis)
 
 

@@ -1,0 +1,80 @@
+"""Numpy generator speed: one 300-frame clip of the shipped skeleton (goal: median < 20 ms).
+
+    python benchmarks/inference_speed.py [--model PATH] [--repeats 50]
+
+Times the network forward alone and generate-to-Motion (forward + denormalise + decode),
+beside the torch forward of the same weights when torch is installed. JSON + markdown into
+benchmarks/results/.
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from blender_ganim.core import generator, model_file, synthesis  # noqa: E402
+
+
+def median_ms(fn, repeats):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=str(REPO / "blender_ganim" / "models" / "default.ganim"))
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--repeats", type=int, default=50)
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
+    args = ap.parse_args()
+    model = model_file.load(args.model)
+    cfg = model.header["arch"]
+    rows = {
+        "numpy forward": median_ms(lambda: synthesis.run_generator(model, args.frames, 1, seed=0), args.repeats),
+        "numpy generate -> Motion": median_ms(lambda: synthesis.generate(model, args.frames, 1, seed=0), args.repeats),
+    }
+    try:
+        import torch
+
+        from trainer.models import Generator
+        torch.set_num_threads(2)
+        G = Generator(cfg).eval()
+        G.load_state_dict({k: torch.from_numpy(v) for k, v in model.weights.items()})
+        rng = np.random.default_rng(0)
+        noise, latent = generator.random_inputs(cfg, 1, args.frames, rng)
+        ids = {k: torch.zeros(1, dtype=torch.long) for k in cfg["vocab_sizes"]}
+        cond = torch.zeros(1, generator.cond_channels(cfg), args.frames)
+
+        def torch_forward():
+            with torch.no_grad():
+                G(torch.from_numpy(noise), torch.from_numpy(latent), ids, cond)
+        rows["torch forward (same weights, CPU)"] = median_ms(torch_forward, args.repeats)
+    except ImportError:
+        pass
+    result = {"frames": args.frames, "repeats": args.repeats, "median_ms": rows,
+              "goal_ms": 20, "machine": f"{platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}"}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "inference_speed.json").write_text(json.dumps(result, indent=2))
+    lines = [f"# Generator inference, {args.frames} frames (median of {args.repeats})", "",
+             "| what | median ms |", "|---|---:|"] + [f"| {k} | {v:.2f} |" for k, v in rows.items()]
+    lines += ["", f"Goal: numpy forward under 20 ms. {result['machine']}."]
+    (out / "inference_speed.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
