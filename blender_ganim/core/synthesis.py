@@ -6,6 +6,7 @@ Everything here runs without torch or bpy, so the add-on, the CLI and the tests 
 import numpy as np
 
 from . import features, generator
+from . import rotations as rot
 
 
 class SynthesisError(ValueError):
@@ -71,3 +72,296 @@ def generate(model, frames, count=1, labels=None, seed=None, start=(0.0, 0.0, 0.
         motions.append(features.decode(feats[i], spec, skeleton, fps, start=start, name=f"{name}_{i:03d}"))
         chosen.append({k: model.labels[k][int(v[i])] for k, v in ids.items()})
     return motions, chosen
+
+
+# ------------------------------------------------------------- conditioned synthesis
+#
+# Editing works in feature space: known frames (normalised) + a mask, and optionally the
+# root trajectory, go to the generator in one forward pass; known frames are then copied
+# back exactly, the root is pinned to where the kept frames are (velocity features
+# integrate, so errors would otherwise push everything after a gap), and seams are
+# smoothed with a decaying offset on the generated side (inertialization).
+
+SEAM_FRAMES = 16
+
+
+def receptive_field(model):
+    cfg = model.header["arch"]
+    return 1 + 2 + 4 * sum(cfg["dilations"]) + 2
+
+
+def max_transition(model):
+    """Longest generated stretch that still sees context on both sides."""
+    return receptive_field(model) - 2 * SEAM_FRAMES
+
+
+def _check_skeleton(model, motion, what="clip"):
+    sk = model.skeleton
+    if not motion.skeleton.same_topology(sk):
+        missing = [n for n in sk.names if n not in motion.skeleton.names]
+        detail = f"missing {', '.join(missing[:5])}" if missing else "different hierarchy"
+        raise SynthesisError(f"the {what} {motion.name or ''} does not use the model's skeleton ({detail}); "
+                             "retarget it first".replace("  ", " "))
+    fps = model.header["fps"]
+    return motion if abs(motion.fps - fps) < 1e-3 else motion.resample(fps)
+
+
+def _normalise(model, x):
+    norm = model.header["norm"]
+    return ((x - np.asarray(norm["mean"])) / np.asarray(norm["std"])).astype(np.float32)
+
+
+def _conditioned(model, known, mask, labels=None, seed=None, traj=None, traj_mask=None):
+    """One forward pass with conditioning; returns denormalised features [T, C] with known frames kept."""
+    cfg = model.header["arch"]
+    T, C = known.shape
+    _check_frames(T)
+    kn = _normalise(model, known)
+    cond = np.zeros((1, generator.cond_channels(cfg), T), dtype=np.float32)
+    cond[0, :C] = (kn * mask[:, None]).T
+    cond[0, C] = mask
+    if traj is not None:
+        ti = cfg["traj"]
+        tm = np.ones(T, dtype=np.float32) if traj_mask is None else traj_mask
+        cond[0, C + 1:C + 1 + len(ti)] = (_normalise(model, traj)[:, ti] * tm[:, None]).T
+        cond[0, C + 1 + len(ti)] = tm
+    out, ids = run_generator(model, T, 1, labels, seed, cond=cond)
+    gen = denormalise(model, out[0]).astype(np.float64)
+    keep = mask > 0.5
+    gen[keep] = known[keep]
+    return gen, {k: model.labels[k][int(v[0])] for k, v in ids.items()}
+
+
+def _root_track(f, start):
+    """World heading [T] and root xz [T, 2] that decoding ``f`` from ``start`` produces."""
+    x0, z0, h0 = start
+    heading = h0 + np.concatenate([[0.0], np.cumsum(f[:-1, 9])])
+    c, s = np.cos(heading), np.sin(heading)
+    step = np.stack([c * f[:, 7] + s * f[:, 8], -s * f[:, 7] + c * f[:, 8]], -1)
+    xz = np.zeros((len(f), 2))
+    xz[1:] = np.cumsum(step[:-1], axis=0)
+    return heading, xz + [x0, z0]
+
+
+def _pin_root(f, start, anchors, target_heading, target_xz):
+    """Adjust yaw rates and velocities between anchor frames so the root passes through the targets."""
+    f = f.copy()
+    for a, b in zip(anchors[:-1], anchors[1:]):
+        if b - a < 1:
+            continue
+        heading, _ = _root_track(f, start)
+        f[a:b, 9] += (target_heading[b] - heading[b] - (target_heading[a] - heading[a])) / (b - a)
+        heading, xz = _root_track(f, start)
+        err = (target_xz[b] - xz[b]) - (target_xz[a] - xz[a])
+        c, s = np.cos(heading[a:b]), np.sin(heading[a:b])
+        dx, dz = err[0] / (b - a), err[1] / (b - a)
+        # World step (dx, dz) expressed in each frame's heading frame (inverse of _root_track's rotation).
+        f[a:b, 7] += c * dx - s * dz
+        f[a:b, 8] += s * dx + c * dz
+    return f
+
+
+def _inertialize(motion, kept, frames=None):
+    """Blend out the jump where generated frames meet kept ones, on the generated side only.
+
+    At each seam the kept side is continued at constant velocity; the difference to the
+    generated frames (offset and its rate, rotations as axis-angle) is added back and
+    faded out with a cosine window, so position *and* speed stay continuous.
+    """
+    frames = frames or SEAM_FRAMES
+    rots, pos = motion.rotations, motion.positions
+    T = motion.frames
+    edges = np.flatnonzero(np.diff(kept.astype(np.int8)))
+    for e in edges:
+        if kept[e] and not kept[e + 1]:      # kept ... e | e+1 generated ...
+            seam, step, prev, prev2 = e + 1, 1, e, max(e - 1, 0)
+        else:                                # generated ... e | e+1 kept ...
+            seam, step, prev, prev2 = e, -1, e + 1, min(e + 2, T - 1)
+        nxt = seam + step
+        vel = rot.quat_mul(rots[prev], rot.quat_inv(rots[prev2]))
+        pred0 = rot.quat_mul(vel, rots[prev])
+        pred1 = rot.quat_mul(vel, pred0)
+        x0 = rot.quat_to_axis_angle(rot.quat_mul(pred0, rot.quat_inv(rots[seam])))
+        p_vel = pos[prev] - pos[prev2]
+        y0 = pos[prev] + p_vel - pos[seam]
+        if 0 <= nxt < T and not kept[nxt]:
+            v0 = rot.quat_to_axis_angle(rot.quat_mul(pred1, rot.quat_inv(rots[nxt]))) - x0
+            w0 = (pos[prev] + 2 * p_vel - pos[nxt]) - y0
+        else:
+            v0, w0 = np.zeros_like(x0), np.zeros_like(y0)
+        run = 0  # generated frames on this side of the seam: the fade must end inside them
+        while 0 <= seam + step * run < T and not kept[seam + step * run]:
+            run += 1
+        k = max(1, min(frames, run))
+        window = 0.5 * (1 + np.cos(np.pi * np.arange(k) / k))
+        for i in range(k):
+            t = seam + step * i
+            if not (0 <= t < T) or kept[t]:
+                break
+            rots[t] = rot.quat_mul(rot.axis_angle_to_quat((x0 + v0 * i) * window[i]), rots[t])
+            pos[t] = pos[t] + (y0 + w0 * i) * window[i]
+    motion.rotations = rot.quat_unroll(rots)
+    return motion
+
+
+def _finish(model, f, start, kept, name, reference=None):
+    m = features.decode(f, model.header["features"], model.skeleton, model.header["fps"], start=start, name=name)
+    if reference is not None:  # kept frames exactly as they were (joints above the root included)
+        m.rotations[kept] = reference.rotations[kept]
+        m.positions[kept] = reference.positions[kept]
+    return _inertialize(m, kept)
+
+
+def inbetween(model, motion, start, end, labels=None, seed=None):
+    """Regenerate frames [start, end) of a clip, keeping the rest exactly."""
+    motion = _check_skeleton(model, motion)
+    T = motion.frames
+    if not (0 <= start < end <= T):
+        raise SynthesisError(f"frame range {start}:{end} is empty or outside the clip (0:{T})")
+    if end - start > max_transition(model):
+        raise SynthesisError(f"{end - start} frames is longer than this model can regenerate at once "
+                             f"(at most {max_transition(model)})")
+    spec = model.header["features"]
+    known = features.encode(motion, spec)
+    kept = np.ones(T, dtype=bool)
+    kept[start:end] = False
+    f, _ = _conditioned(model, known, kept.astype(np.float32), labels, seed)
+    begin = features.start_of(motion, spec)
+    heading, xz = _root_track(known, begin)
+    anchors = [max(start - 1, 0), min(end, T - 1)]
+    f = _pin_root(f, begin, anchors, heading, xz)
+    return _finish(model, f, begin, kept, f"{motion.name}_inbetween", reference=motion)
+
+
+def transition(model, a, b, frames, labels=None, seed=None):
+    """Clip A, ``frames`` generated frames, then clip B moved to continue A's position and facing."""
+    a = _check_skeleton(model, a, "first clip")
+    b = _check_skeleton(model, b, "second clip")
+    if frames < 1:
+        raise SynthesisError("a transition needs at least 1 frame")
+    if frames > max_transition(model):
+        raise SynthesisError(f"a {frames}-frame transition is longer than this model can generate between two "
+                             f"clips (at most {max_transition(model)} frames)")
+    spec = model.header["features"]
+    fa, fb = features.encode(a, spec), features.encode(b, spec)
+    known = np.concatenate([fa, np.zeros((frames, fa.shape[1])), fb])
+    kept = np.ones(len(known), dtype=bool)
+    kept[len(fa):len(fa) + frames] = False
+    kept[len(fa) - 1] = False  # A's last velocity points at A's next frame, not into the transition
+    f, _ = _conditioned(model, known, kept.astype(np.float32), labels, seed)
+    begin = features.start_of(a, spec)
+    m = _finish(model, f, begin, kept, f"{a.name}_to_{b.name}")
+    m.rotations[:len(fa) - 1] = a.rotations[:-1]
+    m.positions[:len(fa) - 1] = a.positions[:-1]
+    return m
+
+
+def keyframe_guided(model, keys, key_frames, labels=None, seed=None):
+    """A clip through the poses of ``keys`` at ``key_frames`` (root included), generated in between."""
+    keys = _check_skeleton(model, keys, "key clip")
+    T = keys.frames
+    key_frames = sorted({int(k) for k in key_frames})
+    if not key_frames or key_frames[0] < 0 or key_frames[-1] >= T:
+        raise SynthesisError(f"key frames must lie inside the clip (0:{T}), got {key_frames}")
+    gaps = np.diff([0] + key_frames + [T - 1])
+    if gaps.max() > max_transition(model):
+        raise SynthesisError(f"keys {gaps.max()} frames apart are further than this model bridges "
+                             f"(at most {max_transition(model)})")
+    spec = model.header["features"]
+    known = features.encode(keys, spec)
+    kept = np.zeros(T, dtype=bool)
+    kept[key_frames] = True
+    f, _ = _conditioned(model, known, kept.astype(np.float32), labels, seed)
+    begin = features.start_of(keys, spec)
+    heading, xz = _root_track(known, begin)
+    f = _pin_root(f, begin, key_frames, heading, xz)
+    if key_frames[0] > 0:  # before the first key: pin the start too
+        f = _pin_root(f, begin, [0, key_frames[0]], heading, xz)
+    return _finish(model, f, begin, kept, f"{keys.name}_keyed", reference=keys)
+
+
+def restyle(model, motion, labels, seed=None):
+    """The same root path and timing, generated with other labels (e.g. style=elderly)."""
+    motion = _check_skeleton(model, motion)
+    spec = model.header["features"]
+    known = features.encode(motion, spec)
+    f, _ = _conditioned(model, np.zeros_like(known), np.zeros(len(known), np.float32), labels, seed, traj=known)
+    ti = model.header["arch"]["traj"]
+    f[:, ti] = known[:, ti]  # the path and timing are the content's, exactly
+    return features.decode(f, spec, model.skeleton, model.header["fps"], start=features.start_of(motion, spec),
+                           name=f"{motion.name}_restyled")
+
+
+def path_features(model, xz, height=None):
+    """Root channels (height, velocity in heading frame, yaw rate) for a ground path [T, 2] in model units."""
+    xz = np.asarray(xz, dtype=np.float64)
+    if xz.ndim != 2 or xz.shape[1] != 2 or len(xz) < 2:
+        raise SynthesisError("a path needs at least 2 points of (x, z)")
+    T = len(xz)
+    d = np.diff(xz, axis=0)
+    d = np.concatenate([d, d[-1:]])
+    speed = np.linalg.norm(d, axis=-1)
+    heading = np.arctan2(d[:, 0], d[:, 1])
+    for t in range(1, T):  # hold the heading where the path pauses
+        if speed[t] < 1e-6:
+            heading[t] = heading[t - 1]
+    heading = np.unwrap(heading)
+    C = model.header["features"]["channels"]
+    f = np.tile(np.asarray(model.header["norm"]["mean"], dtype=np.float64), (T, 1))
+    if height is not None:
+        f[:, 6] = height
+    f[:, 7] = 0.0
+    f[:, 8] = speed
+    f[:, 9] = np.concatenate([np.diff(heading), [0.0]])
+    return f[:, :C], heading
+
+
+def follow_path(model, xz, labels=None, seed=None, height=None):
+    """A clip whose root follows a ground path (one point per frame, model units)."""
+    f_path, heading = path_features(model, xz, height)
+    f, _ = _conditioned(model, np.zeros_like(f_path), np.zeros(len(f_path), np.float32), labels, seed,
+                        traj=f_path)
+    f[:, [7, 8, 9]] = f_path[:, [7, 8, 9]]
+    start = (float(xz[0][0]), float(xz[0][1]), float(heading[0]))
+    return features.decode(f, model.header["features"], model.skeleton, model.header["fps"], start=start,
+                           name="path")
+
+
+def crossfade(a, b, frames):
+    """The classic blend: A, then ``frames`` of slerp from A's last pose to B's first, then B (placed after A)."""
+    if not a.skeleton.same_topology(b.skeleton):
+        raise SynthesisError("clips A and B use different skeletons")
+    if abs(a.fps - b.fps) > 1e-3:
+        b = b.resample(a.fps)
+    spec = features.spec_for(a.skeleton)
+    fa, fb = features.encode(a, spec), features.encode(b, spec)
+    w = ((np.arange(frames) + 1) / (frames + 1))[:, None]
+    mid = fa[-1] * (1 - w) + fb[0] * w
+    f = np.concatenate([fa, mid, fb])
+    m = features.decode(f, spec, a.skeleton, a.fps, start=features.start_of(a, spec), name=f"{a.name}_blend_{b.name}")
+    qa, qb = a.rotations[-1], b.rotations[0]
+    for i in range(frames):
+        m.rotations[a.frames + i] = rot.quat_slerp(qa, qb, float(w[i, 0]))
+    m.rotations[:a.frames] = a.rotations
+    m.positions[:a.frames] = a.positions
+    m.rotations = rot.quat_unroll(m.rotations)
+    return m
+
+
+def seam_ratio(motion, kept):
+    """Largest change of joint speed at a seam / largest such change within the kept frames.
+
+    The no-pop check: 1.0 means the seams are as smooth as the real motion's roughest frame.
+    """
+    g = motion.global_positions()
+    speed = np.linalg.norm(np.diff(g, axis=0), axis=-1)         # [T-1, J]
+    accel = np.abs(np.diff(speed, axis=0)).max(axis=-1)         # [T-2]: change between t..t+2
+    kept = np.asarray(kept, dtype=bool)
+    inside = kept[:-2] & kept[1:-1] & kept[2:]
+    seams = np.flatnonzero(np.diff(kept.astype(np.int8)))
+    near = np.zeros(len(accel), dtype=bool)
+    for s in seams:
+        near[max(s - 2, 0):min(s + 2, len(accel))] = True
+    if not inside.any() or not near.any():
+        return 0.0
+    return float(accel[near].max() / max(accel[inside].max(), 1e-9))
