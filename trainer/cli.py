@@ -102,6 +102,9 @@ def build_parser():
     s.add_argument("--frames", type=_frames_arg, metavar="A:B", help="keep frames [A, B) (before resampling)")
     s.set_defaults(func=cmd_convert)
 
+    from trainer import edit_commands
+    edit_commands.add_parsers(sub)
+
     try:
         from trainer import commands
     except ImportError as e:  # pragma: no cover - torch missing is reported per command

@@ -1,0 +1,132 @@
+"""Generation and editing with the shipped model, numpy only (runs without torch and bpy)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blender_ganim.core import bvh, model_file, synthesis
+from blender_ganim.core import rotations as rot
+
+MODEL = Path(__file__).resolve().parents[1] / "blender_ganim" / "models" / "default.ganim"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return model_file.load(MODEL)
+
+
+@pytest.fixture(scope="module")
+def walk(sample_dir):
+    return bvh.read(sample_dir / "dataset-2_walk_normal_004.bvh")
+
+
+@pytest.fixture(scope="module")
+def run_clip(sample_dir):
+    return bvh.read(sample_dir / "dataset-2_run_normal_038.bvh")
+
+
+def test_shipped_model_header(model):
+    h = model.header
+    assert h["format"] == "ganim" and len(h["skeleton"]["names"]) == 22
+    assert "CC BY-NC 4.0" in h["licence"]
+    assert {"style", "content"} <= set(model.labels)
+    assert MODEL.stat().st_size < 10 * 2 ** 20
+
+
+def test_generate_is_seeded_and_labelled(model):
+    a, la = synthesis.generate(model, 90, count=2, labels={"style": "elderly"}, seed=3)
+    b, _ = synthesis.generate(model, 90, count=2, labels={"style": "elderly"}, seed=3)
+    assert [m.frames for m in a] == [90, 90] and all(lab["style"] == "elderly" for lab in la)
+    np.testing.assert_array_equal(a[0].rotations, b[0].rotations)
+    assert not np.allclose(a[0].rotations, a[1].rotations)
+
+
+@pytest.mark.parametrize("bad, words", [({"style": "grumpy"}, "unknown style 'grumpy'"),
+                                        ({"mood": "x"}, "no label 'mood'")])
+def test_unknown_labels(model, bad, words):
+    with pytest.raises(synthesis.SynthesisError, match=words):
+        synthesis.generate(model, 30, labels=bad)
+
+
+def test_inbetween_keeps_the_rest_and_has_no_pops(model, walk):
+    start, end = 100, 130
+    out = synthesis.inbetween(model, walk, start, end, seed=1)
+    kept = np.ones(walk.frames, dtype=bool)
+    kept[start:end] = False
+    np.testing.assert_allclose(out.global_positions()[kept], walk.global_positions()[kept], atol=1e-6)
+    assert not np.allclose(out.global_positions()[start:end], walk.global_positions()[start:end], atol=1.0)
+    assert synthesis.seam_ratio(out, kept) <= 1.5
+
+
+def test_transition_places_b_after_a(model, walk, run_clip):
+    a = walk.slice(0, 90)
+    out = synthesis.transition(model, a, run_clip, 30, seed=2)
+    assert out.frames == 90 + 30 + run_clip.frames
+    np.testing.assert_allclose(out.global_positions()[:89], a.global_positions()[:89], atol=1e-6)
+    # B's own movement is kept: its joint-to-root offsets are B's, wherever it lands.
+    g, gb = out.global_positions()[120:], run_clip.global_positions()
+    rel, rel_b = g[:, 1:] - g[:, 1:2], gb[:, 1:] - gb[:, 1:2]  # joints from Hips down
+    heading_free = np.linalg.norm(rel, axis=-1) - np.linalg.norm(rel_b, axis=-1)
+    assert np.abs(heading_free).max() < 1e-3
+    kept = np.ones(out.frames, dtype=bool)
+    kept[89:120] = False
+    assert synthesis.seam_ratio(out, kept) <= 1.5
+
+
+def test_keyframe_guided_hits_keys(model, walk):
+    keys = walk.slice(0, 120)
+    frames = [0, 40, 80, 119]
+    out = synthesis.keyframe_guided(model, keys, frames, seed=3)
+    err_cm = np.abs(out.global_positions()[frames] - keys.global_positions()[frames]).max()
+    err_deg = np.degrees(rot.quat_angle(out.rotations[frames], keys.rotations[frames])).max()
+    assert err_cm < 1.0 and err_deg < 1.0
+
+
+def test_restyle_keeps_root_path(model, walk):
+    out = synthesis.restyle(model, walk, {"style": "elderly"}, seed=4)
+    root = 1
+    path = out.global_positions()[:, root, [0, 2]]
+    np.testing.assert_allclose(path, walk.global_positions()[:, root, [0, 2]], atol=1e-6)
+    assert out.frames == walk.frames
+
+
+def test_follow_path(model):
+    xz = np.stack([np.linspace(0, 300, 150), 100 * np.sin(np.linspace(0, 3, 150))], -1)
+    out = synthesis.follow_path(model, xz, seed=5)
+    np.testing.assert_allclose(out.global_positions()[:, 1, [0, 2]], xz, atol=1e-6)
+
+
+def test_crossfade(walk, run_clip):
+    out = synthesis.crossfade(walk.slice(0, 60), run_clip, 20)
+    assert out.frames == 60 + 20 + run_clip.frames
+    assert np.degrees(rot.quat_angle(out.rotations[:60], walk.rotations[:60])).max() < 1e-6
+
+
+# ------------------------------------------------------------------ bad input
+
+def test_range_outside_or_empty(model, walk):
+    for a, b in ((100, 500), (50, 50), (-1, 10)):
+        with pytest.raises(synthesis.SynthesisError, match="empty or outside"):
+            synthesis.inbetween(model, walk, a, b)
+
+
+def test_other_skeleton_refused(model, walk):
+    from blender_ganim.core.skeleton import Skeleton
+    sk = walk.skeleton
+    names = list(sk.names)
+    names[5] = "Skull"
+    other = walk.copy(skeleton=Skeleton(tuple(names), sk.parents, sk.offsets, sk.channels, sk.end_sites))
+    with pytest.raises(synthesis.SynthesisError, match="does not use the model's skeleton"):
+        synthesis.transition(model, walk, other, 10)
+
+
+def test_transition_too_long_names_the_limit(model, walk):
+    limit = synthesis.max_transition(model)
+    with pytest.raises(synthesis.SynthesisError, match=f"at most {limit} frames"):
+        synthesis.transition(model, walk, walk, limit + 1)
+
+
+def test_path_needs_points(model):
+    with pytest.raises(synthesis.SynthesisError, match="at least 2 points"):
+        synthesis.follow_path(model, np.zeros((1, 2)))

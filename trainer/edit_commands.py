@@ -1,0 +1,101 @@
+"""`ganim inbetween | transition | restyle | follow`: editing with a model (numpy only, no torch)."""
+
+
+def _range(text):
+    a, sep, b = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(a), int(b)
+    except ValueError:
+        import argparse
+        raise argparse.ArgumentTypeError(f"expected START:END, got {text!r}") from None
+
+
+def add_parsers(sub):
+    s = sub.add_parser("inbetween", help="regenerate a frame range of a clip, keep the rest",
+                       description="Regenerate frames [START, END) of CLIP with MODEL; every other frame is kept "
+                                   "exactly and the seams are blended.")
+    s.add_argument("model")
+    s.add_argument("clip")
+    s.add_argument("--frames", required=True, type=_range, metavar="START:END")
+    _outputs(s)
+    s.set_defaults(func=cmd_inbetween)
+
+    s = sub.add_parser("transition", help="generate N frames leading from clip A into clip B",
+                       description="A, then N generated frames, then B moved to continue A's position and facing. "
+                                   "--crossfade gives the classic slerp blend instead, for comparison.")
+    s.add_argument("model")
+    s.add_argument("a")
+    s.add_argument("b")
+    s.add_argument("--frames", required=True, type=int, metavar="N")
+    s.add_argument("--crossfade", action="store_true", help="slerp crossfade instead of the generator")
+    _outputs(s)
+    s.set_defaults(func=cmd_transition)
+
+    s = sub.add_parser("restyle", help="same root path and timing, another style",
+                       description="Regenerate CLIP with other labels (e.g. --label style=elderly), keeping its "
+                                   "root path and timing exactly.")
+    s.add_argument("model")
+    s.add_argument("clip")
+    _outputs(s, label_required=True)
+    s.set_defaults(func=cmd_restyle)
+
+
+def _outputs(s, label_required=False):
+    s.add_argument("--out", required=True, help="output .bvh")
+    s.add_argument("--label", action="append", required=label_required, metavar="NAME=VALUE",
+                   help="labels for the generated frames, e.g. style=elderly (repeatable)")
+    s.add_argument("--seed", type=int, default=None)
+
+
+def _load(args, *clips):
+    from blender_ganim.core import bvh, model_file
+
+    from .labels import parse_label_args
+    model = model_file.load(args.model)
+    return model, [bvh.read(c) for c in clips], parse_label_args(args.label)
+
+
+def _write(path, motion):
+    from blender_ganim.core import bvh
+    bvh.write(path, motion)
+    print(f"wrote {path}: {motion.frames} frames at {motion.fps:g} fps")
+
+
+def _user_errors(fn):
+    def wrapped(args):
+        from blender_ganim.core.synthesis import SynthesisError
+
+        from .cli import UserError
+        try:
+            return fn(args)
+        except SynthesisError as e:
+            raise UserError(str(e)) from None
+    return wrapped
+
+
+@_user_errors
+def cmd_inbetween(args):
+    from blender_ganim.core import synthesis
+    model, (clip,), labels = _load(args, args.clip)
+    start, end = args.frames
+    _write(args.out, synthesis.inbetween(model, clip, start, end, labels, args.seed))
+
+
+@_user_errors
+def cmd_transition(args):
+    from blender_ganim.core import synthesis
+    model, (a, b), labels = _load(args, args.a, args.b)
+    if args.crossfade:
+        out = synthesis.crossfade(a, b, args.frames)
+    else:
+        out = synthesis.transition(model, a, b, args.frames, labels, args.seed)
+    _write(args.out, out)
+
+
+@_user_errors
+def cmd_restyle(args):
+    from blender_ganim.core import synthesis
+    model, (clip,), labels = _load(args, args.clip)
+    _write(args.out, synthesis.restyle(model, clip, labels, args.seed))
