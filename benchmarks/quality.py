@@ -27,7 +27,7 @@ CHECKS = {
     "coverage": lambda r: r >= 0.8,
     "foot_skate": lambda r: r <= 1.2,
     "jitter": lambda r: r <= 1.3,
-    "label_accuracy/style": lambda r: r >= 0.85,
+    "accuracy_style": lambda r: r >= 0.85,
 }
 
 

@@ -48,7 +48,7 @@ def test_train_writes_a_loadable_model_and_plots(tiny_run):
     for name in ("checkpoint.pt", "losses.csv", "losses.png", "samples.png", "config.json", "validation_takes.txt"):
         assert (tiny_run / name).is_file(), name
     rows = (tiny_run / "losses.csv").read_text().splitlines()
-    assert len(rows) == 13 and rows[0].startswith("step,")
+    assert len(rows) == 13 and rows[0] == "step,d,g_adv,rec,traj,gap,r1"
 
 
 def test_sample_writes_bvh_and_labels(tiny_run, tmp_path):

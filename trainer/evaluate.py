@@ -23,7 +23,7 @@ QUALITY_TARGETS = {
     "coverage": ">= 0.8x",
     "foot_skate": "<= 1.2x",
     "jitter": "<= 1.3x",
-    "label_accuracy/style": ">= 0.85x",
+    "accuracy_style": ">= 0.85x",
 }
 
 

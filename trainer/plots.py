@@ -27,8 +27,9 @@ def plot_losses(history, path):
     axes[0].set_title("adversarial losses")
     axes[1].plot(steps, smooth(h[:, 3]), label="known frames")
     axes[1].plot(steps, smooth(h[:, 4]), label="trajectory")
+    axes[1].plot(steps, smooth(h[:, 5]), label="between known frames")
     axes[1].set_title("reconstruction L1 (normalised)")
-    axes[2].plot(steps, smooth(h[:, 5]))
+    axes[2].plot(steps, smooth(h[:, 6]))
     axes[2].set_title("R1 penalty")
     for ax in axes:
         ax.set_xlabel("step")

@@ -36,7 +36,7 @@ class TrainError(RuntimeError):
 
 
 DEFAULTS = dict(steps=20000, batch=32, window=64, lr_g=2e-4, lr_d=2e-4, r1=1.0, r1_every=4,
-                rec_weight=10.0, ema=0.999, hidden=128, ckpt_every=500, seed=0, val_fraction=0.05,
+                rec_weight=10.0, gap_weight=2.0, ema=0.999, hidden=128, ckpt_every=500, seed=0, val_fraction=0.05,
                 free_prob=0.5, traj_prob=0.3)
 
 
@@ -266,8 +266,12 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             fake = G(noise, latent, labels, cond).float()
             adv = -D(fake, labels).mean()
             rec = ((fake - real).abs() * mask).sum() / (mask.sum() * C + 1e-6)
+            # Where frames are known, the frames between them have a ground truth too: supervise
+            # them (weaker) so edits land near the real motion, the adversarial term keeps them sharp.
+            gap = (1 - mask) * (mask.sum(-1, keepdim=True) > 0).float()
+            gap_rec = ((fake - real).abs() * gap).sum() / (gap.sum() * C + 1e-6)
             traj_rec = ((fake[:, traj_idx] - real[:, traj_idx]).abs() * traj_mask).sum() / (traj_mask.sum() * len(traj_idx) + 1e-6)
-            loss_g = adv + cfg["rec_weight"] * (rec + traj_rec)
+            loss_g = adv + cfg["rec_weight"] * (rec + traj_rec) + cfg["gap_weight"] * gap_rec
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         sync_grads(G, world)
@@ -276,7 +280,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             for pe, p in zip(G_ema.parameters(), G.parameters()):
                 pe.lerp_(p.detach(), 1 - cfg["ema"])
 
-        values = {"d": loss_d.item(), "g_adv": adv.item(), "rec": rec.item(), "traj": traj_rec.item(), "r1": r1.item()}
+        values = {"d": loss_d.item(), "g_adv": adv.item(), "rec": rec.item(), "traj": traj_rec.item(),
+                  "gap": gap_rec.item(), "r1": r1.item()}
         if not all(math.isfinite(v) for v in values.values()):
             raise TrainError(f"loss became NaN/inf at step {step} ({values}); stopped. The last good "
                              f"checkpoint (step {last_good}) is kept in {ckpt_path}; lower the learning "
@@ -327,7 +332,7 @@ def _checkpoint(path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, histor
 
 def _write_logs(out, history):
     with open(out / "losses.csv", "w") as f:
-        f.write("step,d,g_adv,rec,traj,r1\n")
+        f.write("step,d,g_adv,rec,traj,gap,r1\n")
         for row in history:
             f.write(",".join(str(v) for v in row) + "\n")
 
