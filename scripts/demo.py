@@ -176,13 +176,19 @@ def workbench(scene, width, height):
 
 # ------------------------------------------------------------------ preview
 
+def body_root(rig):
+    """The bone that carries the body (the hips): the root's only child when the root is a ground joint."""
+    bone = rig.pose.bones[0]
+    return bone.children[0] if len(bone.children) == 1 else bone
+
+
 def travel_turn(rig, frames):
     """Rotation about Z that turns the clip's overall ground travel to +X (a side view), else identity."""
     scene = bpy.context.scene
     scene.frame_set(1)
-    a = rig.matrix_world @ rig.pose.bones[0].head
+    a = rig.matrix_world @ body_root(rig).head
     scene.frame_set(frames)
-    b = rig.matrix_world @ rig.pose.bones[0].head
+    b = rig.matrix_world @ body_root(rig).head
     d = np.array([b.x - a.x, b.y - a.y])
     if np.linalg.norm(d) < 0.3:
         return Matrix.Identity(4)
@@ -202,7 +208,7 @@ def render_preview(clips, bodies, rigs, frames, path, width=960, height=540):
         for col, f in enumerate(picks):
             source.frame_set(int(f) + 1)
             mesh = bpy.data.meshes.new_from_object(body.evaluated_get(bpy.context.evaluated_depsgraph_get()))
-            root = rig.matrix_world @ rig.pose.bones[0].head      # where the figure stands
+            root = rig.matrix_world @ body_root(rig).head          # where the figure stands
             place = Matrix.Translation((col * COLUMN_SPACING, 0.0, z)) @ turn @ \
                 Matrix.Translation((-root.x, -root.y, 0.0)) @ body.matrix_world
             obj = bpy.data.objects.new(f"pose_{row}_{col}", mesh)

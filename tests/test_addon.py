@@ -157,7 +157,17 @@ INSTALL_SCRIPT = textwrap.dedent("""
     out["classes"] = [n for n in ("GANIM_OT_generate_motion", "GANIM_OT_create_armature", "VIEW3D_PT_ganim")
                       if hasattr(bpy.types, n)]
     out["category"] = bpy.types.VIEW3D_PT_ganim.bl_category
-    out["prefs"] = type(bpy.context.preferences.addons[out["addons"][0]].preferences).__name__
+    prefs = bpy.context.preferences.addons[out["addons"][0]].preferences
+    out["prefs"] = type(prefs).__name__
+    models = os.path.join(work, "models")
+    os.makedirs(models)
+    with open(os.path.join(os.path.dirname(pkg.__file__), "models", "default.ganim"), "rb") as f:
+        data = f.read()
+    with open(os.path.join(models, "extra.ganim"), "wb") as f:
+        f.write(data)
+    prefs.models_folder = models
+    props = sys.modules[out["addons"][0] + ".blender.props"]
+    out["models"] = [os.path.basename(i[0]) for i in props._model_items(bpy.context.scene.ganim, bpy.context)]
     scene = os.path.join(work, "scene.blend")
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     bpy.ops.ganim.create_armature()
@@ -191,6 +201,7 @@ def test_zip_installs_enables_and_generates(extension_zip, tmp_path, model):
     assert Path(out["package_file"]).is_relative_to(tmp_path / "user")    # the installed copy ran
     assert out["classes"] == ["GANIM_OT_generate_motion", "GANIM_OT_create_armature", "VIEW3D_PT_ganim"]
     assert out["category"] == "GANim" and out["prefs"] == "GANimPreferences"
+    assert out["models"] == ["default.ganim", "extra.ganim"]          # the preferences' folder is offered
     assert out["operator"] == ["FINISHED"] and out["cli"] == 0
 
     for blend, style in (("operator.blend", "elderly"), ("cli.blend", "normal")):

@@ -9,6 +9,7 @@ is a bug and keeps its traceback.
 import argparse
 import os
 import re
+import secrets
 import sys
 
 import bpy
@@ -82,11 +83,12 @@ def cmd_generate(args):
     model = generate.load_model(args.model)
     scene = bpy.context.scene
     obj = _armature(args, model, scene)
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)   # printed: rerun with --seed
     result = generate.generate_onto(
-        obj, model, args.frames, count=args.count, labels=dict(args.label), seed=args.seed,
+        obj, model, args.frames, count=args.count, labels=dict(args.label), seed=seed,
         start_frame=args.start_frame, target=args.target.upper(), action_name=args.action_name,
         overwrite=args.overwrite, set_frame_range=args.set_frame_range, scene=scene)
-    print(f"{PROG}: {result.summary()} on {obj.name!r}")
+    print(f"{PROG}: {result.summary()} on {obj.name!r} (seed {seed})")
     for action, labels in zip(result.actions, result.labels):
         print(f"{PROG}:   {action.name}: " + ", ".join(f"{k}={v}" for k, v in labels.items()))
     for warning in result.warnings:

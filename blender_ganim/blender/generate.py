@@ -209,7 +209,7 @@ def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_fra
             made.append(actions.write_action(obj, motion, _temp_name(name) if name in replacing else name,
                                              start_frame=start_frame))
         if target == "NLA":
-            tracks = _stack_on_nla(obj, before, made, names, start_frame)
+            tracks = _stack_on_nla(obj, before, made, names, start_frame, replacing)
             obj.animation_data.action = None
         else:
             actions._assign(obj, made[0], actions._object_slot(made[0], obj))
@@ -227,15 +227,16 @@ def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_fra
     return Generated(made, motions, chosen, target, _warnings(scene, model, start_frame, frames, set_frame_range))
 
 
-def _stack_on_nla(obj, before, made, names, start_frame):
+def _stack_on_nla(obj, before, made, names, start_frame, replacing=()):
     """One track + strip per clip, the later ones muted so the first variation plays.
 
     An action the object played before is pushed down onto a muted track of its own
-    (as Blender's Push Down does) rather than left on top of the new strips.
+    (as Blender's Push Down does) rather than left on top of the new strips, unless
+    it is about to be replaced by one of them.
     """
     ad = obj.animation_data
     tracks = []
-    if before is not None and before[0] is not None:
+    if before is not None and before[0] is not None and before[0].name not in replacing:
         old = before[0]
         tracks.append(_add_strip(ad, old.name, old, before[1], int(round(old.frame_range[0]))))
         tracks[-1].mute = True
