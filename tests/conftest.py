@@ -25,3 +25,17 @@ def shared_data():
 def walk_clip():
     from blender_ganim.core import bvh
     return bvh.read(SAMPLE / "dataset-2_walk_normal_004.bvh")
+
+
+@pytest.fixture(scope="session")
+def default_model():
+    """The shipped model: the add-on's default, which every Blender test uses."""
+    path = REPO / "blender_ganim" / "models" / "default.ganim"
+    assert path.is_file(), f"no shipped model at {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def model(default_model):
+    from blender_ganim.core import model_file
+    return model_file.load(default_model)

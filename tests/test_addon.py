@@ -35,19 +35,6 @@ START = 5
 pytestmark = pytest.mark.blender
 
 
-@pytest.fixture(scope="session")
-def default_model():
-    path = REPO / "blender_ganim" / "models" / "default.ganim"
-    if not path.is_file():
-        pytest.skip(f"no shipped model at {path}")
-    return path
-
-
-@pytest.fixture(scope="session")
-def model(default_model):
-    return generate.load_model(default_model)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def addon():
     blender_ganim.register()

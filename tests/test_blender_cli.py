@@ -26,19 +26,6 @@ SEED = 3
 pytestmark = pytest.mark.blender
 
 
-@pytest.fixture(scope="session")
-def default_model():
-    path = REPO / "blender_ganim" / "models" / "default.ganim"
-    if not path.is_file():
-        pytest.skip(f"no shipped model at {path}")
-    return path
-
-
-@pytest.fixture(scope="session")
-def model(default_model):
-    return generate.load_model(default_model)
-
-
 @pytest.fixture(autouse=True)
 def clean_scene():
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
