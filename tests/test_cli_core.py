@@ -1,0 +1,66 @@
+"""`ganim info` and `ganim convert`: the first end-to-end path through the core (numpy only)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blender_ganim.core import bvh
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def ganim(*args):
+    return subprocess.run([sys.executable, "-m", "trainer.cli", *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_convert_then_info_matches_within_a_tenth_of_a_mm(sample_dir, tmp_path):
+    src = sample_dir / "dataset-2_walk-turn-left_normal_001.bvh"
+    out = tmp_path / "out.bvh"
+    r = ganim("convert", src, out)
+    assert r.returncode == 0, r.stderr
+    info = ganim("info", out, "--joints")
+    assert info.returncode == 0, info.stderr
+    assert "22 (root joint_Root, motion root Hips" in info.stdout and "102 at 30 fps" in info.stdout
+    err = np.abs(bvh.read(out).global_positions() - bvh.read(src).global_positions()).max()
+    assert err < 0.01  # cm
+
+
+def test_info_shows_labels_from_labels_csv(sample_dir):
+    r = ganim("info", sample_dir / "dataset-2_walk_elderly_004.bvh")
+    assert r.returncode == 0 and "style     elderly" in r.stdout and "content   walk" in r.stdout
+
+
+def test_convert_cut_resample_mirror(sample_dir, tmp_path):
+    src = sample_dir / "dataset-2_walk_normal_004.bvh"
+    out = tmp_path / "cut.bvh"
+    assert ganim("convert", src, out, "--frames", "10:110", "--fps", "60", "--mirror").returncode == 0
+    m, ref = bvh.read(out), bvh.read(src).slice(10, 110)
+    assert m.frames == 199 and m.fps == 60
+    sk = m.skeleton
+    np.testing.assert_allclose(m.global_positions()[::2, sk.index("Hand_R")],
+                               ref.global_positions()[:, sk.index("Hand_L")] * [-1, 1, 1], atol=1e-3)
+
+
+@pytest.mark.parametrize("content, words", [(b"", "file is empty"), (b"HIERARCHY\nROOT x\n{\n", "file ends early")])
+def test_bad_file_is_one_line_and_exit_2(tmp_path, content, words):
+    bad = tmp_path / "bad.bvh"
+    bad.write_bytes(content)
+    r = ganim("info", bad)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ganim: error: ") and words in lines[0] and str(bad) in lines[0]
+
+
+def test_frames_outside_the_clip(sample_dir, tmp_path):
+    r = ganim("convert", sample_dir / "dataset-2_run_normal_038.bvh", tmp_path / "o.bvh", "--frames", "50:500")
+    assert r.returncode == 2 and "outside the clip (0:80)" in r.stderr
+
+
+def test_help_lists_every_command():
+    r = ganim("--help")
+    for cmd in ("info", "convert", "inbetween", "transition", "restyle"):
+        assert cmd in r.stdout
