@@ -64,3 +64,14 @@ def test_help_lists_every_command():
     r = ganim("--help")
     for cmd in ("info", "convert", "inbetween", "transition", "restyle"):
         assert cmd in r.stdout
+
+
+@pytest.mark.parametrize("suffix", [".png", ".gif"])
+def test_preview_draws_a_picture(sample_dir, tmp_path, suffix):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / f"clip{suffix}"
+    r = ganim("preview", sample_dir / "dataset-2_run_normal_038.bvh", "--out", out)
+    assert r.returncode == 0, r.stderr
+    magic = out.read_bytes()[:4]
+    assert magic == (b"\x89PNG" if suffix == ".png" else b"GIF8")
+    assert out.stat().st_size > 5000
