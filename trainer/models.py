@@ -12,6 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from blender_ganim.core.generator import upsample_index
+
 TRAJ_CHANNELS = (6, 7, 8, 9)  # root height, velocity x/z, yaw rate: what path following conditions on
 
 
@@ -64,7 +66,10 @@ class Generator(nn.Module):
     def forward(self, noise, latent, labels, cond):
         """noise [B, noise, ceil(T/stride)], latent [B, latent], labels {k: [B]}, cond [B, cond_channels, T]."""
         T = cond.shape[-1]
-        z = noise.repeat_interleave(self.cfg["noise_stride"], dim=-1)[..., :T]
+        # Linear, not repeated: a staircase of noise every `stride` frames comes out as jitter.
+        i0, i1, w = upsample_index(noise.shape[-1], T, self.cfg["noise_stride"])
+        i0, i1, w = torch.from_numpy(i0), torch.from_numpy(i1), torch.from_numpy(w).to(noise)
+        z = noise[..., i0] * (1 - w) + noise[..., i1] * w
         c = self.clip_code(labels, latent)
         x = F.leaky_relu(self.inp(torch.cat([z, cond], dim=1)), 0.2)
         for block in self.blocks:

@@ -29,6 +29,15 @@ def conv1d(x, weight, bias, dilation=1):
     return y
 
 
+def upsample_index(n, frames, stride):
+    """Linear interpolation of n coarse noise samples to ``frames`` (twin of trainer.models)."""
+    u = (np.arange(frames) + 0.5) / stride - 0.5
+    i0 = np.clip(np.floor(u).astype(np.int64), 0, n - 1)
+    i1 = np.minimum(i0 + 1, n - 1)
+    w = np.clip(u - i0, 0.0, 1.0).astype(np.float32)
+    return i0, i1, w
+
+
 def cond_channels(cfg):
     return cfg["channels"] + 1 + len(cfg["traj"]) + 1
 
@@ -41,7 +50,8 @@ def forward(weights, cfg, noise, latent, label_ids, cond):
     """noise [B, noise, ceil(T/stride)], latent [B, latent], label_ids {k: int [B]}, cond [B, cond_ch, T]."""
     w = weights
     T = cond.shape[-1]
-    z = np.repeat(noise, cfg["noise_stride"], axis=-1)[..., :T]
+    i0, i1, wt = upsample_index(noise.shape[-1], T, cfg["noise_stride"])
+    z = noise[..., i0] * (1 - wt) + noise[..., i1] * wt
     emb = 0.0
     for k in cfg["vocab_sizes"]:
         emb = emb + w[f"embeds.{k}.weight"][label_ids[k]]
