@@ -44,6 +44,7 @@ def add_parsers(sub):
     s.add_argument("--label", action="append", metavar="NAME=VALUE", help="e.g. style=elderly (repeatable)")
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--preview", action="store_true", help="also write DIR/preview.png")
+    s.add_argument("--raw", action="store_true", help="skip the foot-contact clean-up (two-bone IK)")
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("preview", help="draw a clip as a picture or GIF",
@@ -93,7 +94,8 @@ def cmd_sample(args):
         raise UserError("--count must be at least 1")
     try:
         motions, labels = synthesis.generate(model, args.frames, count=args.count,
-                                             labels=parse_label_args(args.label), seed=args.seed, name="sample")
+                                             labels=parse_label_args(args.label), seed=args.seed, name="sample",
+                                             clean_feet=not args.raw)
     except synthesis.SynthesisError as e:
         raise UserError(str(e)) from None
     out = Path(args.out)

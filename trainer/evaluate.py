@@ -39,6 +39,7 @@ def add_parser(sub):
     s.add_argument("--count", type=int, default=150, help="clips to generate from a model (default 150)")
     s.add_argument("--frames", type=int, default=120, help="frames per generated clip (default 120)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--raw", action="store_true", help="score the raw generator output (no foot lock)")
     s.add_argument("--val-fraction", type=float, default=0.05,
                    help="held-out share when the source does not name its held-out takes (default 0.05)")
     s.set_defaults(func=cmd_eval)
@@ -73,11 +74,12 @@ def balanced_labels(model, count):
     return [dict(zip(columns, combos[i % len(combos)])) for i in range(count)]
 
 
-def generate_for_eval(model, count, frames, seed):
+def generate_for_eval(model, count, frames, seed, clean_feet=True):
     wanted = balanced_labels(model, count)
     motions, used = [], []
     for i, lab in enumerate(wanted):
-        m, chosen = synthesis.generate(model, frames, count=1, labels=lab, seed=seed + i, name=f"eval_{i:04d}")
+        m, chosen = synthesis.generate(model, frames, count=1, labels=lab, seed=seed + i, name=f"eval_{i:04d}",
+                                       clean_feet=clean_feet)
         motions += m
         used += chosen
     return motions, used
@@ -95,7 +97,7 @@ def read_generated_dir(folder):
     return [bvh.read(f) for f in files], [table.get(f.name, {}) for f in files]
 
 
-def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log=print):
+def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log=print, clean_feet=True):
     source = Path(source)
     if source.is_dir():
         generated, gen_labels = read_generated_dir(source)
@@ -104,7 +106,7 @@ def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log
         model = model_file.load(source)
         heldout_names = (model.header.get("training") or {}).get("validation_takes")
         log(f"generating {count} clips of {frames} frames ...")
-        generated, gen_labels = generate_for_eval(model, count, frames, seed)
+        generated, gen_labels = generate_for_eval(model, count, frames, seed, clean_feet)
     log("reading real data ...")
     real, labels, split = load_real(data, heldout_names, val_fraction, seed, log)
     for c in list(labels):
@@ -122,7 +124,7 @@ def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log
 
 def cmd_eval(args):
     result = run_eval(args.source, args.data, args.count, args.frames, args.seed, args.val_fraction,
-                      log=lambda m: print(m, file=sys.stderr))
+                      log=lambda m: print(m, file=sys.stderr), clean_feet=not args.raw)
     print(metrics.format_table(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, default=_json_default))

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import bpy
 
-from ..core import model_file, synthesis
-from . import actions, armature
+from ..core import model_file, retarget, synthesis
+from . import actions, armature, rig_map, rigs
 
 TARGETS = ("NEW", "REPLACE", "NLA")
 MODEL_SUFFIX = ".ganim"
@@ -31,7 +31,8 @@ class GenerateError(ValueError):
 
 # Everything a user can cause; the operator reports these, the CLI prints them in one line.
 USER_ERRORS = (GenerateError, armature.ArmatureError, actions.ActionExistsError,
-               model_file.ModelFileError, synthesis.SynthesisError)
+               model_file.ModelFileError, synthesis.SynthesisError, rigs.RigError,
+               rig_map.RigMapError, retarget.RetargetError)
 
 
 @dataclass
@@ -108,32 +109,24 @@ def create_armature(model, name=DEFAULT_RIG_NAME, location=None, collection=None
 
 
 def check_armature(obj, model):
-    """Raise a user error unless ``obj`` is an editable armature with the model's bones."""
-    if obj is None:
-        raise GenerateError("no active object: select an armature, or use Create Armature")
-    if obj.type != "ARMATURE":
-        raise GenerateError(f"{obj.name!r} is a {obj.type.lower()}, not an armature: "
-                            "select an armature, or use Create Armature")
-    armature.ensure_editable_armature(obj)
-    if obj.mode == "EDIT":
-        raise GenerateError(f"armature {obj.name!r} is in Edit Mode: leave it first")
-    skeleton = model.skeleton
-    missing = armature.missing_bones(obj, skeleton)
-    if missing:
-        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-        raise armature.ArmatureError(
-            f"armature {obj.name!r} lacks {len(missing)} of the model's {len(skeleton)} bones ({shown}); "
-            "use Create Armature to build the model's skeleton")
-    armature.check_matches(obj, skeleton)
+    """The :class:`rigs.Rig` for ``obj``; a user error unless it can take the model's motion.
+
+    The model's own skeleton, or any rig with a stored bone map (motion is then retargeted).
+    """
+    return rigs.resolve(obj, model)
 
 
 # ------------------------------------------------------------------ names
 
-def _auto_names(obj, labels, taken):
-    """``<object>_<label values>_NNN``, numbered past anything that exists."""
+def label_stem(obj, labels):
+    """``<object>_<label values>``: the stem generated clips are named after."""
+    return "_".join([obj.name] + [str(v) for v in labels.values()])
+
+
+def _auto_names(stems, taken):
+    """``<stem>_NNN``, numbered past anything that exists."""
     names = []
-    for clip in labels:
-        stem = "_".join([obj.name] + [str(v) for v in clip.values()])
+    for stem in stems:
         while len(stem.encode()) > MAX_NAME_BYTES - 4:
             stem = stem[:-1]
         n = 1
@@ -144,7 +137,7 @@ def _auto_names(obj, labels, taken):
     return names
 
 
-def _plan_names(obj, target, count, labels, action_name, overwrite):
+def _plan_names(obj, target, count, stems, action_name, overwrite):
     """Final action names, and which of them replace an existing action."""
     existing = {a.name for a in bpy.data.actions}
     if target == "REPLACE":
@@ -155,7 +148,7 @@ def _plan_names(obj, target, count, labels, action_name, overwrite):
             raise actions.ActionExistsError(f"action {current.name!r} is linked from a library and cannot be replaced")
         return [current.name], {current.name}
     if not action_name:
-        return _auto_names(obj, labels, set(existing)), set()
+        return _auto_names(stems, set(existing)), set()
     names = [action_name] if count == 1 else [f"{action_name}_{i + 1:03d}" for i in range(count)]
     for name in names:
         if len(name.encode()) > MAX_NAME_BYTES:
@@ -197,15 +190,32 @@ def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_fra
     if target == "REPLACE" and count != 1:
         raise GenerateError("replacing the active action takes exactly one clip: set count to 1, "
                             "or write new actions or NLA strips")
-    check_armature(obj, model)
+    rig = check_armature(obj, model)
     motions, chosen = synthesis.generate(model, frames, count=count, labels=labels, seed=seed)
-    names, replacing = _plan_names(obj, target, count, chosen, action_name, overwrite)
+    made = write_clips(rig, motions, [label_stem(obj, c) for c in chosen], target=target,
+                       action_name=action_name, overwrite=overwrite, start_frame=start_frame,
+                       set_frame_range=set_frame_range, scene=scene)
+    return Generated(made, motions, chosen, target, _warnings(scene, model, start_frame, frames, set_frame_range))
+
+
+def write_clips(rig, motions, stems, target="NEW", action_name=None, overwrite=False, start_frame=1,
+                set_frame_range=False, scene=None):
+    """Key Motions on the model's skeleton onto ``rig`` as actions; returns them in clip order.
+
+    Shared by Generate, Blend and Edit.  Mapped rigs get the clips retargeted first;
+    names are planned and checked (auto names: ``<stem>_NNN``) before the file is
+    touched, and a failure midway removes everything this call made.
+    """
+    scene = scene or bpy.context.scene
+    obj = rig.obj
+    keyed = [rig.to_rig(m) for m in motions]
+    names, replacing = _plan_names(obj, target, len(motions), stems, action_name, overwrite)
 
     before = actions._assignment(obj)
     made, tracks = [], []
     frame_range = (scene.frame_start, scene.frame_end)
     try:
-        for motion, name in zip(motions, names):
+        for motion, name in zip(keyed, names):
             made.append(actions.write_action(obj, motion, _temp_name(name) if name in replacing else name,
                                              start_frame=start_frame))
         if target == "NLA":
@@ -217,14 +227,14 @@ def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_fra
                 action.use_fake_user = True      # not played by anything: keep it when saving
         if set_frame_range:
             scene.frame_start = int(start_frame)
-            scene.frame_end = int(start_frame) + int(frames) - 1
+            scene.frame_end = int(start_frame) + int(motions[0].frames) - 1
     except BaseException:
         _undo(obj, before, made, tracks, scene, frame_range)
         raise
     for action, name in zip(made, names):
         if name in replacing:
             actions._swap_in(bpy.data.actions[name], action, name)
-    return Generated(made, motions, chosen, target, _warnings(scene, model, start_frame, frames, set_frame_range))
+    return made
 
 
 def _stack_on_nla(obj, before, made, names, start_frame, replacing=()):

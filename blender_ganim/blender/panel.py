@@ -8,21 +8,12 @@ error report is the exception rather than the way to find out.
 from bpy.types import Panel
 
 from ..core import model_file
-from . import armature, generate, operators, props
+from . import edit_operators, generate, operators, props, rig_map_ui, rigs
 
 
 def armature_status(obj, model):
-    """``(ok, message)``: can ``obj`` take this model's motion, and if not, why."""
-    if obj is None:
-        return False, "No active object"
-    if obj.type != "ARMATURE":
-        return False, f"{obj.name} is not an armature"
-    if obj.library is not None:
-        return False, f"{obj.name} is linked from a library"
-    missing = armature.missing_bones(obj, model.skeleton)
-    if missing:
-        return False, f"{obj.name} lacks {len(missing)} of {len(model.skeleton)} bones"
-    return True, f"{obj.name}: {len(model.skeleton)} bones match"
+    """``(ok, message)``: can ``obj`` take this model's motion (directly or as a mapped rig), and if not, why."""
+    return rigs.status(obj, model)
 
 
 class VIEW3D_PT_ganim(Panel):
@@ -69,4 +60,84 @@ class VIEW3D_PT_ganim(Panel):
         layout.operator(operators.GANIM_OT_generate_motion.bl_idname, icon="PLAY")
 
 
-CLASSES = (VIEW3D_PT_ganim,)
+def _model(context):
+    try:
+        return generate.load_model(context.scene.ganim.model_path())
+    except model_file.ModelFileError:
+        return None
+
+
+class _SubPanel:
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "GANim"
+    bl_parent_id = "VIEW3D_PT_ganim"
+    bl_options = {"DEFAULT_CLOSED"}
+
+
+class VIEW3D_PT_ganim_blend(_SubPanel, Panel):
+    """Join two actions: generated transition or classic crossfade."""
+    bl_label = "Blend"
+
+    def draw(self, context):
+        layout = self.layout
+        s = context.scene.ganim
+        col = layout.column(align=True)
+        col.prop(s, "blend_a", text="A")
+        col.prop(s, "blend_b", text="B")
+        col.prop(s, "blend_frames")
+        layout.prop(s, "blend_method", expand=True)
+        layout.prop(s, "edit_replace")
+        layout.operator(edit_operators.GANIM_OT_blend_actions.bl_idname, icon="ACTION_TWEAK")
+
+
+class VIEW3D_PT_ganim_edit(_SubPanel, Panel):
+    """Regenerate a frame range, generate through key poses, restyle, follow a curve."""
+    bl_label = "Edit"
+
+    def draw(self, context):
+        layout = self.layout
+        s = context.scene.ganim
+        obj = context.active_object
+        action = obj.animation_data.action if obj is not None and obj.animation_data else None
+        layout.label(text=f"Active action: {action.name}" if action else "No active action",
+                     icon="ACTION" if action else "INFO")
+        col = layout.column(align=True)
+        col.prop(s, "edit_use_scene_range")
+        if not s.edit_use_scene_range:
+            row = col.row(align=True)
+            row.prop(s, "edit_start")
+            row.prop(s, "edit_end")
+        layout.operator(edit_operators.GANIM_OT_regenerate_range.bl_idname, icon="FILE_REFRESH")
+        layout.prop(s, "edit_key_frames")
+        layout.operator(edit_operators.GANIM_OT_keyframe_guided.bl_idname, icon="KEYFRAME")
+        layout.operator(edit_operators.GANIM_OT_restyle.bl_idname, icon="BRUSH_DATA")
+        layout.prop(s, "edit_replace")
+        box = layout.box()
+        box.prop(s, "path_curve")
+        box.prop(s, "path_timing", expand=True)
+        box.prop(s, "path_speed" if s.path_timing == "SPEED" else "path_frames")
+        box.operator(edit_operators.GANIM_OT_follow_path.bl_idname, icon="CURVE_PATH")
+
+
+class VIEW3D_PT_ganim_rig_map(_SubPanel, Panel):
+    """Bone mapping for rigs that are not the model's skeleton, and export for training."""
+    bl_label = "Rig Mapping"
+
+    @classmethod
+    def poll(cls, context):
+        obj = context.active_object
+        return obj is not None and obj.type == "ARMATURE"
+
+    def draw(self, context):
+        layout = self.layout
+        obj = context.active_object
+        model = _model(context)
+        if model is not None:
+            ok, message = rigs.status(obj, model)
+            layout.label(text=message, icon="CHECKMARK" if ok else "ERROR")
+        rig_map_ui.draw_bone_map(layout, obj)
+        layout.operator("ganim.export_actions", icon="EXPORT")
+
+
+CLASSES = (VIEW3D_PT_ganim, VIEW3D_PT_ganim_blend, VIEW3D_PT_ganim_edit, VIEW3D_PT_ganim_rig_map)

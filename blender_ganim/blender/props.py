@@ -12,7 +12,7 @@ import os
 import zlib
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 from bpy.types import PropertyGroup
 
 from ..core import model_file, synthesis
@@ -108,6 +108,42 @@ class GANimSettings(PropertyGroup):
                             description="Replace an existing action that has the chosen name")
     set_frame_range: BoolProperty(name="Set Scene Range", default=True,
                                   description="Set the scene's frame range to the generated clip")
+
+    # Blend / Edit / Follow Path (edit.py); results are new actions unless edit_replace.
+    blend_a: PointerProperty(name="Action A", type=bpy.types.Action, description="The action that plays first")
+    blend_b: PointerProperty(name="Action B", type=bpy.types.Action,
+                             description="The action that follows, moved to continue A")
+    blend_frames: IntProperty(name="Transition", default=30, min=0, soft_max=240,
+                              description="Frames between the end of A and the start of B")
+    blend_method: EnumProperty(
+        name="Method", default="GENERATED",
+        items=[("GENERATED", "Generated", "The model makes the transition", 0),
+               ("CROSSFADE", "Crossfade", "Classic blend: slerp from A's last pose to B's first", 1)])
+    edit_use_scene_range: BoolProperty(name="Scene Range", default=True,
+                                       description="Edit the scene's frame range; off: the start and end below")
+    edit_start: IntProperty(name="Start", default=1, description="First frame to edit")
+    edit_end: IntProperty(name="End", default=60, description="Last frame to edit (included)")
+    edit_key_frames: StringProperty(
+        name="Key Frames", default="",
+        description="Frames whose poses to keep, e.g. 1, 20, 45; empty: where the root bone has keys")
+    edit_replace: BoolProperty(name="Replace Active", default=False,
+                               description="Replace the keys of the active action instead of writing a new one")
+    path_curve: PointerProperty(name="Path", type=bpy.types.Object, poll=lambda self, obj: obj.type == "CURVE",
+                                description="Curve the character's root follows")
+    path_timing: EnumProperty(
+        name="Timing", default="SPEED",
+        items=[("SPEED", "Speed", "Walk the curve at a given speed", 0),
+               ("FRAMES", "Frames", "Walk the whole curve in a given number of frames", 1)])
+    path_speed: FloatProperty(name="Speed", default=1.3, min=0.01, soft_max=8.0, unit="VELOCITY",
+                              description="Speed along the curve in metres per second")
+    path_frames: IntProperty(name="Frames", default=150, min=2, max=synthesis.MAX_FRAMES,
+                             description="Frames to walk the whole curve in")
+
+    def edit_range(self, scene):
+        """(start, end) scene frames to edit, end included."""
+        if self.edit_use_scene_range:
+            return scene.frame_start, scene.frame_end
+        return self.edit_start, self.edit_end
 
     def model_path(self):
         """The chosen model file; the shipped default when none (or a vanished one) is chosen."""

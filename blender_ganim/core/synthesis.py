@@ -62,14 +62,59 @@ def denormalise(model, x):
     return x * np.asarray(norm["std"], dtype=np.float32) + np.asarray(norm["mean"], dtype=np.float32)
 
 
-def generate(model, frames, count=1, labels=None, seed=None, start=(0.0, 0.0, 0.0), name="ganim"):
+def leg_chains(skeleton, spec):
+    """(thigh, shin, foot) per leg and the contact columns belonging to it."""
+    feet = spec["feet"]
+    legs = []
+    for col, j in enumerate(feet):
+        if int(skeleton.parents[j]) in feet:
+            continue  # a toe under a foot: its contacts count for that leg
+        shin = int(skeleton.parents[j])
+        thigh = int(skeleton.parents[shin]) if shin >= 0 else -1
+        if thigh < 0:
+            continue
+        cols = [c for c, k in enumerate(feet) if k == j or _is_below(skeleton, k, j)]
+        legs.append(((thigh, shin, j), cols))
+    return legs
+
+
+def _is_below(skeleton, j, ancestor):
+    while j >= 0:
+        j = int(skeleton.parents[j])
+        if j == ancestor:
+            return True
+    return False
+
+
+def lock_feet(motion, feats, spec):
+    """Hold feet still where the generator says they are planted (two-bone IK on the legs).
+
+    Training with a strong anti-skate loss freezes locomotion (standing still is the cheapest
+    way not to slide), so contacts are predicted as channels and enforced here instead.
+    """
+    from . import contacts
+    legs = leg_chains(motion.skeleton, spec)
+    if not legs:
+        return motion
+    c = features.contact_channels(feats, spec) > 0.5
+    mask = np.stack([c[:, cols].any(axis=1) for _, cols in legs], axis=1)
+    for i in range(mask.shape[1]):  # ignore flickers shorter than 3 frames
+        for a, b in contacts.spans(mask[:, i]):
+            if b - a < 3:
+                mask[a:b, i] = False
+    return contacts.lock_feet(motion, mask, [chain for chain, _ in legs])
+
+
+def generate(model, frames, count=1, labels=None, seed=None, start=(0.0, 0.0, 0.0), name="ganim",
+             clean_feet=True):
     """``count`` new clips of ``frames`` frames; returns (motions, labels per clip)."""
     out, ids = run_generator(model, frames, count, labels, seed)
     feats = denormalise(model, out).astype(np.float64)
     skeleton, spec, fps = model.skeleton, model.header["features"], model.header["fps"]
     motions, chosen = [], []
     for i in range(count):
-        motions.append(features.decode(feats[i], spec, skeleton, fps, start=start, name=f"{name}_{i:03d}"))
+        m = features.decode(feats[i], spec, skeleton, fps, start=start, name=f"{name}_{i:03d}")
+        motions.append(lock_feet(m, feats[i], spec) if clean_feet else m)
         chosen.append({k: model.labels[k][int(v[i])] for k, v in ids.items()})
     return motions, chosen
 

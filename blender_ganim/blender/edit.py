@@ -1,0 +1,229 @@
+"""Blend, Edit and Follow Path on an armature: read actions, call core.synthesis, write new actions.
+
+The bpy-level half of the editing operators (which stay thin).  Each function
+checks everything a user can get wrong (ranges in scene frames, actions made for
+another skeleton, empty curves, lengths the model cannot bridge) and raises one of
+``USER_ERRORS`` before any action is written; writing goes through
+generate.write_clips, so naming, Replace Active and clean-up on failure are the
+same as Generate Motion's.  Frames are scene frames: an action's first frame is
+frame 0 of the Motion read from it.
+"""
+
+from dataclasses import dataclass
+
+import bpy
+import numpy as np
+
+from ..core import synthesis
+from . import actions, generate, rigs
+
+BLEND_METHODS = ("GENERATED", "CROSSFADE")
+
+
+class EditError(ValueError):
+    """A request the editing tools cannot serve as asked; the message says what to change."""
+
+
+USER_ERRORS = generate.USER_ERRORS + (EditError,)
+
+
+@dataclass
+class Edited:
+    """What one editing call made: the new action, its Motion (model skeleton) and first frame."""
+    action: object
+    motion: object
+    start_frame: int
+    what: str
+
+    def summary(self):
+        return f"{self.what}: action {self.action.name} ({self.motion.frames} frames from frame {self.start_frame})"
+
+
+# ------------------------------------------------------------------ shared
+
+def active_action(obj):
+    """The action ``obj`` plays; EditError when there is none."""
+    action = obj.animation_data.action if obj.animation_data else None
+    if action is None:
+        raise EditError(f"{obj.name!r} has no active action: pick or generate one first")
+    return action
+
+
+def _write(rig, motion, stem, start_frame, replace, what, scene=None):
+    target = "REPLACE" if replace else "NEW"
+    made = generate.write_clips(rig, [motion], [stem], target=target, start_frame=start_frame, scene=scene)
+    return Edited(made[0], motion, int(start_frame), what)
+
+
+def _check_range(action, start, end, motion):
+    """Scene frames [start, end] (inclusive) as Motion frames [s, e); EditError when empty or outside."""
+    first = rigs.clip_start(action)
+    last = first + motion.frames - 1
+    if end < start:
+        raise EditError(f"frame range {start}-{end} is empty: the end comes before the start")
+    if start < first or end > last:
+        raise EditError(f"frames {start}-{end} lie outside action {action.name!r} (frames {first}-{last})")
+    return start - first, end - first + 1
+
+
+# ------------------------------------------------------------------ Blend
+
+def blend(obj, model, a, b, frames, method="GENERATED", labels=None, seed=None, replace=False, scene=None):
+    """A, ``frames`` blended frames, then B placed to continue A; a new action from A's first frame.
+
+    GENERATED asks the model for the transition (synthesis.transition); CROSSFADE is
+    the classic slerp between A's last and B's first pose (synthesis.crossfade).
+    """
+    rig = generate.check_armature(obj, model)
+    if a is None or b is None:
+        raise EditError("choose both actions: A (plays first) and B (follows)")
+    if method not in BLEND_METHODS:
+        raise EditError(f"unknown blend method {method!r}; choose one of {', '.join(BLEND_METHODS)}")
+    ma, mb = rig.read(a, f"action A {a.name!r}"), rig.read(b, f"action B {b.name!r}")
+    if method == "GENERATED":
+        motion = synthesis.transition(model, ma, mb, int(frames), labels=labels, seed=seed)
+    else:
+        if frames < 0:
+            raise EditError("a crossfade needs 0 or more frames")
+        motion = synthesis.crossfade(ma, mb, int(frames))
+    how = "generated transition" if method == "GENERATED" else "crossfade"
+    return _write(rig, motion, f"{a.name}_to_{b.name}", rigs.clip_start(a), replace,
+                  f"{how} of {frames} frames", scene)
+
+
+# ------------------------------------------------------------------ Edit
+
+def regenerate_range(obj, model, start, end, labels=None, seed=None, replace=False, scene=None):
+    """The active action with scene frames [start, end] regenerated and the rest kept (synthesis.inbetween)."""
+    rig = generate.check_armature(obj, model)
+    action = active_action(obj)
+    motion = rig.read(action)
+    s, e = _check_range(action, start, end, motion)
+    out = synthesis.inbetween(model, motion, s, e, labels=labels, seed=seed)
+    return _write(rig, out, f"{action.name}_regen", rigs.clip_start(action), replace,
+                  f"regenerated frames {start}-{end}", scene)
+
+
+def key_frames(obj, action, bone, start, end):
+    """Scene frames in [start, end] where ``action`` has keys on ``bone`` (any channel)."""
+    container, _ = actions._fcurve_collection(action, obj)
+    found = set()
+    for fc in container.fcurves if container is not None else ():
+        m = actions._PATH.match(fc.data_path)
+        if m and bpy.utils.unescape_identifier(m.group(1)) == bone:
+            co = np.empty(2 * len(fc.keyframe_points), dtype=np.float64)
+            fc.keyframe_points.foreach_get("co", co)
+            found.update(int(round(f)) for f in co[0::2])
+    return sorted(f for f in found if start <= f <= end)
+
+
+def parse_frames(text):
+    """``"1, 12, 30"`` -> [1, 12, 30]; EditError on anything else."""
+    try:
+        return sorted({int(t) for t in text.replace(";", ",").replace(" ", ",").split(",") if t.strip()})
+    except ValueError:
+        raise EditError(f"key frames must be whole frame numbers separated by commas, got {text!r}") from None
+
+
+def keyframe_guided(obj, model, start, end, frames=None, labels=None, seed=None, replace=False, scene=None):
+    """Scene frames [start, end] of the active action generated anew through its own key poses.
+
+    ``frames``: the scene frames to hold; default, every frame in the range where the
+    action keys the root (Hips) bone.  The result is a new action over the range.
+    """
+    rig = generate.check_armature(obj, model)
+    action = active_action(obj)
+    motion = rig.read(action)
+    s, e = _check_range(action, start, end, motion)
+    if frames is None:
+        bone = rig.root_bone()
+        frames = key_frames(obj, action, bone, start, end)
+        if not frames:
+            raise EditError(f"action {action.name!r} has no keys on bone {bone!r} in frames {start}-{end}: "
+                            "key some poses there, or list the frames to follow")
+    outside = [f for f in frames if not start <= f <= end]
+    if outside:
+        raise EditError(f"key frames {', '.join(map(str, outside))} lie outside frames {start}-{end}")
+    out = synthesis.keyframe_guided(model, motion.slice(s, e), [f - start for f in frames],
+                                    labels=labels, seed=seed)
+    return _write(rig, out, f"{action.name}_keyed", start, replace,
+                  f"generated through {len(frames)} key poses", scene)
+
+
+def restyle(obj, model, labels=None, seed=None, replace=False, scene=None):
+    """The active action with the same root path and timing, generated with ``labels``."""
+    rig = generate.check_armature(obj, model)
+    action = active_action(obj)
+    out = synthesis.restyle(model, rig.read(action), labels, seed=seed)
+    tag = "_".join(str(v) for v in (labels or {}).values()) or "restyled"
+    return _write(rig, out, f"{action.name}_{tag}", rigs.clip_start(action), replace, "restyled", scene)
+
+
+# ------------------------------------------------------------------ Follow Path
+
+def curve_points(curve, depsgraph=None):
+    """World-space points of the curve's first spline as Blender evaluates it (resolution, modifiers)."""
+    if curve is None:
+        raise EditError("choose a curve object for the path")
+    if curve.type != "CURVE":
+        raise EditError(f"{curve.name!r} is a {curve.type.lower()}, not a curve")
+    depsgraph = depsgraph or bpy.context.evaluated_depsgraph_get()
+    evaluated = curve.evaluated_get(depsgraph)
+    mesh = evaluated.to_mesh()
+    if mesh is None:                                  # no splines at all
+        evaluated.to_mesh_clear()
+        raise EditError(f"curve {curve.name!r} has no points")
+    try:
+        n = len(mesh.vertices)
+        co = np.empty(3 * n, dtype=np.float64)
+        mesh.vertices.foreach_get("co", co)
+        edges = {tuple(sorted(e.vertices)) for e in mesh.edges}
+    finally:
+        evaluated.to_mesh_clear()
+    if n == 0:
+        raise EditError(f"curve {curve.name!r} has no points")
+    co = co.reshape(-1, 3)
+    run = 1
+    while run < n and (run - 1, run) in edges:      # vertices come spline by spline: the first run
+        run += 1
+    m = np.array(curve.matrix_world)
+    return co[:run] @ m[:3, :3].T + m[:3, 3]
+
+
+def resample_path(points, count=None, step=None):
+    """Points along a polyline at equal arc length: ``count`` of them, or one every ``step``."""
+    seg = np.linalg.norm(np.diff(points, axis=0), axis=-1)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    length = s[-1]
+    if count is None:
+        count = int(np.floor(length / step + 1e-9)) + 1
+    if length <= 0 or count < 2:
+        raise EditError("the path is shorter than one frame of walking: make the curve longer "
+                        "or the speed slower")
+    at = np.linspace(0.0, length, count) if step is None else np.arange(count) * step
+    return np.stack([np.interp(at, s, points[:, i]) for i in range(points.shape[1])], axis=-1)
+
+
+def follow_path(obj, model, curve, frames=None, speed=None, start_frame=1, labels=None, seed=None,
+                replace=False, scene=None):
+    """A new clip whose root follows ``curve`` over ``frames`` frames, or at ``speed`` metres per second."""
+    rig = generate.check_armature(obj, model)
+    if (frames is None) == (speed is None):
+        raise EditError("give either a frame count or a speed for the path")
+    world = curve_points(curve)
+    inv = np.array(obj.matrix_world.inverted())
+    local = world @ inv[:3, :3].T + inv[:3, 3]           # the motion lives in armature space
+    path = rig.to_model_units(local)                    # BVH axes: x and z are the ground
+    if speed is not None:
+        if speed <= 0:
+            raise EditError("the walking speed must be positive")
+        step = speed / generate.model_scale(model) / float(model.header["fps"])
+        xz = resample_path(path[:, [0, 2]], step=step)
+    else:
+        xz = resample_path(path[:, [0, 2]], count=int(frames))
+    if len(xz) > synthesis.MAX_FRAMES:
+        raise EditError(f"the path takes {len(xz)} frames at this speed, more than {synthesis.MAX_FRAMES}")
+    out = synthesis.follow_path(model, xz, labels=labels, seed=seed)
+    out.name = f"{curve.name}_path"
+    return _write(rig, out, f"{obj.name}_{curve.name}", start_frame, replace,
+                  f"followed curve {curve.name}", scene)

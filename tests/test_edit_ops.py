@@ -1,0 +1,459 @@
+"""Blend, Edit (range, key poses, restyle) and Follow Path as operators; mapped rigs; the new sub-panels.
+
+The operators are called through bpy.ops with the panel's settings, as the UI does;
+bad input is checked by calling execute() on a stand-in (the report text and
+CANCELLED) and through bpy.ops (the same text reaches the user).
+"""
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+import blender_ganim  # noqa: E402
+from blender_ganim.blender import (actions, armature, edit, edit_operators, generate, panel,  # noqa: E402
+                                   rig_map, rigs)
+from blender_ganim.core import bvh, synthesis  # noqa: E402
+from blender_ganim.core import rotations as rot  # noqa: E402
+from blender_ganim.core.motion import Motion  # noqa: E402
+from blender_ganim.core.skeleton import Skeleton  # noqa: E402
+from rig_fixtures import mixamo_tpose  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample"
+A_FRAMES, B_FRAMES, BLEND = 90, 60, 20
+SEED = 11
+
+pytestmark = pytest.mark.blender
+
+
+@pytest.fixture(scope="module", autouse=True)
+def addon():
+    blender_ganim.register()
+    yield
+    blender_ganim.unregister()
+
+
+@pytest.fixture(scope="session")
+def model():
+    path = REPO / "blender_ganim" / "models" / "default.ganim"
+    if not path.is_file():
+        pytest.skip(f"no shipped model at {path}")
+    return generate.load_model(path)
+
+
+@pytest.fixture(scope="session")
+def clips():
+    walk = bvh.read(SAMPLE / "dataset-2_walk_normal_004.bvh").slice(0, A_FRAMES)
+    run = bvh.read(SAMPLE / "dataset-2_run_normal_038.bvh").slice(0, B_FRAMES)
+    return walk, run
+
+
+@pytest.fixture
+def settings():
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    s = bpy.context.scene.ganim
+    s.seed = SEED
+    return s
+
+
+@pytest.fixture
+def rig(settings, model, clips):
+    """The model's armature (moved off the origin) playing A = a walk; B = a run is there too."""
+    obj = generate.create_armature(model)
+    obj.location = (0.5, -1.0, 0.0)
+    walk, run = clips
+    b = actions.write_action(obj, run, "B")
+    a = actions.write_action(obj, walk, "A")
+    b.use_fake_user = True
+    return SimpleNamespace(obj=obj, a=a, b=b, walk=walk, run=run)
+
+
+# ------------------------------------------------------------------ helpers
+
+def fcurves(obj, action):
+    return actions._fcurve_collection(action, obj)[0].fcurves
+
+
+def assert_keyed(obj, action, names, start, frames):
+    """Every bone has rotation keys on every frame of the clip, the root location keys too."""
+    want = start + np.arange(frames, dtype=np.float32)
+    seen = {}
+    for fc in fcurves(obj, action):
+        co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        np.testing.assert_array_equal(co[0::2], want)
+        bone, prop = re.match(r'pose\.bones\["(.+)"\]\.(\w+)', fc.data_path).groups()
+        seen.setdefault((bone, prop), set()).add(fc.array_index)
+    for name in names:
+        assert seen[(name, "rotation_quaternion")] == {0, 1, 2, 3}, name
+    assert seen[(names[0], "location")] == {0, 1, 2}
+
+
+def new_action(before):
+    made = [a for a in bpy.data.actions if a.name not in before]
+    assert len(made) == 1, [a.name for a in made]
+    return made[0]
+
+
+def run_op(op):
+    before = set(bpy.data.actions.keys())
+    assert op() == {"FINISHED"}
+    return new_action(before)
+
+
+def evaluated(obj, action, frame, names):
+    """World bone heads [J, 3] and armature-space bone rotations [J, 4] as Blender evaluates them."""
+    obj.animation_data.action = action
+    bpy.context.scene.frame_set(frame)
+    bones = [obj.pose.bones[n] for n in names]
+    heads = np.array([tuple(obj.matrix_world @ b.head) for b in bones])
+    quats = np.array([tuple(b.matrix.to_quaternion()) for b in bones])
+    return heads, quats
+
+
+def world(obj, motion):
+    """The motion's global joint positions [T, J, 3] in Blender world space."""
+    p = armature.to_blender(motion.global_positions(), armature.armature_scale(obj))
+    m = np.array(obj.matrix_world)
+    return p @ m[:3, :3].T + m[:3, 3]
+
+
+def hips(model):
+    return model.skeleton.names.index("Hips")
+
+
+# ------------------------------------------------------------------ Blend
+
+@pytest.mark.parametrize("method", ["GENERATED", "CROSSFADE"])
+def test_blend_keeps_a_and_keys_every_bone(method, rig, settings, model):
+    settings.blend_a, settings.blend_b, settings.blend_frames, settings.blend_method = rig.a, rig.b, BLEND, method
+    action = run_op(bpy.ops.ganim.blend_actions)
+    total = A_FRAMES + BLEND + B_FRAMES
+    assert_keyed(rig.obj, action, model.skeleton.names, 1, total)
+    assert rig.obj.animation_data.action == action and action.name.startswith("A_to_B_")
+    assert {"A", "B"} <= set(bpy.data.actions.keys())                 # the sources are untouched
+    # The generated transition regenerates A's last frame (its velocity points into the gap).
+    kept = A_FRAMES - 1 if method == "GENERATED" else A_FRAMES
+    got = actions.read_action(rig.obj, action, model.skeleton)
+    np.testing.assert_allclose(got.global_positions()[:kept], rig.walk.global_positions()[:kept], atol=1e-2)
+    for frame in (1, kept // 2, kept):
+        np.testing.assert_allclose(evaluated(rig.obj, action, frame, model.skeleton.names)[0],
+                                   evaluated(rig.obj, rig.a, frame, model.skeleton.names)[0], atol=1e-4)
+
+
+def test_blend_is_one_undo_step(rig, settings):
+    settings.blend_a, settings.blend_b, settings.blend_frames = rig.a, rig.b, BLEND
+    bpy.ops.ed.undo_push(message="clips ready")
+    before = sorted(bpy.data.actions.keys())
+    assert bpy.ops.ganim.blend_actions("EXEC_DEFAULT", True) == {"FINISHED"}   # True: push undo as the UI does
+    assert len(bpy.data.actions) == len(before) + 1
+    assert bpy.ops.ed.undo() == {"FINISHED"}
+    assert sorted(bpy.data.actions.keys()) == before
+    assert bpy.data.objects["GANim_Rig"].animation_data.action.name == "A"
+
+
+# ------------------------------------------------------------------ Edit
+
+def test_regenerate_range_keeps_the_frames_around_it(rig, settings, model):
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 31, 55
+    action = run_op(bpy.ops.ganim.regenerate_range)
+    names = model.skeleton.names
+    assert_keyed(rig.obj, action, names, 1, A_FRAMES)
+    for frame in (1, 20, 30, 56, 70, A_FRAMES):
+        np.testing.assert_allclose(evaluated(rig.obj, action, frame, names)[0],
+                                   evaluated(rig.obj, rig.a, frame, names)[0], atol=1e-4)
+    inside = [np.abs(evaluated(rig.obj, action, f, names)[0] - evaluated(rig.obj, rig.a, f, names)[0]).max()
+              for f in (40, 45)]
+    assert max(inside) > 1e-3                                          # the range did change
+
+
+def blocked(obj, walk, frames):
+    """Pose-to-pose blocking: the walk keyed only at ``frames`` (scene frames from 1)."""
+    action = actions.write_action(obj, walk, "Blocking")
+    keep = set(frames)
+    for fc in fcurves(obj, action):
+        for kp in reversed(list(fc.keyframe_points)):
+            if int(round(kp.co[0])) not in keep:
+                fc.keyframe_points.remove(kp, fast=True)
+        fc.update()
+    return action
+
+
+def test_keyframe_guided_hits_the_rigs_key_poses(rig, settings, model):
+    keys = [1, 30, 60, A_FRAMES]
+    blocking = blocked(rig.obj, rig.walk, keys)
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 1, A_FRAMES
+    assert edit.key_frames(rig.obj, blocking, "Hips", 1, A_FRAMES) == keys
+    action = run_op(bpy.ops.ganim.keyframe_guided)
+    names = model.skeleton.names
+    assert_keyed(rig.obj, action, names, 1, A_FRAMES)
+    for frame in keys:
+        got_p, got_q = evaluated(rig.obj, action, frame, names)
+        want_p, want_q = evaluated(rig.obj, blocking, frame, names)
+        np.testing.assert_allclose(got_p, want_p, atol=0.01)                        # 1 cm
+        assert np.degrees(rot.quat_angle(got_q, want_q)).max() < 1.0              # 1 degree
+    between = evaluated(rig.obj, action, 15, names)[0] - evaluated(rig.obj, blocking, 15, names)[0]
+    assert np.abs(between).max() > 1e-3                # generated, not the blocking's interpolation
+
+
+def test_keyframe_guided_over_a_range_with_listed_frames(rig, settings, model):
+    settings.edit_use_scene_range, settings.edit_start, settings.edit_end = False, 11, 70
+    settings.edit_key_frames = "11, 40, 70"
+    action = run_op(bpy.ops.ganim.keyframe_guided)
+    assert_keyed(rig.obj, action, model.skeleton.names, 11, 60)
+    for frame in (11, 40, 70):
+        np.testing.assert_allclose(evaluated(rig.obj, action, frame, model.skeleton.names)[0],
+                                   evaluated(rig.obj, rig.a, frame, model.skeleton.names)[0], atol=0.01)
+
+
+def test_restyle_keeps_the_root_path(rig, settings, model):
+    settings.label_0 = "elderly"
+    action = run_op(bpy.ops.ganim.restyle)
+    assert "elderly" in action.name
+    assert_keyed(rig.obj, action, model.skeleton.names, 1, A_FRAMES)
+    got = world(rig.obj, actions.read_action(rig.obj, action, model.skeleton))[:, hips(model)]
+    want = world(rig.obj, rig.walk)[:, hips(model)]
+    assert np.linalg.norm((got - want)[:, :2], axis=-1).max() < 0.10
+
+
+# ------------------------------------------------------------------ Follow Path
+
+def path_curve(points, name="Path", location=(0.0, 0.0, 0.0)):
+    data = bpy.data.curves.new(name, type="CURVE")
+    if points:
+        spline = data.splines.new("POLY")
+        spline.points.add(len(points) - 1)
+        for p, co in zip(spline.points, points):
+            p.co = (*co, 1.0)
+    obj = bpy.data.objects.new(name, data)
+    obj.location = location
+    bpy.context.scene.collection.objects.link(obj)
+    return obj
+
+
+def test_follow_path_root_follows_the_curve(rig, settings, model):
+    bend = [(0.0, 0.0, 0.0), (0.0, 2.0, 0.0), (1.0, 3.5, 0.0), (3.0, 4.0, 0.0)]
+    curve = path_curve(bend, location=(1.0, 0.5, 0.0))
+    settings.path_curve, settings.path_timing, settings.path_speed, settings.start_frame = curve, "SPEED", 1.2, 1
+    action = run_op(bpy.ops.ganim.follow_path)
+    motion = actions.read_action(rig.obj, action, model.skeleton)
+    pts = np.array(bend)[:, :2] + [1.0, 0.5]
+    length = np.linalg.norm(np.diff(pts, axis=0), axis=-1).sum()
+    assert motion.frames == pytest.approx(length / 1.2 * model.header["fps"] + 1, abs=1.5)
+    assert_keyed(rig.obj, action, model.skeleton.names, 1, motion.frames)
+    dense = np.concatenate([np.linspace(p, q, 200) for p, q in zip(pts[:-1], pts[1:])])
+    root = world(rig.obj, motion)[:, hips(model), :2]
+    off = np.linalg.norm(root[:, None] - dense[None], axis=-1).min(axis=1)
+    assert off.max() < 0.03, off.max()                                # within 3 cm of the curve
+    np.testing.assert_allclose(root[0], pts[0], atol=0.03)
+    np.testing.assert_allclose(root[-1], pts[-1], atol=0.05)
+    head = evaluated(rig.obj, action, motion.frames // 2, ["Hips"])[0][0]   # what Blender plays
+    np.testing.assert_allclose(head[:2], root[motion.frames // 2 - 1], atol=1e-3)
+
+
+def test_follow_path_over_a_frame_count(rig, settings, model):
+    curve = path_curve([(0.0, 0.0, 0.0), (2.0, 0.0, 0.0)])
+    settings.path_curve, settings.path_timing, settings.path_frames, settings.start_frame = curve, "FRAMES", 50, 5
+    action = run_op(bpy.ops.ganim.follow_path)
+    assert_keyed(rig.obj, action, model.skeleton.names, 5, 50)
+
+
+# ------------------------------------------------------------------ bad input
+
+def _other_rig_action(r, s):
+    sk = Skeleton(("joint_Root", "Hips", "Tail"), [-1, 0, 1], [[0, 0, 0], [0, 90, 0], [0, -10, -10]])
+    other = armature.build_armature(sk, "Other")
+    actions.write_action(other, Motion.rest(sk, 10), "Foreign").use_fake_user = True
+    bpy.context.view_layer.objects.active = r.obj
+    s.blend_a, s.blend_b = r.a, bpy.data.actions["Foreign"]
+
+
+def _no_action(r, s):
+    r.obj.animation_data.action = None
+
+
+def _range(start, end):
+    def setup(r, s):
+        s.edit_use_scene_range, s.edit_start, s.edit_end = False, start, end
+    return setup
+
+
+def _curve(points):
+    def setup(r, s):
+        s.path_curve = path_curve(points, name="Empty")
+    return setup
+
+
+def _blend(frames, b=True):
+    def setup(r, s):
+        s.blend_a, s.blend_frames = r.a, frames
+        s.blend_b = r.b if b else None
+    return setup
+
+
+BAD_INPUT = {
+    "range outside": ("regenerate_range", _range(80, 120), r"frames 80-120 lie outside action 'A' \(frames 1-90\)"),
+    "range empty": ("regenerate_range", _range(50, 40), r"frame range 50-40 is empty"),
+    "keys outside": ("keyframe_guided", lambda r, s: (_range(10, 40)(r, s), setattr(s, "edit_key_frames", "5, 20")),
+                     r"key frames 5 lie outside frames 10-40"),
+    "key frames not numbers": ("keyframe_guided", lambda r, s: (_range(10, 40)(r, s), setattr(
+        s, "edit_key_frames", "x")), r"key frames must be whole frame numbers"),
+    "other skeleton": ("blend_actions", _other_rig_action,
+                       r"action B 'Foreign' animates bones that 'GANim_Rig' lacks \(Tail\)"),
+    "transition too long": ("blend_actions", _blend(300), None),
+    "no action b": ("blend_actions", _blend(10, b=False), r"choose both actions"),
+    "no active action (range)": ("regenerate_range", _no_action, r"'GANim_Rig' has no active action"),
+    "no active action (keys)": ("keyframe_guided", _no_action, r"'GANim_Rig' has no active action"),
+    "no active action (restyle)": ("restyle", _no_action, r"'GANim_Rig' has no active action"),
+    "curve without points": ("follow_path", _curve([]), r"curve 'Empty' has no points"),
+    "no curve": ("follow_path", lambda r, s: None, r"choose a curve object"),
+}
+
+
+def expected_message(case, model):
+    if case == "transition too long":
+        return rf"300-frame transition is longer .* \(at most {synthesis.max_transition(model)} frames\)"
+    return BAD_INPUT[case][2]
+
+
+class Recorder:
+    """Stands in for the operator instance: records reports."""
+
+    def __init__(self, op):
+        self.reports = []
+        self.run = lambda *args: op.run(self, *args)
+        self.common = edit_operators._EditOperator.common
+
+    def report(self, kind, message):
+        self.reports.append((set(kind), message))
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_is_cancelled_with_a_clear_report(case, rig, settings, model):
+    op_name, setup, _ = BAD_INPUT[case]
+    message = expected_message(case, model)
+    setup(rig, settings)
+    before = {a.name: a.session_uid for a in bpy.data.actions}
+    played = rig.obj.animation_data.action if rig.obj.animation_data else None
+    op = next(c for c in edit_operators.CLASSES if c.bl_idname == f"ganim.{op_name}")
+    recorder = Recorder(op)
+    assert op.execute(recorder, bpy.context) == {"CANCELLED"}
+    (kind, text), = recorder.reports
+    assert kind == {"ERROR"} and "\n" not in text
+    assert re.search(message, text, flags=re.IGNORECASE), text
+    with pytest.raises(RuntimeError, match=re.escape(text[:30])):        # the UI shows the same report
+        getattr(bpy.ops.ganim, op_name)()
+    assert {a.name: a.session_uid for a in bpy.data.actions} == before
+    assert (rig.obj.animation_data.action if rig.obj.animation_data else None) == played
+
+
+# ------------------------------------------------------------------ mapped rigs
+
+def mixamo_rig():
+    obj = armature.build_armature(mixamo_tpose(), "mixamo", scale=0.01)
+    rig_map.save_map(obj, rig_map.auto_map_rig(obj).mapping)
+    return obj
+
+
+def test_generate_onto_a_mapped_rig_keys_the_mapped_bones(settings, model):
+    settings.frames, settings.start_frame = 30, 1
+    obj = mixamo_rig()
+    mapping = rig_map.load_map(obj)
+    ok, message = panel.armature_status(obj, model)
+    assert ok and "mapped rig" in message
+    action = run_op(bpy.ops.ganim.generate_motion)
+    skeleton = rigs.resolve(obj, model).skeleton()
+    assert set(mapping.values()) <= set(skeleton.names) and "mixamorig:HeadTop_End" not in skeleton.names
+    assert_keyed(obj, action, skeleton.names, 1, 30)
+    feet = [mapping["foot_l"], mapping["foot_r"]]
+    first = evaluated(obj, action, 1, feet)[0]
+    later = evaluated(obj, action, 30, feet)[0]
+    assert np.abs(later - first).max() > 0.05                         # the feet move
+
+    # Blend on the mapped rig: its actions are read back through the map.
+    second = run_op(bpy.ops.ganim.generate_motion)
+    settings.blend_a, settings.blend_b, settings.blend_frames = action, second, 10
+    blended = run_op(bpy.ops.ganim.blend_actions)
+    assert_keyed(obj, blended, skeleton.names, 1, 70)
+
+
+def test_follow_path_on_a_mapped_rig(settings, model):
+    obj = mixamo_rig()
+    curve = path_curve([(0.0, 0.0, 0.0), (0.0, 3.0, 0.0)])
+    settings.path_curve, settings.path_timing, settings.path_frames = curve, "FRAMES", 60
+    action = run_op(bpy.ops.ganim.follow_path)
+    hips_bone = rig_map.load_map(obj)["hips"]
+    track = np.array([evaluated(obj, action, f, [hips_bone])[0][0] for f in (1, 30, 60)])
+    assert np.abs(track[:, 0]).max() < 0.1                            # on the line (the rig's own hips)
+    np.testing.assert_allclose(track[[0, -1], 1], [0.0, 3.0], atol=0.1)
+
+
+def test_a_mapped_rig_with_missing_bones_is_refused_before_writing(settings, model):
+    obj = mixamo_rig()
+    mapping = rig_map.load_map(obj)
+    mapping["shin_l"] = "no-such-bone"
+    mapping["thigh_r"] = mapping["thigh_l"]
+    rig_map.save_map(obj, mapping)
+    ok, message = panel.armature_status(obj, model)
+    assert not ok and "shin_l" in message
+    with pytest.raises(RuntimeError, match=r"bone map of 'mixamo' is incomplete: no bone for shin_l.*"
+                                           r"one bone for several roles: thigh_l"):
+        bpy.ops.ganim.generate_motion()
+    assert len(bpy.data.actions) == 0
+
+
+# ------------------------------------------------------------------ registration and panels
+
+class Layout:
+    """Stand-in layout (panels do not draw headless): records operators and props, checks icons."""
+
+    icons = None
+
+    def __init__(self, log):
+        self.log = log
+        if Layout.icons is None:
+            Layout.icons = set(bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items.keys())
+
+    def operator(self, idname, **kwargs):
+        assert kwargs.get("icon", "NONE") in self.icons, kwargs
+        self.log.append(("operator", idname))
+
+    def prop(self, data, name, **kwargs):
+        assert name in data.bl_rna.properties, name
+        self.log.append(("prop", name))
+
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            assert kwargs.get("icon", "NONE") in self.icons, kwargs
+            self.log.append((name,))
+            return self
+        return call
+
+
+def test_sub_panels_and_rig_mapping_are_registered_and_draw(rig, settings):
+    for name in ("GANIM_OT_blend_actions", "GANIM_OT_regenerate_range", "GANIM_OT_keyframe_guided",
+                 "GANIM_OT_restyle", "GANIM_OT_follow_path", "GANIM_OT_export_actions",
+                 "GANIM_OT_auto_map_bones", "GANIM_OT_save_bone_map", "VIEW3D_PT_ganim_rig_map"):
+        assert hasattr(bpy.types, name), name
+    for op in edit_operators.CLASSES:
+        assert {"REGISTER", "UNDO"} <= op.bl_options
+    assert bpy.ops.ganim.auto_map_bones() == {"FINISHED"}
+    drawn = {}
+    for cls in (panel.VIEW3D_PT_ganim_blend, panel.VIEW3D_PT_ganim_edit, panel.VIEW3D_PT_ganim_rig_map):
+        assert cls.bl_parent_id == "VIEW3D_PT_ganim"
+        log = []
+        cls.draw(SimpleNamespace(layout=Layout(log)), bpy.context)
+        drawn[cls.bl_label] = [e[1] for e in log if e[0] == "operator"]
+        if cls is panel.VIEW3D_PT_ganim_rig_map:
+            assert ("template_list",) in log
+    assert drawn == {"Blend": ["ganim.blend_actions"],
+                     "Edit": ["ganim.regenerate_range", "ganim.keyframe_guided", "ganim.restyle",
+                              "ganim.follow_path"],
+                     "Rig Mapping": ["ganim.auto_map_bones", "ganim.save_bone_map", "ganim.export_actions"]}
