@@ -39,14 +39,6 @@ def addon():
 
 
 @pytest.fixture(scope="session")
-def model():
-    path = REPO / "blender_ganim" / "models" / "default.ganim"
-    if not path.is_file():
-        pytest.skip(f"no shipped model at {path}")
-    return generate.load_model(path)
-
-
-@pytest.fixture(scope="session")
 def clips():
     walk = bvh.read(SAMPLE / "dataset-2_walk_normal_004.bvh").slice(0, A_FRAMES)
     run = bvh.read(SAMPLE / "dataset-2_run_normal_038.bvh").slice(0, B_FRAMES)

@@ -10,8 +10,8 @@ identity), a joint's BVH local rotation ``Q`` and translation ``t`` become
 
 so every posed bone matrix is ``[C G C^T R | scale * C p]`` for the joint's global rotation ``G``
 and position ``p``: the BVH joint frame carried into Blender. Reading inverts it.
-Keys go in through ``keyframe_points.add`` + ``foreach_set`` (30-70x faster than
-``keyframe_insert``), and only ``_fcurve_collection`` knows about slotted actions (4.4+).
+Keys go in through ``keyframe_points.add`` + ``foreach_set`` (30-70x faster than one
+insert call per key), and only ``_fcurve_collection`` knows about slotted actions (4.4+).
 """
 
 import re
