@@ -2,7 +2,7 @@
 # Create the two virtual environments everything else uses (idempotent: a stamp skips
 # the work when nothing changed).
 #   .venv        Python 3.11: numpy, scipy, torch (CPU build unless a GPU is present), bpy 5.0 wheel,
-#                tqdm, matplotlib, pytest, and this project (editable, `ganim` on PATH)
+#                tqdm, matplotlib, tensorboard, pytest, and this project (editable, `ganim` on PATH)
 #   .venv-bpy42  Python 3.11: the Blender 4.2 LTS bpy wheel, numpy, scipy, pytest (no torch):
 #                the add-on must work on 4.2 with numpy alone
 set -euo pipefail
@@ -42,7 +42,7 @@ make_env() {  # make_env DIR PACKAGES...
   echo "$STAMP" > "$dir/.ganim-stamp"
 }
 
-make_env .venv "torch==$TORCH_VERSION" "bpy==$BPY_NEW" scipy tqdm matplotlib pytest
+make_env .venv "torch==$TORCH_VERSION" "bpy==$BPY_NEW" scipy tqdm matplotlib tensorboard pytest
 if [ ! -f .venv/.ganim-installed ] || [ "$(cat .venv/.ganim-installed)" != "$STAMP" ]; then
   .venv/bin/python -m pip install "${PIP_FLAGS[@]}" --no-deps --no-build-isolation -e . >/dev/null
   echo "$STAMP" > .venv/.ganim-installed

@@ -47,6 +47,7 @@ def test_train_writes_a_loadable_model_and_plots(tiny_run):
     assert "CC BY-NC 4.0" in model.header["licence"]
     for name in ("checkpoint.pt", "losses.csv", "losses.png", "samples.png", "config.json", "validation_takes.txt"):
         assert (tiny_run / name).is_file(), name
+    assert list((tiny_run / "tb").glob("events.out.tfevents.*")), "TensorBoard scalars"
     rows = (tiny_run / "losses.csv").read_text().splitlines()
     assert len(rows) == 13 and rows[0] == "step,d,g_adv,rec,traj,gap,r1"
 

@@ -299,17 +299,14 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
                 export_model(out / "model.ganim", G_ema, ds, cfg, arch, step, wall, device, held)
                 last_good = step
                 _write_logs(out, history)
+                if tb is not None:
+                    tb.flush()
+                _draw_plots(out, history, log, final=step == cfg["steps"])
     if main_proc:
         bar.close()
         if tb is not None:
             tb.close()
         wall = wall_before + time.time() - t0
-        try:
-            from .plots import plot_losses, plot_samples
-            plot_losses(history, out / "losses.png")
-            plot_samples(out / "model.ganim", out / "samples.png")
-        except Exception as e:  # plots are a convenience, never a reason to lose a run
-            log(f"warning: could not draw plots ({e})")
         log(f"done: {step} steps in {wall / 60:.1f} min; model written to {out / 'model.ganim'}")
     if world > 1:
         dist.barrier()
@@ -335,6 +332,22 @@ def _write_logs(out, history):
         f.write("step,d,g_adv,rec,traj,gap,r1\n")
         for row in history:
             f.write(",".join(str(v) for v in row) + "\n")
+
+
+_last_plot = [0.0]
+
+
+def _draw_plots(out, history, log, final=False, every_s=120.0):
+    """losses.png and samples.png in the run folder, at most every two minutes (and at the end)."""
+    if not final and time.time() - _last_plot[0] < every_s:
+        return
+    _last_plot[0] = time.time()
+    try:
+        from .plots import plot_losses, plot_samples
+        plot_losses(history, out / "losses.png")
+        plot_samples(out / "model.ganim", out / "samples.png")
+    except Exception as e:  # plots are a convenience, never a reason to lose a run
+        log(f"warning: could not draw plots ({e})")
 
 
 def _tensorboard(out):
