@@ -69,7 +69,8 @@ def draw_contact_sheet(motions, path, titles=None, frames_per_clip=8, dpi=80):
             pts = _project(g[f] - [g[f, :, 0].mean(), 0, g[f, :, 2].mean()])
             for p, j in _bones(m):
                 ax.plot(pts[[p, j], 0], pts[[p, j], 1], "-", color="#2b6cb0", lw=2)
-            ax.plot(pts[:, 0], pts[:, 1], "o", color="#1a365d", ms=2)
+            shown = sorted({j for pair in _bones(m) for j in pair})
+            ax.plot(pts[shown, 0], pts[shown, 1], "o", color="#1a365d", ms=2)
             ax.set_xlim(-0.6 * scale, 0.6 * scale)
             ax.set_ylim(np.min(g[..., 1]) - 0.05 * scale, np.max(g[..., 1]) + 0.05 * scale)
             ax.set_aspect("equal")

@@ -86,22 +86,37 @@ def _is_below(skeleton, j, ancestor):
     return False
 
 
+LOCK_SPEED_M_S = 1.0     # feet slower than this while low may be planted ...
+LOCK_TRAVEL = 0.15       # ... unless they travel more than this share of the leg during the span
+
+
 def lock_feet(motion, feats, spec):
-    """Hold feet still where the generator says they are planted (two-bone IK on the legs).
+    """Hold feet still where they are planted (two-bone IK on the legs).
 
     Training with a strong anti-skate loss freezes locomotion (standing still is the cheapest
-    way not to slide), so contacts are predicted as channels and enforced here instead.
+    way not to slide), so feet are cleaned up here instead. A foot counts as planted where
+    it is near its clip's ground and slow, and the generator's contact channels agree on
+    at least part of the span; spans in which the foot travels far are steps, not plants,
+    and are left alone (locking them would stretch the leg).
     """
     from . import contacts
     legs = leg_chains(motion.skeleton, spec)
     if not legs:
         return motion
-    c = features.contact_channels(feats, spec) > 0.5
-    mask = np.stack([c[:, cols].any(axis=1) for _, cols in legs], axis=1)
-    for i in range(mask.shape[1]):  # ignore flickers shorter than 3 frames
-        for a, b in contacts.spans(mask[:, i]):
-            if b - a < 3:
-                mask[a:b, i] = False
+    mpu = spec["meters_per_unit"]
+    predicted = features.contact_channels(feats, spec) > 0.5
+    feet = [chain[2] for chain, _ in legs]
+    low_slow = contacts.detect(motion, feet, speed=LOCK_SPEED_M_S, meters_per_unit=mpu)
+    gpos = motion.global_positions()
+    mask = np.zeros((motion.frames, len(legs)), dtype=bool)
+    for i, ((thigh, shin, foot), cols) in enumerate(legs):
+        leg = (np.linalg.norm(motion.skeleton.offsets[shin]) + np.linalg.norm(motion.skeleton.offsets[foot]))
+        said = predicted[:, cols].any(axis=1)
+        for a, b in contacts.spans(low_slow[:, i]):
+            path = gpos[a:b, foot][:, [0, 2]]
+            travel = np.linalg.norm(path.max(axis=0) - path.min(axis=0))
+            if b - a >= 3 and said[a:b].any() and travel < LOCK_TRAVEL * leg:
+                mask[a:b, i] = True
     return contacts.lock_feet(motion, mask, [chain for chain, _ in legs])
 
 
