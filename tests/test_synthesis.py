@@ -130,3 +130,25 @@ def test_transition_too_long_names_the_limit(model, walk):
 def test_path_needs_points(model):
     with pytest.raises(synthesis.SynthesisError, match="at least 2 points"):
         synthesis.follow_path(model, np.zeros((1, 2)))
+
+
+def test_foot_lock_plants_a_sliding_foot_and_touches_only_legs(model, walk):
+    from blender_ganim.core import contacts, features
+    spec = model.header["features"]
+    slid = walk.copy()
+    slid.positions[:, 1, [0, 2]] *= 1.08   # the body outruns its feet: stance feet slide
+    feats = features.encode(slid, spec)
+    locked = synthesis.lock_feet(slid, feats, spec)
+    feet = [walk.skeleton.index("Foot_L"), walk.skeleton.index("Foot_R")]
+    planted = contacts.detect(slid, feet, speed=0.3)
+    before = contacts.skate(slid, planted, feet, threshold=0.1)
+    after = contacts.skate(locked, planted, feet, threshold=0.1)
+    assert after < 0.5 * before
+    legs = {walk.skeleton.index(n) for n in ("UpperLeg_L", "LowerLeg_L", "Foot_L", "Toes_L",
+                                              "UpperLeg_R", "LowerLeg_R", "Foot_R", "Toes_R")}
+    others = [j for j in range(len(walk.skeleton)) if j not in legs]
+    np.testing.assert_allclose(locked.global_positions()[:, others], slid.global_positions()[:, others], atol=1e-6)
+    # No flips: leg rotations change smoothly frame to frame.
+    step = np.degrees(rot.quat_angle(locked.rotations[1:, sorted(legs)], locked.rotations[:-1, sorted(legs)]))
+    ref = np.degrees(rot.quat_angle(slid.rotations[1:, sorted(legs)], slid.rotations[:-1, sorted(legs)]))
+    assert step.max() < 3 * ref.max() + 5
