@@ -137,8 +137,7 @@ def test_foot_lock_plants_a_sliding_foot_and_touches_only_legs(model, walk):
     spec = model.header["features"]
     slid = walk.copy()
     slid.positions[:, 1, [0, 2]] *= 1.08   # the body outruns its feet: stance feet slide
-    feats = features.encode(slid, spec)
-    locked = synthesis.lock_feet(slid, feats, spec)
+    locked = synthesis.lock_feet(slid, spec)
     feet = [walk.skeleton.index("Foot_L"), walk.skeleton.index("Foot_R")]
     planted = contacts.detect(slid, feet, speed=0.3)
     before = contacts.skate(slid, planted, feet, threshold=0.1)
