@@ -19,16 +19,8 @@ sys.path.insert(0, str(REPO))
 
 from blender_ganim.core import model_file  # noqa: E402
 from trainer import metrics  # noqa: E402
-from trainer.evaluate import QUALITY_TARGETS, run_eval  # noqa: E402
-
-CHECKS = {
-    "fd": lambda r: r <= 1.5,
-    "novelty": lambda r: 0.7 <= r <= 1.5,
-    "coverage": lambda r: r >= 0.8,
-    "foot_skate": lambda r: r <= 1.2,
-    "jitter": lambda r: r <= 1.3,
-    "accuracy_style": lambda r: r >= 0.85,
-}
+from trainer.evaluate import CHECKS, QUALITY_TARGETS, run_eval  # noqa: E402
+from trainer.plots import plot_eval  # noqa: E402
 
 
 def default_data():
@@ -73,6 +65,7 @@ def main():
              metrics.format_table(result), "", "| target | verdict |", "|---|---|"]
     lines += [f"| {k} {QUALITY_TARGETS[k]} | {v} |" for k, v in verdicts.items()]
     (out / "quality.md").write_text("\n".join(lines) + "\n")
+    plot_eval(result, out / "quality.png", CHECKS)
     print("\n".join(lines))
 
 

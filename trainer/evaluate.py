@@ -17,6 +17,15 @@ from blender_ganim.core import bvh, model_file, synthesis
 from . import metrics
 from .data import _iter_motions, find_sources, load_label_table, split_takes_by_name
 
+CHECKS = {
+    "fd": lambda r: r <= 1.5,
+    "novelty": lambda r: 0.7 <= r <= 1.5,
+    "coverage": lambda r: r >= 0.8,
+    "foot_skate": lambda r: r <= 1.2,
+    "jitter": lambda r: r <= 1.3,
+    "accuracy_style": lambda r: r >= 0.85,
+}
+
 QUALITY_TARGETS = {
     "fd": "<= 1.5x floor",
     "novelty": "0.7x - 1.5x",
@@ -36,6 +45,7 @@ def add_parser(sub):
     s.add_argument("source", metavar="MODEL|DIR", help="a .ganim model or a folder of generated .bvh clips")
     s.add_argument("--data", required=True, nargs="+", metavar="DATA_DIR", help="the real data (folder or .tar.xz)")
     s.add_argument("--json", metavar="OUT", help="also write the results as JSON")
+    s.add_argument("--plot", metavar="PNG", help="also draw each metric against its target")
     s.add_argument("--count", type=int, default=150, help="clips to generate from a model (default 150)")
     s.add_argument("--frames", type=int, default=120, help="frames per generated clip (default 120)")
     s.add_argument("--seed", type=int, default=0)
@@ -129,6 +139,10 @@ def cmd_eval(args):
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, default=_json_default))
         print(f"wrote {args.json}")
+    if args.plot:
+        from .plots import plot_eval
+        plot_eval(result, args.plot, CHECKS)
+        print(f"wrote {args.plot}")
 
 
 def _json_default(x):

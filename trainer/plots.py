@@ -123,3 +123,29 @@ def plot_samples(model_path, path, count=4, frames=120, seed=0):
     motions, labels = synthesis.generate(model, frames, count=count, seed=seed)
     titles = [" ".join(v for v in lab.values()) for lab in labels]
     draw_contact_sheet(motions, path, titles=titles)
+
+
+def plot_eval(result, path, targets=None):
+    """Each metric as generated / real reference, with the target band where there is one."""
+    plt = _plt()
+    rows = [(k, v) for k, v in result["metrics"].items() if v.get("ratio") is not None]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
+    names = [v.get("title", k) for k, v in rows]
+    ratios = [v["ratio"] for _, v in rows]
+    colours = []
+    for (k, v), r in zip(rows, ratios):
+        ok = (targets or {}).get(k)
+        colours.append("#999999" if ok is None else ("#2f855a" if ok(r) else "#c53030"))
+    y = np.arange(len(rows))[::-1]
+    ax.barh(y, ratios, color=colours)
+    ax.axvline(1.0, color="black", lw=1)
+    for yi, r in zip(y, ratios):
+        ax.text(r, yi, f" {r:.2f}x", va="center", fontsize=8)
+    ax.set_yticks(y)
+    ax.set_yticklabels(names, fontsize=8)
+    ax.set_xlabel("generated / real reference (1.0 = like real held-out mocap)")
+    ax.set_title("green: meets its target, red: misses, grey: no target", fontsize=9)
+    ax.set_xlim(0, max(2.0, max(ratios) * 1.2))
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
