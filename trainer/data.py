@@ -145,19 +145,38 @@ def _same_skeleton(a, b, tol=1e-3):
     return np.allclose(la, lb, atol=tol * max(1.0, la.max()))
 
 
-def _swap_side(value, vocab):
-    """'wave-left-hand' -> 'wave-right-hand' for a mirrored clip, when that label exists."""
-    swapped = re.sub(r"left|right", lambda m: {"left": "right", "right": "left"}[m.group(0)], value)
-    return swapped if swapped in vocab else value
+def _swap_side(value):
+    """'wave-left-hand' -> 'wave-right-hand': a mirrored take does the other side's action."""
+    def swap(match):
+        word = match.group(0)
+        other = "right" if word.lower() == "left" else "left"
+        return other.upper() if word.isupper() else other.capitalize() if word[0].isupper() else other
+    return re.sub(r"(?i)left|right", swap, value)
 
 
-def _cache_key(sources, label_table, condition, window, mirror, fps):
+def _cache_key(inputs, labels_csv, condition, window, mirror):
+    """Names, sizes and times of everything read, from file stats alone.
+
+    An archive counts as one file: listing a .tar.xz means decompressing all of it,
+    which would cost a cache hit as much time as the parse it saves.
+    """
     h = hashlib.sha256()
-    h.update(json.dumps([CACHE_VERSION, condition, window, mirror, fps]).encode())
-    for s in sorted(sources, key=lambda s: s.name):
-        h.update(f"{s.name}|{s.size}|{s.mtime:.3f}\n".encode())
-    h.update(json.dumps(label_table, sort_keys=True).encode())
+    h.update(json.dumps([CACHE_VERSION, list(condition), window, mirror]).encode())
+    files = [Path(labels_csv)] if labels_csv else []
+    for item in inputs:
+        p = Path(item)
+        files += sorted(f for f in p.rglob("*") if f.suffix.lower() == ".bvh" or f.name == "labels.csv") \
+            if p.is_dir() else [p]
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:20]
+
+
+def _warn_short(short, window, log):
+    if short:
+        log(f"warning: skipped {len(short)} clip(s) shorter than the {window}-frame window "
+            f"(e.g. {', '.join(short[:3])})")
 
 
 def default_cache_dir():
@@ -167,12 +186,24 @@ def default_cache_dir():
 def load_dataset(inputs, labels_csv=None, condition=("style", "content"), window=64, mirror=True,
                  cache_dir=None, log=print, progress=None):
     """Build (or load from cache) the feature clips of a training set."""
+    condition = tuple(c for c in condition if c)
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    try:
+        cache_file = cache_dir / f"dataset-{_cache_key(inputs, labels_csv, condition, window, mirror)}.npz"
+    except OSError:
+        cache_file = None  # a missing input: find_sources below says which
+    if cache_file is not None and cache_file.is_file():
+        try:
+            ds = _read_cache(cache_file)
+            _warn_short(ds.skipped_short, window, log)
+            return ds
+        except Exception as e:  # a damaged cache is rebuilt, never trusted
+            log(f"warning: rebuilding damaged cache {cache_file} ({e})")
     sources, label_files = find_sources(inputs)
     try:
         label_table = load_label_table(label_files, labels_csv)
     except LabelError as e:
         raise DataError(str(e)) from None
-    condition = tuple(c for c in condition if c)
     if condition:
         if not label_table:
             raise DataError(f"conditioning on {', '.join(condition)} needs a labels.csv "
@@ -191,14 +222,6 @@ def load_dataset(inputs, labels_csv=None, condition=("style", "content"), window
             if absent:
                 raise DataError(f"label column {c!r} is missing or empty for {', '.join(sorted(absent)[:5])}")
 
-    key = _cache_key(sources, {s.name: label_table.get(s.name, {}) for s in sources}, condition, window, mirror, None)
-    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    cache_file = cache_dir / f"dataset-{key}.npz"
-    if cache_file.is_file():
-        try:
-            return _read_cache(cache_file)
-        except Exception as e:  # a damaged cache is rebuilt, never trusted
-            log(f"warning: rebuilding damaged cache {cache_file} ({e})")
 
     skeleton = spec = fps = None
     mframes = None
@@ -229,10 +252,8 @@ def load_dataset(inputs, labels_csv=None, condition=("style", "content"), window
             names.append(name)
             for c in condition:
                 value = label_table[src.name][c]
-                labels[c].append(_swap_side(value, {label_table[n][c] for n in label_table}) if is_mirror else value)
-    if short:
-        log(f"warning: skipped {len(short)} clip(s) shorter than the {window}-frame window "
-            f"(e.g. {', '.join(short[:3])})")
+                labels[c].append(_swap_side(value) if is_mirror else value)
+    _warn_short(short, window, log)
     if not clips:
         raise DataError(f"every clip is shorter than the {window}-frame training window")
     vocab = {c: sorted(set(labels[c])) for c in condition}
@@ -240,7 +261,8 @@ def load_dataset(inputs, labels_csv=None, condition=("style", "content"), window
     all_frames = np.concatenate(clips)
     ds.mean = all_frames.mean(0).astype(np.float32)
     ds.std = np.maximum(all_frames.std(0), 1e-3).astype(np.float32)
-    _write_cache(cache_file, ds)
+    if cache_file is not None:
+        _write_cache(cache_file, ds)
     return ds
 
 

@@ -1,0 +1,83 @@
+"""The training-set loader: folders and archives, labels, the feature cache (numpy only)."""
+
+import os
+import shutil
+import tarfile
+
+import numpy as np
+import pytest
+
+from trainer import data
+
+
+def _folder(sample_dir, dst, n=3):
+    dst.mkdir()
+    for f in sorted(sample_dir.glob("*.bvh"))[:n]:
+        shutil.copy(f, dst / f.name)
+    shutil.copy(sample_dir / "labels.csv", dst / "labels.csv")
+    return dst
+
+
+def test_cache_is_reused_and_rebuilt_when_files_change(sample_dir, tmp_path):
+    folder = _folder(sample_dir, tmp_path / "d")
+    cache = tmp_path / "cache"
+    first = data.load_dataset([folder], cache_dir=cache, window=48, log=lambda m: None)
+    assert len(list(cache.glob("*.npz"))) == 1
+    again = data.load_dataset([folder], cache_dir=cache, window=48, log=lambda m: None)
+    assert again.names == first.names and all(np.array_equal(a, b) for a, b in zip(again.clips, first.clips))
+    assert len(list(cache.glob("*.npz"))) == 1          # a hit: nothing new written
+    victim = sorted(folder.glob("*.bvh"))[0]
+    victim.unlink()                                     # a file goes away ...
+    fewer = data.load_dataset([folder], cache_dir=cache, window=48, log=lambda m: None)
+    assert len(fewer.clips) == len(first.clips) - 2      # (the take and its mirrored copy)
+    st = os.stat(sorted(folder.glob("*.bvh"))[0])
+    os.utime(sorted(folder.glob("*.bvh"))[0], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    data.load_dataset([folder], cache_dir=cache, window=48, log=lambda m: None)   # ... or changes
+    assert len(list(cache.glob("*.npz"))) == 3
+
+
+def test_damaged_cache_is_rebuilt(sample_dir, tmp_path):
+    folder = _folder(sample_dir, tmp_path / "d", 2)
+    cache = tmp_path / "cache"
+    data.load_dataset([folder], cache_dir=cache, window=48, log=lambda m: None)
+    (cached,) = cache.glob("*.npz")
+    cached.write_bytes(b"not an npz")
+    said = []
+    ds = data.load_dataset([folder], cache_dir=cache, window=48, log=said.append)
+    assert len(ds.clips) == 4 and any("rebuilding damaged cache" in m for m in said)
+
+
+def test_tar_xz_archive_reads_like_a_folder(sample_dir, tmp_path):
+    folder = _folder(sample_dir, tmp_path / "d", 3)
+    archive = tmp_path / "clips.tar.xz"
+    with tarfile.open(archive, "w:xz") as tar:
+        tar.add(folder, arcname="clips")
+    a = data.load_dataset([archive], cache_dir=tmp_path / "c1", window=48, log=lambda m: None)
+    b = data.load_dataset([folder], cache_dir=tmp_path / "c2", window=48, log=lambda m: None)
+    assert sorted(a.names) == sorted(b.names) and a.vocab == b.vocab
+    np.testing.assert_allclose(a.mean, b.mean, rtol=1e-5)
+
+
+def test_mirrored_copies_swap_left_and_right_labels(sample_dir, tmp_path):
+    folder = _folder(sample_dir, tmp_path / "d", 9)
+    ds = data.load_dataset([folder], cache_dir=tmp_path / "c", window=48, log=lambda m: None)
+    i = ds.names.index("dataset-2_walk-turn-left_normal_001.bvh#mirror")
+    assert ds.labels["content"][i] == "walk-turn-right" and "walk-turn-right" in ds.vocab["content"]
+    j = ds.names.index("dataset-2_walk_normal_004.bvh#mirror")
+    assert ds.labels["content"][j] == "walk"
+
+
+def test_split_holds_out_whole_takes_spread_over_labels(sample_dir, tmp_path):
+    folder = _folder(sample_dir, tmp_path / "d", 9)
+    ds = data.load_dataset([folder], cache_dir=tmp_path / "c", window=48, log=lambda m: None)
+    held = data.split_takes(ds, fraction=0.3, seed=0)
+    assert 1 <= len(held) <= 4
+    kept = data.subset(ds, {n.split("#")[0] for n in ds.names} - held)
+    assert not {n.split("#")[0] for n in kept.names} & held
+    assert data.split_takes(ds, fraction=0.3, seed=0) == held   # deterministic
+
+
+def test_swap_side_keeps_case():
+    assert data._swap_side("wave-left-hand") == "wave-right-hand"
+    assert data._swap_side("TurnLeft") == "TurnRight" and data._swap_side("LEFT") == "RIGHT"
+    assert data._swap_side("walk") == "walk"
