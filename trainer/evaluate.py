@@ -60,7 +60,7 @@ def load_real(data, heldout_names=None, val_fraction=0.05, seed=0, log=print):
     sources, label_files = find_sources(data)
     table = load_label_table(label_files)
     motions = {}
-    for src, m in _iter_motions(sources):
+    for src, m in _progress(_iter_motions(sources), len(sources), "reading real takes"):
         motions[src.name] = m
     names = sorted(motions)
     if heldout_names:
@@ -87,7 +87,7 @@ def balanced_labels(model, count):
 def generate_for_eval(model, count, frames, seed, clean_feet=True):
     wanted = balanced_labels(model, count)
     motions, used = [], []
-    for i, lab in enumerate(wanted):
+    for i, lab in _progress(list(enumerate(wanted)), len(wanted), "generating"):
         m, chosen = synthesis.generate(model, frames, count=1, labels=lab, seed=seed + i, name=f"eval_{i:04d}",
                                        clean_feet=clean_feet)
         motions += m
@@ -143,6 +143,16 @@ def cmd_eval(args):
         from .plots import plot_eval
         plot_eval(result, args.plot, CHECKS)
         print(f"wrote {args.plot}")
+
+
+def _progress(iterable, total, desc):
+    """A tqdm bar on stderr when tqdm is there (the trainer's environment), else the plain iterable."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, total=total, desc=desc, unit="clip", file=sys.stderr, leave=False,
+                disable=not sys.stderr.isatty())
 
 
 def _json_default(x):
