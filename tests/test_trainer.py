@@ -286,3 +286,13 @@ def test_eval_of_a_folder_of_clips(sample_dir, tmp_path, capsys):
     result = json.loads((tmp_path / "e.json").read_text())
     assert result["generated_clips"] == 9
     assert result["metrics"]["novelty"]["ratio"] < 0.5
+
+
+def test_resume_with_a_new_learning_rate(tiny_run, sample_dir, cache, tmp_path):
+    run = tmp_path / "decay"
+    shutil.copytree(tiny_run, run)
+    assert run_cli("train", sample_dir, "--out", run, "--steps", 14, "--ckpt-every", 2, "--cache", cache,
+                   "--resume", "--lr", "1e-5", *SMALL) == 0
+    ck = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert ck["step"] == 14
+    assert all(g["lr"] == 1e-5 for g in ck["opt_g"]["param_groups"] + ck["opt_d"]["param_groups"])

@@ -204,6 +204,9 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
                              f"({', '.join(diff)} differ); use a new --out")
         G.load_state_dict(ck["G"]); D.load_state_dict(ck["D"]); G_ema.load_state_dict(ck["G_ema"])
         opt_g.load_state_dict(ck["opt_g"]); opt_d.load_state_dict(ck["opt_d"])
+        for opt, lr in ((opt_g, cfg["lr_g"]), (opt_d, cfg["lr_d"])):  # --lr on resume: a new phase
+            for group in opt.param_groups:
+                group["lr"] = lr
         start_step, wall_before = int(ck["step"]), float(ck["wall"])
         history = json.loads(ck["history"])
         sampler.rng = np.random.default_rng(cfg["seed"] + 1000 * rank + start_step)
