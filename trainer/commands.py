@@ -25,6 +25,8 @@ def add_parsers(sub):
     s.add_argument("--hidden", type=int, help="network width (default 128)")
     s.add_argument("--ckpt-every", type=int, help="checkpoint + export every N steps (default 500)")
     s.add_argument("--lr", type=float, help="learning rate of G and D (default 2e-4)")
+    s.add_argument("--lr-d", type=float, help="learning rate of D alone (default: --lr)")
+    s.add_argument("--r1", type=float, help="R1 penalty weight on D (default 1.0)")
     s.add_argument("--val-fraction", type=float, help="share of whole takes held out for eval (default 0.05)")
     s.add_argument("--no-mirror", action="store_true", help="do not add left/right mirrored copies")
     s.add_argument("--seed", type=int)
@@ -73,7 +75,8 @@ def cmd_train(args):
     condition = () if args.condition.strip().lower() == "none" else tuple(
         c.strip() for c in args.condition.split(",") if c.strip())
     overrides = dict(batch=args.batch, window=args.window, hidden=args.hidden, ckpt_every=args.ckpt_every,
-                     lr_g=args.lr, lr_d=args.lr, val_fraction=args.val_fraction, seed=args.seed)
+                     lr_g=args.lr, lr_d=args.lr_d or args.lr, r1=args.r1, val_fraction=args.val_fraction,
+                     seed=args.seed)
     if args.no_mirror:
         overrides["mirror"] = False
     try:
