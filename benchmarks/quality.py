@@ -50,6 +50,7 @@ def main():
         else:
             verdicts[key] = "pass" if check(entry["ratio"]) else "miss"
     result["verdicts"] = verdicts
+    result["source"] = Path(args.model).name
     result["model_training"] = model.header.get("training", {})
     result["data"] = [str(Path(d).name) for d in data]
     result["eval_seconds"] = round(time.time() - t0, 1)

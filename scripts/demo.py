@@ -165,6 +165,9 @@ def workbench(scene, width, height):
     scene.render.resolution_x, scene.render.resolution_y = width, height
     scene.render.resolution_percentage = 100
     scene.render.image_settings.file_format = "PNG"
+    for option in dir(scene.render):  # no metadata in the PNG: it would carry this machine's paths
+        if option.startswith("use_stamp") and isinstance(getattr(scene.render, option), bool):
+            setattr(scene.render, option, False)
     shading = scene.display.shading
     shading.light, shading.color_type = "STUDIO", "OBJECT"
     shading.show_shadows = True
