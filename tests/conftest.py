@@ -41,6 +41,15 @@ def model(default_model):
     return model_file.load(default_model)
 
 
+@pytest.fixture(scope="module")
+def registered_addon():
+    """The add-on registered for one test module, as Blender does when it is enabled."""
+    import blender_ganim
+    blender_ganim.register()
+    yield
+    blender_ganim.unregister()
+
+
 # bpy 4.2's module build can crash while the interpreter shuts down after add-on classes
 # were registered and unregistered (every test passes, then exit status 139). Once pytest
 # has finished and reported, leave without that teardown, keeping pytest's exit status.

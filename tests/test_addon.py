@@ -22,7 +22,6 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-import blender_ganim  # noqa: E402
 from blender_ganim.blender import actions, armature, generate, operators, panel, prefs, props  # noqa: E402
 from blender_ganim.core import model_file, synthesis  # noqa: E402
 from blender_ganim.core.skeleton import Skeleton  # noqa: E402
@@ -32,14 +31,7 @@ FRAMES = 24
 SEED = 7
 START = 5
 
-pytestmark = pytest.mark.blender
-
-
-@pytest.fixture(scope="module", autouse=True)
-def addon():
-    blender_ganim.register()
-    yield
-    blender_ganim.unregister()
+pytestmark = [pytest.mark.blender, pytest.mark.usefixtures("registered_addon")]
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-import blender_ganim  # noqa: E402
 from blender_ganim.blender import (actions, armature, edit, edit_operators, generate, panel,  # noqa: E402
                                    rig_map, rigs)
 from blender_ganim.core import bvh, synthesis  # noqa: E402
@@ -28,14 +27,7 @@ SAMPLE = REPO / "data" / "sample"
 A_FRAMES, B_FRAMES, BLEND = 90, 60, 20
 SEED = 11
 
-pytestmark = pytest.mark.blender
-
-
-@pytest.fixture(scope="module", autouse=True)
-def addon():
-    blender_ganim.register()
-    yield
-    blender_ganim.unregister()
+pytestmark = [pytest.mark.blender, pytest.mark.usefixtures("registered_addon")]
 
 
 @pytest.fixture(scope="session")

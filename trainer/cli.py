@@ -105,13 +105,8 @@ def build_parser():
     from trainer import edit_commands
     edit_commands.add_parsers(sub)
 
-    try:
-        from trainer import commands
-    except ImportError as e:  # pragma: no cover - torch missing is reported per command
-        commands = None
-        _missing = str(e)
-    if commands is not None:
-        commands.add_parsers(sub)
+    from trainer import commands  # torch is imported per command, inside it
+    commands.add_parsers(sub)
     return p
 
 

@@ -1,4 +1,6 @@
-"""`ganim inbetween | transition | restyle | follow`: editing with a model (numpy only, no torch)."""
+"""`ganim inbetween | transition | restyle`: editing with a model (numpy only, no torch)."""
+
+import argparse
 
 
 def _range(text):
@@ -8,7 +10,6 @@ def _range(text):
             raise ValueError
         return int(a), int(b)
     except ValueError:
-        import argparse
         raise argparse.ArgumentTypeError(f"expected START:END, got {text!r}") from None
 
 

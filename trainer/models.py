@@ -6,13 +6,11 @@ Per clip: a global latent and the label embeddings, applied through FiLM in ever
 The numpy twin (blender_ganim/core/generator.py) mirrors this file op for op; keep them in step.
 """
 
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from blender_ganim.core.generator import upsample_index
+from blender_ganim.core.generator import cond_channels, noise_length, upsample_index
 
 TRAJ_CHANNELS = (6, 7, 8, 9)  # root height, velocity x/z, yaw rate: what path following conditions on
 
@@ -23,9 +21,6 @@ def gen_config(channels, vocab_sizes, hidden=128, dilations=(1, 2, 4, 8, 16, 32,
                 noise=noise, latent=latent, embed=embed, noise_stride=noise_stride,
                 traj=list(TRAJ_CHANNELS))
 
-
-def cond_channels(cfg):
-    return cfg["channels"] + 1 + len(cfg["traj"]) + 1
 
 
 class FiLMBlock(nn.Module):
@@ -135,6 +130,3 @@ def generator_weights(G):
     """State dict as float32 numpy arrays, for the .ganim file."""
     return {k: v.detach().float().cpu().numpy() for k, v in G.state_dict().items()}
 
-
-def noise_length(frames, stride):
-    return math.ceil(frames / stride)

@@ -63,27 +63,15 @@ def denormalise(model, x):
 
 
 def leg_chains(skeleton, spec):
-    """(thigh, shin, foot) per leg and the contact columns belonging to it."""
+    """(thigh, shin, foot) per leg: each foot joint that is not below another foot joint."""
     feet = spec["feet"]
     legs = []
-    for col, j in enumerate(feet):
-        if int(skeleton.parents[j]) in feet:
-            continue  # a toe under a foot: its contacts count for that leg
+    for j in feet:
         shin = int(skeleton.parents[j])
         thigh = int(skeleton.parents[shin]) if shin >= 0 else -1
-        if thigh < 0:
-            continue
-        cols = [c for c, k in enumerate(feet) if k == j or _is_below(skeleton, k, j)]
-        legs.append(((thigh, shin, j), cols))
+        if shin not in feet and thigh >= 0:
+            legs.append((thigh, shin, j))
     return legs
-
-
-def _is_below(skeleton, j, ancestor):
-    while j >= 0:
-        j = int(skeleton.parents[j])
-        if j == ancestor:
-            return True
-    return False
 
 
 LOCK_SPEED_M_S = 1.5     # feet slower than this while near the ground may be planted ...
@@ -102,17 +90,17 @@ def lock_feet(motion, spec):
     legs = leg_chains(motion.skeleton, spec)
     if not legs:
         return motion
-    feet = [chain[2] for chain, _ in legs]
+    feet = [foot for _, _, foot in legs]
     low_slow = contacts.detect(motion, feet, speed=LOCK_SPEED_M_S, meters_per_unit=spec["meters_per_unit"])
     gpos = motion.global_positions()
     mask = np.zeros((motion.frames, len(legs)), dtype=bool)
-    for i, ((thigh, shin, foot), _) in enumerate(legs):
+    for i, (thigh, shin, foot) in enumerate(legs):
         leg = np.linalg.norm(motion.skeleton.offsets[shin]) + np.linalg.norm(motion.skeleton.offsets[foot])
         for a, b in contacts.spans(low_slow[:, i]):
             path = gpos[a:b, foot][:, [0, 2]]
             if b - a >= 3 and np.linalg.norm(path.max(axis=0) - path.min(axis=0)) < LOCK_TRAVEL * leg:
                 mask[a:b, i] = True
-    return contacts.lock_feet(motion, mask, [chain for chain, _ in legs])
+    return contacts.lock_feet(motion, mask, legs)
 
 
 SMOOTH_SIGMA = 1.0  # frames
