@@ -27,7 +27,6 @@ sys.path.insert(0, str(REPO))
 
 from blender_ganim.core import features, model_file, synthesis  # noqa: E402
 from blender_ganim.core import rotations as rot  # noqa: E402
-from blender_ganim.core.motion import Motion  # noqa: E402
 
 CONTEXT, STRIDE, LENGTHS = 10, 40, (5, 15, 30, 45)
 

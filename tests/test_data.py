@@ -5,7 +5,6 @@ import shutil
 import tarfile
 
 import numpy as np
-import pytest
 
 from trainer import data
 

@@ -5,7 +5,7 @@ import pytest
 
 from blender_ganim.core import bvh, features
 from blender_ganim.core import rotations as rot
-from blender_ganim.core.motion import Motion, concatenate
+from blender_ganim.core.motion import concatenate
 
 
 def test_slice_and_concatenate(walk_clip):

@@ -133,7 +133,7 @@ def test_path_needs_points(model):
 
 
 def test_foot_lock_plants_a_sliding_foot_and_touches_only_legs(model, walk):
-    from blender_ganim.core import contacts, features
+    from blender_ganim.core import contacts
     spec = model.header["features"]
     slid = walk.copy()
     slid.positions[:, 1, [0, 2]] *= 1.08   # the body outruns its feet: stance feet slide

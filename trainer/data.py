@@ -5,13 +5,14 @@ is cached as an .npz keyed by the input files' names, sizes and modification tim
 so a changed file rebuilds the cache. Windows are cut at training time.
 """
 
+import csv
 import hashlib
 import io
 import json
 import os
 import re
 import tarfile
-import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,8 +35,6 @@ class DataError(ValueError):
 class Source:
     """One BVH file: where it lives and how to read it."""
     name: str
-    size: int
-    mtime: float
     path: str = ""          # a file on disk ...
     archive: str = ""       # ... or a member of this tar archive
     member: str = ""
@@ -73,26 +72,23 @@ def find_sources(inputs):
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 if f.suffix.lower() == ".bvh" and f.is_file():
-                    st = f.stat()
-                    sources.append(Source(f.name, st.st_size, st.st_mtime, path=str(f)))
+                    sources.append(Source(f.name, path=str(f)))
             label_files += sorted(p.rglob("labels.csv"))
         elif p.is_file() and re.search(r"\.tar(\.(xz|gz|bz2))?$|\.t[gx]z$", p.name):
-            st = p.stat()
             with tarfile.open(p) as tar:
                 for m in tar.getmembers():
                     if m.isfile() and m.name.lower().endswith(".bvh"):
-                        sources.append(Source(Path(m.name).name, m.size, st.st_mtime + m.mtime,
-                                              archive=str(p), member=m.name))
+                        sources.append(Source(Path(m.name).name, archive=str(p), member=m.name))
                     elif m.isfile() and Path(m.name).name == "labels.csv":
                         label_files.append((str(p), m.name))
         elif p.is_file() and p.suffix.lower() == ".bvh":
-            st = p.stat()
-            sources.append(Source(p.name, st.st_size, st.st_mtime, path=str(p)))
+            sources.append(Source(p.name, path=str(p)))
         else:
             raise DataError(f"{item}: not a folder, a .bvh file or a .tar.xz archive of BVH files")
     if not sources:
         raise DataError(f"no BVH files found in {', '.join(map(str, inputs))}")
-    dupes = sorted({s.name for s in sources if sum(t.name == s.name for t in sources) > 1})
+    counts = Counter(s.name for s in sources)
+    dupes = sorted(n for n, c in counts.items() if c > 1)
     if dupes:
         raise DataError(f"the same file name appears twice: {', '.join(dupes[:5])}")
     return sources, label_files
@@ -107,7 +103,6 @@ def load_label_table(label_files, labels_csv=None):
             with tarfile.open(archive) as tar:
                 data = tar.extractfile(member).read()
             tmp = io.StringIO(data.decode("utf-8"))
-            import csv
             rows = list(csv.DictReader(tmp))
             for row in rows:
                 name = Path(row.pop("file")).name

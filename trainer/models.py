@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from blender_ganim.core.generator import cond_channels, noise_length, upsample_index
+from blender_ganim.core.generator import cond_channels, upsample_index
 
 TRAJ_CHANNELS = (6, 7, 8, 9)  # root height, velocity x/z, yaw rate: what path following conditions on
 

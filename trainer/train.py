@@ -7,7 +7,6 @@ Reads top to bottom: set-up, data, models, (resume), loop, export. Run it as
 
 import copy
 import errno
-import hashlib
 import json
 import math
 import os
@@ -21,10 +20,10 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from blender_ganim.core import model_file
+from blender_ganim.core.generator import noise_length
 
 from . import data as data_mod
-from .models import (Discriminator, Generator, count_params, gen_config, generator_weights, make_cond,
-                     noise_length)
+from .models import Discriminator, Generator, count_params, gen_config, generator_weights, make_cond
 
 LICENCE_NOTE = ("Trained on the Bandai Namco Research Motion Dataset (CC BY-NC 4.0, "
                 "(c) 2022 Bandai Namco Research Inc.; Kobayashi et al., arXiv:2306.08861): "

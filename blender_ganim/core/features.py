@@ -191,7 +191,3 @@ def decode(features, spec, skeleton, fps, start=(0.0, 0.0, 0.0), name=""):
     positions[:, r] = rot.quat_apply(rot.quat_inv(anc_rot), root_pos - anc_pos)
     motion.rotations = rot.quat_unroll(rotations)
     return motion
-
-
-def contact_channels(features, spec):
-    return features[..., spec["contact_start"]:spec["channels"]]

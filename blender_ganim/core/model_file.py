@@ -8,7 +8,6 @@ Loading never unpickles (``allow_pickle=False``).
 """
 
 import hashlib
-import io
 import json
 import os
 import zipfile
@@ -139,10 +138,3 @@ def describe(model):
     if h.get("licence"):
         lines.append(f"licence   {h['licence']}")
     return "\n".join(lines)
-
-
-def dumps_header(header):
-    """Pretty JSON of a header, for people."""
-    buf = io.StringIO()
-    json.dump(header, buf, indent=2, sort_keys=True)
-    return buf.getvalue()
