@@ -151,3 +151,25 @@ def test_foot_lock_plants_a_sliding_foot_and_touches_only_legs(model, walk):
     step = np.degrees(rot.quat_angle(locked.rotations[1:, sorted(legs)], locked.rotations[:-1, sorted(legs)]))
     ref = np.degrees(rot.quat_angle(slid.rotations[1:, sorted(legs)], slid.rotations[:-1, sorted(legs)]))
     assert step.max() < 3 * ref.max() + 5
+
+
+def test_fill_gaps_interpolates_known_frames():
+    from blender_ganim.core import generator
+    x = np.zeros((2, 3, 10), np.float32)
+    x[0, :, 2], x[0, :, 6] = 1.0, 5.0
+    mask = np.zeros((2, 10))
+    mask[0, [2, 6]] = 1
+    out = generator.fill_gaps(x, mask)
+    assert np.allclose(out[0, 0], [1, 1, 1, 2, 3, 4, 5, 5, 5, 5])   # held flat outside, linear between
+    assert np.all(out[1] == 0)                                        # no known frame: free generation
+    plain = generator.known_channels({"residual": False}, x, mask[:, None])
+    assert np.allclose(plain[0, 0], [0, 0, 1, 0, 0, 0, 5, 0, 0, 0])
+
+
+def test_short_clip_is_padded_to_the_training_window(model, walk):
+    # 16 frames (a LaFAN1 window with 5 generated) runs through the network at its 64-frame window
+    clip = walk.slice(0, 16)
+    out = synthesis.inbetween(model, clip, 10, 15, seed=0)
+    assert out.frames == 16
+    assert rot.quat_angle(out.rotations[:10], clip.rotations[:10]).max() < 1e-6  # kept frames kept
+    assert np.isfinite(out.positions).all()

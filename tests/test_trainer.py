@@ -36,7 +36,8 @@ def cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, sample_dir, cache):
     out = tmp_path_factory.mktemp("run") / "x"
-    assert run_cli("train", sample_dir, "--out", out, "--steps", 12, "--ckpt-every", 6, "--cache", cache, *SMALL) == 0
+    assert run_cli("train", sample_dir, "--out", out, "--steps", 12, "--ckpt-every", 6, "--snapshot-every", 6,
+                   "--cache", cache, *SMALL) == 0
     return out
 
 
@@ -296,3 +297,44 @@ def test_resume_with_a_new_learning_rate(tiny_run, sample_dir, cache, tmp_path):
     ck = torch.load(run / "checkpoint.pt", weights_only=True)
     assert ck["step"] == 14
     assert all(g["lr"] == 1e-5 for g in ck["opt_g"]["param_groups"] + ck["opt_d"]["param_groups"])
+
+
+def test_snapshots_are_kept_and_select_ranks_them_on_training_takes(tiny_run, sample_dir, tmp_path, capsys):
+    import json
+    snaps = sorted(p.name for p in (tiny_run / "snapshots").glob("*.ganim"))
+    assert snaps == ["model_0000006.ganim", "model_0000012.ganim"]
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    best = tmp_path / "best.ganim"
+    assert run_cli("select", run, "--data", sample_dir, "--count", 6, "--frames", 90, "--best", best) == 0
+    out = capsys.readouterr()
+    assert "| run | step | fd |" in out.out and "**best**" in out.out
+    assert "held-out takes are not used" in out.err
+    result = json.loads((run / "select.json").read_text())
+    assert [r["step"] for r in result["rows"]] == [6, 12]
+    assert result["best"]["ratios"]["fd"] == min(r["ratios"]["fd"] for r in result["rows"])
+    assert best.read_bytes() == Path(result["best"]["path"]).read_bytes()
+    assert (run / "select.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_select_without_snapshots_is_a_one_line_error(tmp_path, sample_dir, capsys):
+    (tmp_path / "empty").mkdir()
+    assert run_cli("select", tmp_path / "empty", "--data", sample_dir) == 2
+    assert "--snapshot-every" in capsys.readouterr().err
+
+
+def test_normalisation_comes_from_training_takes_only(tiny_run, sample_dir, cache):
+    from trainer import data as data_mod
+    model = model_file.load(tiny_run / "model.ganim")
+    held = set(model.header["training"]["validation_takes"])
+    ds = data_mod.load_dataset([sample_dir], window=48, cache_dir=cache)
+    train_frames = np.concatenate([c for c, n in zip(ds.clips, ds.names) if n.split("#")[0] not in held])
+    assert np.allclose(model.header["norm"]["mean"], train_frames.mean(0), atol=1e-3)
+    assert not np.allclose(model.header["norm"]["mean"], np.concatenate(ds.clips).mean(0), atol=1e-3)
+
+
+def test_critic_sees_known_frames_kept():
+    fake, real = torch.zeros(2, 3, 5), torch.ones(2, 3, 5)
+    mask = torch.tensor([1.0, 1, 0, 0, 1]).view(1, 1, 5).expand(2, 1, 5)
+    out = train_mod.composite(fake, real, mask)
+    assert out[:, :, [0, 1, 4]].eq(1).all() and out[:, :, [2, 3]].eq(0).all()

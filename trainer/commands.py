@@ -26,7 +26,14 @@ def add_parsers(sub):
     s.add_argument("--ckpt-every", type=int, help="checkpoint + export every N steps (default 500)")
     s.add_argument("--lr", type=float, help="learning rate of G and D (default 2e-4)")
     s.add_argument("--lr-d", type=float, help="learning rate of D alone (default: --lr)")
-    s.add_argument("--r1", type=float, help="R1 penalty weight on D (default 1.0)")
+    s.add_argument("--r1", type=float, help="R1 penalty weight on D (default 2.0)")
+    s.add_argument("--gap-weight", type=float,
+                   help="weight of the supervised L1 on frames between known frames (default 5.0)")
+    s.add_argument("--d-norm", choices=["spectral", "none"],
+                   help="spectral normalisation in the discriminator, or R1 alone (default none)")
+    s.add_argument("--snapshot-every", type=int, metavar="N",
+                   help="also keep RUN_DIR/snapshots/model_STEP.ganim every N steps (a multiple of "
+                        "--ckpt-every), to pick the best with `ganim eval RUN_DIR/snapshots`")
     s.add_argument("--val-fraction", type=float, help="share of whole takes held out for eval (default 0.05)")
     s.add_argument("--no-mirror", action="store_true", help="do not add left/right mirrored copies")
     s.add_argument("--seed", type=int)
@@ -57,11 +64,12 @@ def add_parsers(sub):
     s.set_defaults(func=cmd_preview)
 
     try:
-        from . import evaluate
+        from . import evaluate, select
     except ImportError:
-        evaluate = None
+        evaluate = select = None
     if evaluate is not None:
         evaluate.add_parser(sub)
+        select.add_parser(sub)
 
 
 def cmd_train(args):
@@ -76,7 +84,8 @@ def cmd_train(args):
         c.strip() for c in args.condition.split(",") if c.strip())
     overrides = dict(batch=args.batch, window=args.window, hidden=args.hidden, ckpt_every=args.ckpt_every,
                      lr_g=args.lr, lr_d=args.lr_d or args.lr, r1=args.r1, val_fraction=args.val_fraction,
-                     seed=args.seed)
+                     seed=args.seed, gap_weight=args.gap_weight, d_norm=args.d_norm,
+                     snapshot_every=args.snapshot_every)
     if args.no_mirror:
         overrides["mirror"] = False
     try:

@@ -316,9 +316,18 @@ def split_takes(ds, fraction=0.05, seed=0, by=("content", "style")):
 
 
 def subset(ds, keep_names):
+    """The clips of the named takes, normalised by their own statistics (held-out takes never leak in)."""
     idx = [i for i, n in enumerate(ds.names) if n.split("#")[0] in keep_names]
-    return Dataset(ds.skeleton, ds.spec, ds.fps, [ds.clips[i] for i in idx], [ds.names[i] for i in idx],
-                   {c: [v[i] for i in idx] for c, v in ds.labels.items()}, ds.vocab, ds.mean, ds.std,
+    clips = [ds.clips[i] for i in idx]
+    mean, std = ds.mean, ds.std
+    if clips:
+        n = sum(len(c) for c in clips)
+        total = sum(c.sum(0, dtype=np.float64) for c in clips)
+        mean64 = total / n
+        var = sum(((c - mean64) ** 2).sum(0) for c in clips) / n
+        mean, std = mean64.astype(np.float32), np.maximum(np.sqrt(var), 1e-3).astype(np.float32)
+    return Dataset(ds.skeleton, ds.spec, ds.fps, clips, [ds.names[i] for i in idx],
+                   {c: [v[i] for i in idx] for c, v in ds.labels.items()}, ds.vocab, mean, std,
                    ds.skipped_short)
 
 

@@ -1,7 +1,9 @@
 """Generator and discriminator: fully convolutional over time, so any length is one forward pass.
 
-Generator input, per frame: coarse noise (repeated to frame rate) + conditioning channels
-(known frames x mask, the mask, and an optional root trajectory with its own mask).
+Generator input, per frame: coarse noise (linearly upsampled to frame rate) + conditioning
+channels (known frames, interpolated across the unknown ones; the mask; an optional root
+trajectory with its own mask). The output is a residual over the interpolated known frames,
+which are zero when generating freely.
 Per clip: a global latent and the label embeddings, applied through FiLM in every block.
 The numpy twin (blender_ganim/core/generator.py) mirrors this file op for op; keep them in step.
 """
@@ -10,16 +12,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from blender_ganim.core.generator import cond_channels, upsample_index
+from blender_ganim.core.generator import cond_channels, known_channels, upsample_index
 
 TRAJ_CHANNELS = (6, 7, 8, 9)  # root height, velocity x/z, yaw rate: what path following conditions on
 
 
 def gen_config(channels, vocab_sizes, hidden=128, dilations=(1, 2, 4, 8, 16, 32, 1, 4),
-               noise=16, latent=32, embed=64, noise_stride=4):
+               noise=16, latent=32, embed=64, noise_stride=4, residual=True):
     return dict(channels=channels, vocab_sizes=dict(vocab_sizes), hidden=hidden, dilations=list(dilations),
                 noise=noise, latent=latent, embed=embed, noise_stride=noise_stride,
-                traj=list(TRAJ_CHANNELS))
+                traj=list(TRAJ_CHANNELS), residual=residual)
 
 
 
@@ -69,7 +71,10 @@ class Generator(nn.Module):
         x = F.leaky_relu(self.inp(torch.cat([z, cond], dim=1)), 0.2)
         for block in self.blocks:
             x = block(x, c)
-        return self.out(x)
+        out = self.out(x)
+        if self.cfg.get("residual"):  # on top of the interpolated known frames (zero when free)
+            out = out + cond[:, :self.cfg["channels"]]
+        return out
 
 
 def make_cond(cfg, known=None, mask=None, traj=None, traj_mask=None, batch=1, frames=64, device="cpu"):
@@ -77,7 +82,8 @@ def make_cond(cfg, known=None, mask=None, traj=None, traj_mask=None, batch=1, fr
     C, n_traj = cfg["channels"], len(cfg["traj"])
     cond = torch.zeros(batch, cond_channels(cfg), frames, device=device)
     if known is not None and mask is not None:
-        cond[:, :C] = known * mask
+        filled = known_channels(cfg, known.detach().float().cpu().numpy(), mask.detach().cpu().numpy())
+        cond[:, :C] = torch.from_numpy(filled).to(device)
         cond[:, C:C + 1] = mask
     if traj is not None and traj_mask is not None:
         cond[:, C + 1:C + 1 + n_traj] = traj * traj_mask
@@ -88,9 +94,9 @@ def make_cond(cfg, known=None, mask=None, traj=None, traj_mask=None, batch=1, fr
 class Discriminator(nn.Module):
     """Temporal conv critic over windows with label projection (Miyato & Koyama 2018)."""
 
-    def __init__(self, channels, vocab_sizes, hidden=128):
+    def __init__(self, channels, vocab_sizes, hidden=128, spectral=True):
         super().__init__()
-        sn = nn.utils.spectral_norm
+        sn = nn.utils.spectral_norm if spectral else (lambda m: m)  # without it, R1 alone keeps D in check
         self.convs = nn.ModuleList([
             sn(nn.Conv1d(channels, hidden, 3, padding=1)),
             sn(nn.Conv1d(hidden, hidden, 4, stride=2, padding=1)),

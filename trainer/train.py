@@ -10,6 +10,7 @@ import errno
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -34,9 +35,9 @@ class TrainError(RuntimeError):
     pass
 
 
-DEFAULTS = dict(steps=20000, batch=32, window=64, lr_g=2e-4, lr_d=2e-4, r1=1.0, r1_every=4,
-                rec_weight=10.0, gap_weight=2.0, ema=0.999, hidden=128, ckpt_every=500, seed=0, val_fraction=0.05,
-                free_prob=0.5, traj_prob=0.3)
+DEFAULTS = dict(steps=20000, batch=32, window=64, lr_g=2e-4, lr_d=2e-4, r1=2.0, r1_every=4,
+                rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
+                seed=0, val_fraction=0.05, free_prob=0.5, traj_prob=0.3, d_norm="none")
 
 
 # ------------------------------------------------------------------ set-up
@@ -60,7 +61,7 @@ def setup_distributed(device_arg):
 
 def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
-    keys = ("window", "hidden", "condition", "val_fraction", "seed")
+    keys = ("window", "hidden", "condition", "val_fraction", "seed", "d_norm")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
     body["vocab"] = ds.vocab
@@ -111,9 +112,11 @@ def sample_masks(batch, frames, channels, traj_channels, free_prob, traj_prob, g
         k = int(kind[b])
         a = int(torch.randint(2, frames // 3, (1,), generator=gen))
         c = int(torch.randint(2 * frames // 3, frames - 2, (1,), generator=gen))
-        if k == 0:      # in-betweening: context before and after
+        if k == 0:      # in-betweening: context before and after, gaps of every length
+            gap = int(torch.randint(1, frames - 2, (1,), generator=gen))
+            a = int(torch.randint(1, frames - gap, (1,), generator=gen))
             mask[b, :, :a] = 1
-            mask[b, :, c:] = 1
+            mask[b, :, a + gap:] = 1
         elif k == 1:    # continue a clip
             mask[b, :, :a] = 1
         elif k == 2:    # lead into a clip
@@ -127,6 +130,14 @@ def sample_masks(batch, frames, channels, traj_channels, free_prob, traj_prob, g
     traj_on = torch.rand(batch, generator=gen) < traj_prob
     traj_mask[traj_on] = 1
     return mask, traj_mask
+
+
+def composite(fake, real, mask):
+    """What the editing tools output: known frames kept, generated ones between.
+
+    The critic judges this, so generated frames must meet the kept ones without a seam.
+    """
+    return fake * (1 - mask) + real * mask
 
 
 # ------------------------------------------------------------------ export
@@ -188,7 +199,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     # ---- models
     arch = gen_config(C, vocab_sizes, hidden=cfg["hidden"])
     G = Generator(arch).to(device)
-    D = Discriminator(C, vocab_sizes, hidden=cfg["hidden"]).to(device)
+    D = Discriminator(C, vocab_sizes, hidden=cfg["hidden"], spectral=cfg["d_norm"] == "spectral").to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg["lr_g"], betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg["lr_d"], betas=(0.5, 0.99))
@@ -250,7 +261,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             with torch.no_grad():
                 fake = G(noise, latent, labels, cond)
             d_real = D(real, labels)
-            d_fake = D(fake.detach().float(), labels)
+            d_fake = D(composite(fake.detach().float(), real, mask), labels)
             loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
@@ -266,7 +277,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         # ---- generator
         with amp:
             fake = G(noise, latent, labels, cond).float()
-            adv = -D(fake, labels).mean()
+            adv = -D(composite(fake, real, mask), labels).mean()
             rec = ((fake - real).abs() * mask).sum() / (mask.sum() * C + 1e-6)
             # Where frames are known, the frames between them have a ground truth too: supervise
             # them (weaker) so edits land near the real motion, the adversarial term keeps them sharp.
@@ -298,7 +309,10 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             if step % cfg["ckpt_every"] == 0 or step == cfg["steps"]:
                 wall = wall_before + time.time() - t0
                 _checkpoint(ckpt_path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, history)
-                export_model(out / "model.ganim", G_ema, ds, cfg, arch, step, wall, device, held)
+                export_model(out / "model.ganim", G_ema, train_ds, cfg, arch, step, wall, device, held)
+                if cfg["snapshot_every"] and step % cfg["snapshot_every"] == 0:  # for model selection
+                    (out / "snapshots").mkdir(exist_ok=True)
+                    shutil.copyfile(out / "model.ganim", out / "snapshots" / f"model_{step:07d}.ganim")
                 last_good = step
                 _write_logs(out, history)
                 if tb is not None:

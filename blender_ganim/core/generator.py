@@ -38,6 +38,39 @@ def upsample_index(n, frames, stride):
     return i0, i1, w
 
 
+def fill_gaps(x, mask):
+    """Known frames with the unknown ones filled in: x [B, C, T] (values at known frames), mask [B, T].
+
+    Linear between the nearest known frames, held flat before the first and after the last,
+    zero where a clip has no known frame. Models with ``arch["residual"]`` get this as their
+    conditioning and add their output to it, so an edit starts from plain interpolation and the
+    network only learns what interpolation misses.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    B, C, T = x.shape
+    known = np.asarray(mask).reshape(B, T) > 0.5
+    idx = np.arange(T)
+    prev = np.maximum.accumulate(np.where(known, idx, -1), axis=-1)
+    nxt = np.minimum.accumulate(np.where(known, idx, T)[:, ::-1], axis=-1)[:, ::-1]
+    prev_ok, nxt_ok = prev >= 0, nxt < T
+    prev, nxt = np.where(prev_ok, prev, nxt), np.where(nxt_ok, nxt, prev)
+    prev, nxt = np.clip(prev, 0, T - 1), np.clip(nxt, 0, T - 1)
+    span = nxt - prev
+    w = np.where(span > 0, (idx - prev) / np.maximum(span, 1), 0.0).astype(np.float32)[:, None, :]
+    a = np.take_along_axis(x, np.broadcast_to(prev[:, None, :], x.shape), axis=2)
+    b = np.take_along_axis(x, np.broadcast_to(nxt[:, None, :], x.shape), axis=2)
+    out = a * (1 - w) + b * w
+    out[~known.any(-1)] = 0.0
+    return out
+
+
+def known_channels(cfg, known, mask):
+    """The known-frame part of the conditioning: interpolated (residual models) or zeroed."""
+    if cfg.get("residual"):
+        return fill_gaps(known, mask)
+    return np.asarray(known, dtype=np.float32) * np.asarray(mask, dtype=np.float32).reshape(len(known), 1, -1)
+
+
 def cond_channels(cfg):
     return cfg["channels"] + 1 + len(cfg["traj"]) + 1
 
@@ -65,7 +98,10 @@ def forward(weights, cfg, noise, latent, label_ids, cond):
         h = _leaky(h * (1 + gamma) + beta)
         h = conv1d(h, w[p + "conv2.weight"], w[p + "conv2.bias"], d)
         x = _leaky(x + h)
-    return conv1d(x, w["out.weight"], w["out.bias"])
+    out = conv1d(x, w["out.weight"], w["out.bias"])
+    if cfg.get("residual"):  # a residual over the interpolated known frames (zero when generating freely)
+        out = out + cond[:, :cfg["channels"]]
+    return out
 
 
 def random_inputs(cfg, count, frames, rng):

@@ -186,16 +186,23 @@ def _conditioned(model, known, mask, labels=None, seed=None, traj=None, traj_mas
     cfg = model.header["arch"]
     T, C = known.shape
     _check_frames(T)
-    kn = _normalise(model, known)
-    cond = np.zeros((1, generator.cond_channels(cfg), T), dtype=np.float32)
-    cond[0, :C] = (kn * mask[:, None]).T
-    cond[0, C] = mask
+    # The network learned on windows of a fixed length: a much shorter clip would sit in zero
+    # padding it never saw. Pad with unknown frames (mask 0) to that length, then crop.
+    window = int((model.header.get("training") or {}).get("window") or T)
+    left = max(0, window - T) // 2
+    pad = ((left, max(0, window - T) - left), (0, 0))
+    kn = np.pad(_normalise(model, known), pad, mode="edge")
+    m = np.pad(np.asarray(mask, dtype=np.float32), pad[0])
+    cond = np.zeros((1, generator.cond_channels(cfg), len(m)), dtype=np.float32)
+    cond[0, :C] = generator.known_channels(cfg, kn.T[None], m[None])[0]
+    cond[0, C] = m
     if traj is not None:
         ti = cfg["traj"]
         tm = np.ones(T, dtype=np.float32) if traj_mask is None else traj_mask
-        cond[0, C + 1:C + 1 + len(ti)] = (_normalise(model, traj)[:, ti] * tm[:, None]).T
-        cond[0, C + 1 + len(ti)] = tm
-    out, ids = run_generator(model, T, 1, labels, seed, cond=cond)
+        cond[0, C + 1:C + 1 + len(ti), left:left + T] = (_normalise(model, traj)[:, ti] * tm[:, None]).T
+        cond[0, C + 1 + len(ti), left:left + T] = tm
+    out, ids = run_generator(model, len(m), 1, labels, seed, cond=cond)
+    out = out[:, left:left + T]
     gen = smooth(denormalise(model, out[0]).astype(np.float64), model.header["features"])
     keep = mask > 0.5
     gen[keep] = known[keep]

@@ -1,0 +1,156 @@
+"""`ganim select`: pick the best snapshot of a training run without touching its held-out takes.
+
+GAN losses do not say when the samples are best (a run can peak early and drift), so a
+run keeps snapshots (`ganim train --snapshot-every N`) and this command scores each one.
+The run's *training* takes are split once more: a reference part (R) and a pseudo
+held-out part (H'). Every snapshot is scored against H' with the metrics of `ganim eval`;
+the real held-out takes stay unseen, so the figures `ganim eval` and
+benchmarks/quality.py report on them afterwards are not selected on.
+"""
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from blender_ganim.core import model_file
+
+from . import metrics
+from .data import split_takes_by_name
+from .evaluate import _json_default, _progress, generate_for_eval, load_real
+
+SCORE = "fd"  # ranked by FD ratio; the other metrics are shown for judgement
+
+
+def add_parser(sub):
+    s = sub.add_parser(
+        "select", help="rank a run's snapshots and keep the best",
+        description="Score every RUN_DIR/snapshots/model_STEP.ganim (or the .ganim files given) against a "
+                    "part of the run's own training takes (never its held-out takes), print a table, draw "
+                    "RUN_DIR/select.png and write RUN_DIR/select.json. The lowest FD ratio wins; --best "
+                    "copies it to a path.")
+    s.add_argument("source", metavar="RUN_DIR|MODEL", nargs="+", help="a run folder, or .ganim files")
+    s.add_argument("--data", required=True, nargs="+", metavar="DATA_DIR", help="the data the run trained on")
+    s.add_argument("--count", type=int, default=60, help="clips generated per snapshot (default 60)")
+    s.add_argument("--frames", type=int, default=120, help="frames per clip (default 120)")
+    s.add_argument("--every", type=int, default=1, help="score every k-th snapshot only (default 1)")
+    s.add_argument("--best", metavar="OUT.ganim", help="copy the winning snapshot here")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_select)
+
+
+def find_snapshots(sources, every=1):
+    """[(step, path)] sorted by step; a run folder contributes its snapshots/ and model.ganim."""
+    found = []
+    for src in map(Path, sources):
+        paths = sorted((src / "snapshots").glob("*.ganim")) if src.is_dir() else [src]
+        if src.is_dir() and not paths and (src / "model.ganim").is_file():
+            paths = [src / "model.ganim"]
+        for p in paths:
+            m = re.search(r"(\d+)\.ganim$", p.name)
+            step = int(m.group(1)) if m else model_file.load(p).header.get("training", {}).get("steps", 0)
+            found.append((step, p))
+    if not found:
+        raise ValueError(f"no .ganim snapshots in {', '.join(map(str, sources))} "
+                         "(train with --snapshot-every N to keep them)")
+    found.sort()
+    return found[::max(1, every)]
+
+
+def training_reference(model, data, seed=0, log=print):
+    """A metrics.Reference built from the model's training takes alone: R vs pseudo held-out H'."""
+    heldout = (model.header.get("training") or {}).get("validation_takes")
+    real, labels, split = load_real(data, heldout, log=log)
+    names = split["train"]
+    table = {n: {c: labels[c]["train"][i] for c in labels} for i, n in enumerate(names)}
+    fraction = max(0.1, 3 / max(len(names), 1))
+    # Spread over label groups; a tiny set whose groups hold one take each is split plainly.
+    pseudo = split_takes_by_name(names, table, fraction, seed + 1) or \
+        split_takes_by_name(names, table, fraction, seed + 1, by=())
+    by_name = dict(zip(names, real["train"]))
+    part = {"train": [n for n in names if n not in pseudo], "heldout": [n for n in names if n in pseudo]}
+    ref_labels = {c: {p: [table[n][c] for n in part[p]] for p in part} for c in labels}
+    log(f"reference: {len(part['train'])} training takes vs {len(part['heldout'])} pseudo held-out "
+        "training takes (the run's held-out takes are not used)")
+    return metrics.Reference([by_name[n] for n in part["train"]], [by_name[n] for n in part["heldout"]],
+                             ref_labels, seed=seed)
+
+
+def run_select(sources, data, count=60, frames=120, every=1, seed=0, log=print):
+    snaps = find_snapshots(sources, every)
+    ref = training_reference(model_file.load(snaps[-1][1]), data, seed, log)
+    rows = []
+    for step, path in _progress(snaps, len(snaps), "snapshots"):
+        model = model_file.load(path)
+        clips, used = generate_for_eval(model, count, frames, seed)
+        lab = {c: {"generated": [u[c] for u in used]} for c in ref.classifiers if all(c in u for u in used)}
+        result = metrics.evaluate(clips, labels=lab, reference=ref)
+        ratios = {k: v["ratio"] for k, v in result["metrics"].items()}
+        rows.append({"step": step, "path": str(path), "ratios": ratios})
+        log(f"{run_name(path)} step {step}: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items() if v is not None))
+    best = min(rows, key=lambda r: r["ratios"][SCORE])
+    return {"rows": rows, "best": best, "score": SCORE, "clips_per_snapshot": count, "frames": frames}
+
+
+def run_name(path):
+    """The run folder a snapshot belongs to (RUN/snapshots/model_STEP.ganim -> RUN)."""
+    p = Path(path)
+    return p.parent.parent.name if p.parent.name == "snapshots" else p.parent.name
+
+
+def format_table(result):
+    keys = [k for k in result["rows"][0]["ratios"]]
+    lines = ["| run | step | " + " | ".join(keys) + " |", "|---|---:|" + "---:|" * len(keys)]
+    for r in result["rows"]:
+        mark = " **best**" if r is result["best"] else ""
+        cells = [f"{r['ratios'][k]:.2f}x" if r["ratios"][k] is not None else "-" for k in keys]
+        lines.append(f"| {run_name(r['path'])} | {r['step']}{mark} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_select(result, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    runs = sorted({run_name(r["path"]) for r in result["rows"]})
+    styles = ["-", "--", ":", "-."]
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    for i, run in enumerate(runs):
+        rows = [r for r in result["rows"] if run_name(r["path"]) == run]
+        steps = [r["step"] for r in rows]
+        for j, k in enumerate(rows[0]["ratios"]):
+            ys = [r["ratios"][k] for r in rows]
+            if all(y is not None for y in ys):
+                label = k if len(runs) == 1 else f"{run}: {k}"
+                ax.plot(steps, ys, marker="o", ls=styles[i % len(styles)], color=f"C{j}",
+                        lw=2.5 if k == SCORE else 1, label=label)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.axvline(result["best"]["step"], color="black", lw=0.8, ls=":")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("generated / real reference")
+    best = result["best"]
+    ax.set_title(f"snapshots scored on training takes (best: {run_name(best['path'])} step {best['step']})")
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
+def cmd_select(args):
+    from .cli import UserError
+    try:
+        result = run_select(args.source, args.data, args.count, args.frames, args.every, args.seed,
+                            log=lambda m: print(m, file=sys.stderr))
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    print(format_table(result))
+    first = Path(args.source[0])
+    folder = first if first.is_dir() else first.parent
+    (folder / "select.json").write_text(json.dumps(result, indent=2, default=_json_default))
+    plot_select(result, folder / "select.png")
+    print(f"best: step {result['best']['step']} ({result['best']['path']}); wrote {folder / 'select.json'} "
+          f"and {folder / 'select.png'}")
+    if args.best:
+        shutil.copyfile(result["best"]["path"], args.best)
+        print(f"copied it to {args.best}")
