@@ -47,15 +47,18 @@ def find_snapshots(sources, every=1):
         paths = sorted((src / "snapshots").glob("*.ganim")) if src.is_dir() else [src]
         if src.is_dir() and not paths and (src / "model.ganim").is_file():
             paths = [src / "model.ganim"]
+        steps = []
         for p in paths:
             m = re.search(r"(\d+)\.ganim$", p.name)
             step = int(m.group(1)) if m else model_file.load(p).header.get("training", {}).get("steps", 0)
-            found.append((step, p))
+            steps.append((step, p))
+        steps.sort()
+        found += steps[::-1][::max(1, every)][::-1]  # every k-th of each run, its newest included
     if not found:
         raise ValueError(f"no .ganim snapshots in {', '.join(map(str, sources))} "
                          "(train with --snapshot-every N to keep them)")
     found.sort()
-    return found[::max(1, every)]
+    return found
 
 
 def training_reference(model, data, seed=0, log=print):
