@@ -173,3 +173,15 @@ def test_short_clip_is_padded_to_the_training_window(model, walk):
     assert out.frames == 16
     assert rot.quat_angle(out.rotations[:10], clip.rotations[:10]).max() < 1e-6  # kept frames kept
     assert np.isfinite(out.positions).all()
+
+
+def test_inbetween_to_a_single_target_frame_keeps_the_pace(model, run_clip):
+    # LaFAN1's set-up: context, a gap, then one target frame. With a single kept frame after the
+    # gap the seam blend must take its velocity from the generated side, not assume a standstill
+    # (which dragged a running root 26 cm behind the truth mid-gap).
+    clip = run_clip.slice(20, 36)
+    out = synthesis.inbetween(model, clip, 10, 15, seed=0)
+    r = model.header["features"]["root"]
+    err = np.linalg.norm(out.global_positions()[:, r] - clip.global_positions()[:, r], axis=-1)
+    cm = err * model.header["features"]["meters_per_unit"] * 100
+    assert cm[15] < 1e-6 and cm.max() < 8.0, cm.round(1)

@@ -255,13 +255,20 @@ def _inertialize(motion, kept, frames=None):
         else:                                # generated ... e | e+1 kept ...
             seam, step, prev, prev2 = e, -1, e + 1, min(e + 2, T - 1)
         nxt = seam + step
-        vel = rot.quat_mul(rots[prev], rot.quat_inv(rots[prev2]))
+        has_nxt = 0 <= nxt < T and not kept[nxt]
+        if prev2 != prev and kept[prev2]:    # the kept side's own velocity, continued
+            vel = rot.quat_mul(rots[prev], rot.quat_inv(rots[prev2]))
+            p_vel = pos[prev] - pos[prev2]
+        elif has_nxt:                        # one kept frame (a target pose): the generated side's velocity
+            vel = rot.quat_mul(rots[nxt], rot.quat_inv(rots[seam]))
+            p_vel = pos[nxt] - pos[seam]
+        else:
+            vel, p_vel = rot.quat_identity(()), np.zeros(3)
         pred0 = rot.quat_mul(vel, rots[prev])
         pred1 = rot.quat_mul(vel, pred0)
         x0 = rot.quat_to_axis_angle(rot.quat_mul(pred0, rot.quat_inv(rots[seam])))
-        p_vel = pos[prev] - pos[prev2]
         y0 = pos[prev] + p_vel - pos[seam]
-        if 0 <= nxt < T and not kept[nxt]:
+        if has_nxt and prev2 != prev and kept[prev2]:
             v0 = rot.quat_to_axis_angle(rot.quat_mul(pred1, rot.quat_inv(rots[nxt]))) - x0
             w0 = (pos[prev] + 2 * p_vel - pos[nxt]) - y0
         else:
