@@ -190,7 +190,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     held = data_mod.split_takes(ds, cfg["val_fraction"], seed=cfg["seed"])
     train_names = {n.split("#")[0] for n in ds.names} - held
     train_ds = data_mod.subset(ds, train_names)
-    cfg["data_names"] = [str(d) for d in data_dirs]
+    cfg["data_names"] = [Path(d).name for d in data_dirs]  # names only: no machine paths in a shipped file
     fingerprint = config_fingerprint(cfg, train_ds)
     sampler = data_mod.WindowSampler(train_ds, cfg["window"], seed=cfg["seed"] + 1000 * rank)
     C = ds.spec["channels"]
