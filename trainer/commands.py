@@ -33,7 +33,7 @@ def add_parsers(sub):
                    help="spectral normalisation in the discriminator, or R1 alone (default none)")
     s.add_argument("--snapshot-every", type=int, metavar="N",
                    help="also keep RUN_DIR/snapshots/model_STEP.ganim every N steps (a multiple of "
-                        "--ckpt-every), to pick the best with `ganim eval RUN_DIR/snapshots`")
+                        "--ckpt-every), to pick the best with `ganim select RUN_DIR`")
     s.add_argument("--val-fraction", type=float, help="share of whole takes held out for eval (default 0.05)")
     s.add_argument("--no-mirror", action="store_true", help="do not add left/right mirrored copies")
     s.add_argument("--seed", type=int)
