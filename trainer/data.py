@@ -253,9 +253,7 @@ def load_dataset(inputs, labels_csv=None, condition=("style", "content"), window
         raise DataError(f"every clip is shorter than the {window}-frame training window")
     vocab = {c: sorted(set(labels[c])) for c in condition}
     ds = Dataset(skeleton, spec, fps, clips, names, labels, vocab, skipped_short=short)
-    all_frames = np.concatenate(clips)
-    ds.mean = all_frames.mean(0).astype(np.float32)
-    ds.std = np.maximum(all_frames.std(0), 1e-3).astype(np.float32)
+    ds.mean, ds.std = norm_stats(clips)
     if cache_file is not None:
         _write_cache(cache_file, ds)
     return ds
@@ -315,17 +313,19 @@ def split_takes(ds, fraction=0.05, seed=0, by=("content", "style")):
     return split_takes_by_name(table, table, fraction, seed, by)
 
 
+def norm_stats(clips):
+    """Per-channel mean and std (floored at 1e-3) over every frame of the clips, float32."""
+    n = sum(len(c) for c in clips)
+    mean = sum(c.sum(0, dtype=np.float64) for c in clips) / n
+    var = sum(((c - mean) ** 2).sum(0) for c in clips) / n
+    return mean.astype(np.float32), np.maximum(np.sqrt(var), 1e-3).astype(np.float32)
+
+
 def subset(ds, keep_names):
     """The clips of the named takes, normalised by their own statistics (held-out takes never leak in)."""
     idx = [i for i, n in enumerate(ds.names) if n.split("#")[0] in keep_names]
     clips = [ds.clips[i] for i in idx]
-    mean, std = ds.mean, ds.std
-    if clips:
-        n = sum(len(c) for c in clips)
-        total = sum(c.sum(0, dtype=np.float64) for c in clips)
-        mean64 = total / n
-        var = sum(((c - mean64) ** 2).sum(0) for c in clips) / n
-        mean, std = mean64.astype(np.float32), np.maximum(np.sqrt(var), 1e-3).astype(np.float32)
+    mean, std = norm_stats(clips) if clips else (ds.mean, ds.std)
     return Dataset(ds.skeleton, ds.spec, ds.fps, clips, [ds.names[i] for i in idx],
                    {c: [v[i] for i in idx] for c, v in ds.labels.items()}, ds.vocab, mean, std,
                    ds.skipped_short)

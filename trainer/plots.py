@@ -149,3 +149,30 @@ def plot_eval(result, path, targets=None):
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def plot_select(result, path):
+    """Every scored snapshot's metrics over training steps, one line style per run (`ganim select`)."""
+    plt = _plt()
+    runs = sorted({r["run"] for r in result["rows"]})
+    styles = ["-", "--", ":", "-."]
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    for i, run in enumerate(runs):
+        rows = [r for r in result["rows"] if r["run"] == run]
+        steps = [r["step"] for r in rows]
+        for j, k in enumerate(rows[0]["ratios"]):
+            ys = [r["ratios"][k] for r in rows]
+            if all(y is not None for y in ys):
+                label = k if len(runs) == 1 else f"{run}: {k}"
+                ax.plot(steps, ys, marker="o", ls=styles[i % len(styles)], color=f"C{j}",
+                        lw=2.5 if k == result["score"] else 1, label=label)
+    best = result["best"]
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.axvline(best["step"], color="black", lw=0.8, ls=":")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("generated / real reference")
+    ax.set_title(f"snapshots scored on training takes (best: {best['run']} step {best['step']})")
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)

@@ -19,6 +19,7 @@ from blender_ganim.core import model_file
 from . import metrics
 from .data import split_takes_by_name
 from .evaluate import _json_default, _progress, generate_for_eval, load_real
+from .plots import plot_select
 
 SCORE = "fd"  # ranked by FD ratio; the other metrics are shown for judgement
 
@@ -90,8 +91,8 @@ def run_select(sources, data, count=60, frames=120, every=1, seed=0, log=print):
         lab = {c: {"generated": [u[c] for u in used]} for c in ref.classifiers if all(c in u for u in used)}
         result = metrics.evaluate(clips, labels=lab, reference=ref)
         ratios = {k: v["ratio"] for k, v in result["metrics"].items()}
-        rows.append({"step": step, "path": str(path), "ratios": ratios})
-        log(f"{run_name(path)} step {step}: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items() if v is not None))
+        rows.append({"run": run_name(path), "step": step, "path": str(path), "ratios": ratios})
+        log(f"{rows[-1]['run']} step {step}: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items() if v is not None))
     best = min(rows, key=lambda r: r["ratios"][SCORE])
     return {"rows": rows, "best": best, "score": SCORE, "clips_per_snapshot": count, "frames": frames}
 
@@ -108,36 +109,8 @@ def format_table(result):
     for r in result["rows"]:
         mark = " **best**" if r is result["best"] else ""
         cells = [f"{r['ratios'][k]:.2f}x" if r["ratios"][k] is not None else "-" for k in keys]
-        lines.append(f"| {run_name(r['path'])} | {r['step']}{mark} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['run']} | {r['step']}{mark} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def plot_select(result, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    runs = sorted({run_name(r["path"]) for r in result["rows"]})
-    styles = ["-", "--", ":", "-."]
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
-    for i, run in enumerate(runs):
-        rows = [r for r in result["rows"] if run_name(r["path"]) == run]
-        steps = [r["step"] for r in rows]
-        for j, k in enumerate(rows[0]["ratios"]):
-            ys = [r["ratios"][k] for r in rows]
-            if all(y is not None for y in ys):
-                label = k if len(runs) == 1 else f"{run}: {k}"
-                ax.plot(steps, ys, marker="o", ls=styles[i % len(styles)], color=f"C{j}",
-                        lw=2.5 if k == SCORE else 1, label=label)
-    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
-    ax.axvline(result["best"]["step"], color="black", lw=0.8, ls=":")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("generated / real reference")
-    best = result["best"]
-    ax.set_title(f"snapshots scored on training takes (best: {run_name(best['path'])} step {best['step']})")
-    ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
 
 
 def cmd_select(args):

@@ -256,7 +256,8 @@ def _inertialize(motion, kept, frames=None):
             seam, step, prev, prev2 = e, -1, e + 1, min(e + 2, T - 1)
         nxt = seam + step
         has_nxt = 0 <= nxt < T and not kept[nxt]
-        if prev2 != prev and kept[prev2]:    # the kept side's own velocity, continued
+        kept_vel = prev2 != prev and kept[prev2]
+        if kept_vel:                         # the kept side's own velocity, continued
             vel = rot.quat_mul(rots[prev], rot.quat_inv(rots[prev2]))
             p_vel = pos[prev] - pos[prev2]
         elif has_nxt:                        # one kept frame (a target pose): the generated side's velocity
@@ -268,7 +269,7 @@ def _inertialize(motion, kept, frames=None):
         pred1 = rot.quat_mul(vel, pred0)
         x0 = rot.quat_to_axis_angle(rot.quat_mul(pred0, rot.quat_inv(rots[seam])))
         y0 = pos[prev] + p_vel - pos[seam]
-        if has_nxt and prev2 != prev and kept[prev2]:
+        if has_nxt and kept_vel:
             v0 = rot.quat_to_axis_angle(rot.quat_mul(pred1, rot.quat_inv(rots[nxt]))) - x0
             w0 = (pos[prev] + 2 * p_vel - pos[nxt]) - y0
         else:
