@@ -10,7 +10,8 @@ rotations). Metrics over the transition frames, as in LaFAN1:
   L2P  mean L2 norm of the difference of all joints' global positions, each window placed at its last
        context frame (root at the origin, facing +Z), normalised per coordinate by training-set std;
   NPSS normalised power spectrum similarity of global quaternions (Gopalakrishnan et al. 2019).
-Also: keyframe-guided error at the keys, and restyled clips' style accuracy and root-path error.
+Seams: for each window, synthesis.seam_ratio (largest change of joint speed at a seam over the
+largest within the kept frames); the share within 1.5x is reported for both. Also: keyframe-guided error at the keys, and restyled clips' style accuracy and root-path error.
 Writes benchmarks/results/inbetween.json + inbetween.md.
 """
 
@@ -74,8 +75,7 @@ def position_std(motions, spec, skip):
 def evaluate_length(model, clips, length, spec, pos_std, skip, seed=0):
     """L2Q, L2P, NPSS for the model and the baseline at one transition length."""
     need = CONTEXT + length + 1
-    results = {"model": {"q": [], "p": [], "seq_t": [], "seq_p": []},
-               "interp": {"q": [], "p": [], "seq_t": [], "seq_p": []}}
+    results = {name: {"q": [], "p": [], "seq_t": [], "seq_p": [], "seam": []} for name in ("model", "interp")}
     for ci, clip in enumerate(clips):
         for s in range(0, clip.frames - need + 1, STRIDE):
             window = clip.slice(s, s + need)
@@ -83,6 +83,8 @@ def evaluate_length(model, clips, length, spec, pos_std, skip, seed=0):
             preds = {"model": synthesis.inbetween(model, window, start, end, seed=seed + ci * 1000 + s),
                      "interp": interpolate(window, start, end)}
             q_true, p_true = canonical(window, spec, CONTEXT - 1)
+            kept = np.ones(need, dtype=bool)
+            kept[start:end] = False
             q_true, p_true = q_true[start:end, skip:], p_true[start:end, skip:]
             for name, pred in preds.items():
                 q, p = canonical(pred, spec, CONTEXT - 1)
@@ -91,12 +93,15 @@ def evaluate_length(model, clips, length, spec, pos_std, skip, seed=0):
                 r = results[name]
                 r["q"].append(np.linalg.norm((q - q_true).reshape(length, -1), axis=-1).mean())
                 r["p"].append(np.linalg.norm(((p - p_true) / pos_std).reshape(length, -1), axis=-1).mean())
+                r["seam"].append(synthesis.seam_ratio(pred, kept))
                 r["seq_t"].append(q_true.reshape(length, -1))
                 r["seq_p"].append(q.reshape(length, -1))
     out = {}
     for name, r in results.items():
         out[name] = {"L2Q": float(np.mean(r["q"])), "L2P": float(np.mean(r["p"])),
-                     "NPSS": npss(np.stack(r["seq_t"]), np.stack(r["seq_p"])), "windows": len(r["q"])}
+                     "NPSS": npss(np.stack(r["seq_t"]), np.stack(r["seq_p"])), "windows": len(r["q"]),
+                     "seam_ratio_median": float(np.median(r["seam"])),
+                     "seams_within_1_5": float(np.mean(np.asarray(r["seam"]) <= 1.5))}
     return out
 
 
@@ -164,14 +169,18 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     (out / "inbetween.json").write_text(json.dumps(result, indent=2))
     lines = [f"# In-betweening on {len(clips)} held-out takes ({result['model']}, {result['steps']} steps)", "",
-             "| frames | windows | L2Q model | L2Q interp | L2P model | L2P interp | L2P ratio | NPSS model | NPSS interp |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| frames | windows | L2Q model | L2Q interp | L2P model | L2P interp | L2P ratio | NPSS model | NPSS interp "
+             "| seams <= 1.5x model | seams <= 1.5x interp |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for L, r in result["lengths"].items():
         m, i = r["model"], r["interp"]
         lines.append(f"| {L} | {m['windows']} | {m['L2Q']:.3f} | {i['L2Q']:.3f} | {m['L2P']:.3f} | {i['L2P']:.3f} | "
-                     f"{m['L2P'] / i['L2P']:.2f} | {m['NPSS']:.4f} | {i['NPSS']:.4f} |")
+                     f"{m['L2P'] / i['L2P']:.2f} | {m['NPSS']:.4f} | {i['NPSS']:.4f} | "
+                     f"{m['seams_within_1_5']:.0%} | {i['seams_within_1_5']:.0%} |")
     k, s = result["keyframe_guided"], result["restyle"]
     lines += ["", "Goal: L2P at 30 and 45 frames at most 0.7x the interpolation baseline.", "",
+              "Seams: share of windows whose largest change of joint speed at a seam is at most 1.5x the "
+              "largest within their 10 context frames (`synthesis.seam_ratio`); a short context makes this strict.", "",
               f"Keyframe-guided ({k['clips']} clips, keys every 20 frames): max error at the keys "
               f"{k['max_position_error_cm']:.4f} cm, {k['max_rotation_error_deg']:.4f} deg (goal < 1 cm, < 1 deg).", "",
               f"Restyle ({s['clips']} held-out clips, styles spread evenly): style accuracy {s['style_accuracy']:.3f} "

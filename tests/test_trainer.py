@@ -15,10 +15,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from blender_ganim.core import bvh, generator, model_file  # noqa: E402
+from blender_ganim.core import bvh, generator, labeler, model_file  # noqa: E402
 from trainer import cli  # noqa: E402
 from trainer import train as train_mod  # noqa: E402
-from trainer.models import Generator  # noqa: E402
+from trainer.models import generator_from_file  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["--batch", "8", "--hidden", "32", "--window", "48"]
@@ -81,9 +81,8 @@ def test_unknown_label_is_a_one_line_error(tiny_run, tmp_path, capsys):
 def test_numpy_generator_matches_torch_on_trained_weights(tiny_run):
     model = model_file.load(tiny_run / "model.ganim")
     cfg = model.header["arch"]
-    G = Generator(cfg)
-    G.load_state_dict({k: torch.from_numpy(v) for k, v in model.weights.items()})
-    G.eval()
+    assert labeler.available(model)  # the run fitted the editing tools' label classifier too
+    G = generator_from_file(model).eval()
     rng = np.random.default_rng(0)
     for frames in (7, 48, 121, 300):
         noise, latent = generator.random_inputs(cfg, 3, frames, rng)
@@ -338,3 +337,17 @@ def test_critic_sees_known_frames_kept():
     mask = torch.tensor([1.0, 1, 0, 0, 1]).view(1, 1, 5).expand(2, 1, 5)
     out = train_mod.composite(fake, real, mask)
     assert out[:, :, [0, 1, 4]].eq(1).all() and out[:, :, [2, 3]].eq(0).all()
+
+
+def test_fit_labels_adds_the_classifier_to_an_older_model(tiny_run, sample_dir, cache, tmp_path):
+    model = model_file.load(tiny_run / "model.ganim")
+    old = tmp_path / "old.ganim"
+    header = {k: v for k, v in model.header.items() if k != "sha256"}
+    model_file.save(old, header, {k: v for k, v in model.weights.items() if not k.startswith(labeler.PREFIX)})
+    assert not labeler.available(model_file.load(old))
+    new = tmp_path / "new.ganim"
+    assert run_cli("fit-labels", old, "--data", sample_dir, "--cache", cache, "--out", new) == 0
+    fitted = model_file.load(new)
+    assert labeler.available(fitted)
+    for k in model.weights:  # the same classifier a training run fits, generator untouched
+        np.testing.assert_allclose(fitted.weights[k], model.weights[k], atol=1e-4)

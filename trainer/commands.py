@@ -1,8 +1,11 @@
 """The torch-side commands of `ganim`: train, sample, eval, preview."""
 
+import argparse
 import csv
 import sys
 from pathlib import Path
+
+import numpy as np
 
 
 def add_parsers(sub):
@@ -31,6 +34,9 @@ def add_parsers(sub):
                    help="weight of the supervised L1 on frames between known frames (default 5.0)")
     s.add_argument("--d-norm", choices=["spectral", "none"],
                    help="spectral normalisation in the discriminator, or R1 alone (default none)")
+    s.add_argument("--d-fk", action=argparse.BooleanOptionalAction, default=None,
+                   help="give the critic joint positions and velocities from forward kinematics as well "
+                        "as the features, so it can see foot sliding (default on)")
     s.add_argument("--snapshot-every", type=int, metavar="N",
                    help="also keep RUN_DIR/snapshots/model_STEP.ganim every N steps (a multiple of "
                         "--ckpt-every), to pick the best with `ganim select RUN_DIR`")
@@ -55,6 +61,18 @@ def add_parsers(sub):
     s.add_argument("--preview", action="store_true", help="also write DIR/preview.png")
     s.add_argument("--raw", action="store_true", help="skip the foot-contact clean-up (two-bone IK)")
     s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser(
+        "fit-labels", help="add a label classifier to a model file (for models trained before it existed)",
+        description="Fit the small linear classifier that editing uses to match left-out labels (style, "
+                    "content) to the kept frames, on the model's training takes (its held-out takes are "
+                    "left out), and store it in MODEL (or --out). Models trained now carry it already.")
+    s.add_argument("model", help=".ganim model file")
+    s.add_argument("--data", nargs="+", required=True, metavar="DATA_DIR", help="the data the model was trained on")
+    s.add_argument("--labels", metavar="CSV", help="labels CSV (default: labels.csv found beside the data)")
+    s.add_argument("--out", metavar="OUT.ganim", help="write here instead of updating MODEL in place")
+    s.add_argument("--cache", metavar="DIR", help="feature cache folder (default ~/.cache/ganim)")
+    s.set_defaults(func=cmd_fit_labels)
 
     s = sub.add_parser("preview", help="draw a clip as a picture or GIF",
                        description="A contact sheet (.png) or an animated stick figure (.gif) of a BVH clip.")
@@ -84,7 +102,7 @@ def cmd_train(args):
         c.strip() for c in args.condition.split(",") if c.strip())
     overrides = dict(batch=args.batch, window=args.window, hidden=args.hidden, ckpt_every=args.ckpt_every,
                      lr_g=args.lr, lr_d=args.lr_d or args.lr, r1=args.r1, val_fraction=args.val_fraction,
-                     seed=args.seed, gap_weight=args.gap_weight, d_norm=args.d_norm,
+                     seed=args.seed, gap_weight=args.gap_weight, d_norm=args.d_norm, d_fk=args.d_fk,
                      snapshot_every=args.snapshot_every)
     if args.no_mirror:
         overrides["mirror"] = False
@@ -94,6 +112,38 @@ def cmd_train(args):
               cache_dir=args.cache, **overrides)
     except (TrainError, DataError) as e:
         raise UserError(str(e)) from None
+
+
+def cmd_fit_labels(args):
+    from blender_ganim.core import labeler, model_file
+
+    from . import data as data_mod
+    from .cli import UserError
+    from .labels import labeler_weights
+    model = model_file.load(args.model)
+    if not model.labels:
+        raise UserError(f"{args.model} is not conditioned on labels: nothing to fit")
+    training = model.header.get("training") or {}
+    try:
+        ds = data_mod.load_dataset(args.data, labels_csv=args.labels, condition=tuple(model.labels),
+                                   window=int(training.get("window") or 64), cache_dir=args.cache,
+                                   log=lambda m: print(m, file=sys.stderr))
+    except data_mod.DataError as e:
+        raise UserError(str(e)) from None
+    if not ds.skeleton.same_topology(model.skeleton):
+        raise UserError(f"--data has another skeleton than {args.model}; pass the data it was trained on")
+    if ds.vocab != model.labels:
+        raise UserError(f"--data has other labels than {args.model} ({ds.vocab} vs {model.labels})")
+    held = set(training.get("validation_takes") or [])
+    train_ds = data_mod.subset(ds, {n.split("#")[0] for n in ds.names} - held)
+    norm = model.header["norm"]
+    train_ds.mean, train_ds.std = np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32)
+    weights = {k: v for k, v in model.weights.items() if not k.startswith(labeler.PREFIX)}
+    weights.update(labeler_weights(train_ds))
+    header = {k: v for k, v in model.header.items() if k != "sha256"}
+    out = args.out or args.model
+    model_file.save(out, header, weights)
+    print(f"fitted the label classifier ({', '.join(model.labels)}) on {len(train_ds.clips)} clips; wrote {out}")
 
 
 def cmd_sample(args):

@@ -3,6 +3,8 @@
 import csv
 from pathlib import Path
 
+import numpy as np
+
 
 class LabelError(ValueError):
     pass
@@ -36,3 +38,19 @@ def parse_label_args(items):
             raise LabelError(f"--label expects NAME=VALUE (e.g. style=elderly), got {item!r}")
         out[key.strip()] = value.strip()
     return out
+
+
+def labeler_weights(ds, every=3):
+    """Fit the model file's label classifier (core/labeler.py) on a dataset's frames.
+
+    Every ``every``-th frame of every clip, normalised with the dataset's own statistics (those
+    the model file carries); one classifier per label column.
+    """
+    from blender_ganim.core import labeler
+
+    if not ds.vocab or not ds.clips:
+        return {}
+    frames = np.concatenate([(c[::every] - ds.mean) / ds.std for c in ds.clips])
+    ids = {col: np.concatenate([np.full(len(c[::every]), i) for c, i in zip(ds.clips, ds.label_ids(col))])
+           for col in ds.vocab}
+    return labeler.fit_columns(frames, ids, ds.vocab)

@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from blender_ganim.core import labeler
 from blender_ganim.core.generator import cond_channels, known_channels, upsample_index
 
 TRAJ_CHANNELS = (6, 7, 8, 9)  # root height, velocity x/z, yaw rate: what path following conditions on
@@ -94,7 +95,7 @@ def make_cond(cfg, known=None, mask=None, traj=None, traj_mask=None, batch=1, fr
 class Discriminator(nn.Module):
     """Temporal conv critic over windows with label projection (Miyato & Koyama 2018)."""
 
-    def __init__(self, channels, vocab_sizes, hidden=128, spectral=True):
+    def __init__(self, channels, vocab_sizes, hidden=128, spectral=True, fk=None):
         super().__init__()
         sn = nn.utils.spectral_norm if spectral else (lambda m: m)  # without it, R1 alone keeps D in check
         self.convs = nn.ModuleList([
@@ -110,6 +111,16 @@ class Discriminator(nn.Module):
             sn(nn.Conv1d(hidden // 2, hidden // 2, 5, stride=2, padding=2)),
         ])
         feat = 2 * hidden + hidden // 2
+        # Optional third branch on joint positions and velocities (trainer/fk.py): foot sliding
+        # and odd reach are plain to see there and nearly invisible in local rotations.
+        self.fk = fk
+        if fk is not None:
+            self.fk_convs = nn.ModuleList([
+                sn(nn.Conv1d(fk.channels, hidden, 3, padding=1)),
+                sn(nn.Conv1d(hidden, hidden, 4, stride=2, padding=1)),
+                sn(nn.Conv1d(hidden, hidden, 4, stride=2, padding=1)),
+            ])
+            feat += hidden
         self.head = sn(nn.Linear(feat, 1))
         self.embeds = nn.ModuleDict({k: sn(nn.Embedding(n, feat)) for k, n in vocab_sizes.items()})
 
@@ -121,7 +132,13 @@ class Discriminator(nn.Module):
         for conv in self.root:
             r = F.leaky_relu(conv(r), 0.2)
         # Mean and std over time: std lets the critic see how much a clip moves.
-        feat = torch.cat([h.mean(-1), r.mean(-1) + r.std(-1)], dim=-1)
+        parts = [h.mean(-1), r.mean(-1) + r.std(-1)]
+        if self.fk is not None:
+            p = self.fk(x)
+            for conv in self.fk_convs:
+                p = F.leaky_relu(conv(p), 0.2)
+            parts.append(p.mean(-1))
+        feat = torch.cat(parts, dim=-1)
         out = self.head(feat).squeeze(-1)
         for k, emb in self.embeds.items():
             out = out + (emb(labels[k]) * feat).sum(-1)
@@ -130,6 +147,13 @@ class Discriminator(nn.Module):
 
 def count_params(module):
     return sum(p.numel() for p in module.parameters())
+
+
+def generator_from_file(model):
+    """A torch Generator holding a loaded .ganim's weights (its label classifier is left aside)."""
+    G = Generator(model.header["arch"])
+    G.load_state_dict({k: torch.from_numpy(v) for k, v in model.weights.items() if not k.startswith(labeler.PREFIX)})
+    return G
 
 
 def generator_weights(G):

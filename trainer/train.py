@@ -24,6 +24,8 @@ from blender_ganim.core import model_file
 from blender_ganim.core.generator import noise_length
 
 from . import data as data_mod
+from .fk import PoseFK
+from .labels import labeler_weights
 from .models import Discriminator, Generator, count_params, gen_config, generator_weights, make_cond
 
 LICENCE_NOTE = ("Trained on the Bandai Namco Research Motion Dataset (CC BY-NC 4.0, "
@@ -37,7 +39,8 @@ class TrainError(RuntimeError):
 
 DEFAULTS = dict(steps=20000, batch=32, window=64, lr_g=2e-4, lr_d=2e-4, r1=2.0, r1_every=4,
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
-                seed=0, val_fraction=0.05, free_prob=0.5, traj_prob=0.3, d_norm="none")
+                seed=0, val_fraction=0.05, free_prob=0.5, traj_prob=0.3, d_norm="none",
+                d_fk=True)
 
 
 # ------------------------------------------------------------------ set-up
@@ -61,7 +64,7 @@ def setup_distributed(device_arg):
 
 def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
-    keys = ("window", "hidden", "condition", "val_fraction", "seed", "d_norm")
+    keys = ("window", "hidden", "condition", "val_fraction", "seed", "d_norm", "d_fk")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
     body["vocab"] = ds.vocab
@@ -142,7 +145,7 @@ def composite(fake, real, mask):
 
 # ------------------------------------------------------------------ export
 
-def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names):
+def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extra_weights=None):
     freq = {k: np.bincount(ds.label_ids(k), minlength=len(v)).tolist() for k, v in ds.vocab.items()}
     header = {
         "skeleton": ds.skeleton.to_dict(),
@@ -158,7 +161,7 @@ def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names):
                      "data": cfg["data_names"], "validation_takes": sorted(val_names)},
         "licence": cfg.get("licence") or LICENCE_NOTE,
     }
-    model_file.save(path, header, generator_weights(G_ema))
+    model_file.save(path, header, {**generator_weights(G_ema), **(extra_weights or {})})
 
 
 # ------------------------------------------------------------------ the loop
@@ -192,6 +195,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     train_ds = data_mod.subset(ds, train_names)
     cfg["data_names"] = [Path(d).name for d in data_dirs]  # names only: no machine paths in a shipped file
     fingerprint = config_fingerprint(cfg, train_ds)
+    label_weights = labeler_weights(train_ds) if main_proc else {}  # editing matches labels to kept frames
     sampler = data_mod.WindowSampler(train_ds, cfg["window"], seed=cfg["seed"] + 1000 * rank)
     C = ds.spec["channels"]
     vocab_sizes = {k: len(v) for k, v in ds.vocab.items()}
@@ -199,7 +203,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     # ---- models
     arch = gen_config(C, vocab_sizes, hidden=cfg["hidden"])
     G = Generator(arch).to(device)
-    D = Discriminator(C, vocab_sizes, hidden=cfg["hidden"], spectral=cfg["d_norm"] == "spectral").to(device)
+    fk = PoseFK(ds.skeleton, ds.spec, train_ds.mean, train_ds.std, ds.fps) if cfg["d_fk"] else None
+    D = Discriminator(C, vocab_sizes, hidden=cfg["hidden"], spectral=cfg["d_norm"] == "spectral", fk=fk).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg["lr_g"], betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg["lr_d"], betas=(0.5, 0.99))
@@ -208,6 +213,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     if resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=device, weights_only=True)
         saved = json.loads(ck["fingerprint"])
+        saved.setdefault("d_fk", False)  # runs from before the FK critic branch
         if saved != json.loads(json.dumps(fingerprint)):
             diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != json.loads(json.dumps(fingerprint)).get(k))
             raise TrainError(f"cannot resume {out}: it was trained with a different configuration "
@@ -309,7 +315,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             if step % cfg["ckpt_every"] == 0 or step == cfg["steps"]:
                 wall = wall_before + time.time() - t0
                 _checkpoint(ckpt_path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, history)
-                export_model(out / "model.ganim", G_ema, train_ds, cfg, arch, step, wall, device, held)
+                export_model(out / "model.ganim", G_ema, train_ds, cfg, arch, step, wall, device, held, label_weights)
                 if cfg["snapshot_every"] and step % cfg["snapshot_every"] == 0:  # for model selection
                     (out / "snapshots").mkdir(exist_ok=True)
                     shutil.copyfile(out / "model.ganim", out / "snapshots" / f"model_{step:07d}.ganim")

@@ -5,7 +5,8 @@ to the strings an items callback returns, so every item list is cached here for
 the life of the session (one per model file version) and the same list object is
 returned on every call.  Enum values are stored as ints in the .blend, so each model
 gets a value derived from its path (stable when the folder's contents change) and
-each label its index + 1 (0 = "Any": drawn from the training distribution).
+each label its index + 1 (0 = "Any": drawn from the training distribution when
+generating, matched to the kept frames when editing).
 """
 
 import os
@@ -68,7 +69,8 @@ def _label_items(index):
             if index >= len(columns):
                 return [(ANY, "Any", "This model has no such label", 0)]
             column, values = columns[index]
-            return [(ANY, "Any", f"Draw the {column} from the model's training data", 0)] + \
+            return [(ANY, "Any", f"Generate: draw the {column} from the model's training data. "
+                            f"Blend / Edit: the {column} the kept frames look like", 0)] + \
                    [(v, v, f"{column} = {v}", k + 1) for k, v in enumerate(values)]
         key = ("label", index) + ((columns[index][0], tuple(columns[index][1])) if index < len(columns) else ())
         return _keep(key, build)

@@ -5,7 +5,7 @@ Everything here runs without torch or bpy, so the add-on, the CLI and the tests 
 
 import numpy as np
 
-from . import features, generator
+from . import features, generator, labeler
 from . import rotations as rot
 
 
@@ -181,8 +181,11 @@ def _normalise(model, x):
     return ((x - np.asarray(norm["mean"])) / np.asarray(norm["std"])).astype(np.float32)
 
 
-def _conditioned(model, known, mask, labels=None, seed=None, traj=None, traj_mask=None):
-    """One forward pass with conditioning; returns denormalised features [T, C] with known frames kept."""
+def _conditioned(model, known, mask, labels=None, seed=None, traj=None, traj_mask=None, like=None):
+    """One forward pass with conditioning; returns denormalised features [T, C] with known frames kept.
+
+    Label columns left out are matched to the kept frames (or to the frames ``like``).
+    """
     cfg = model.header["arch"]
     T, C = known.shape
     _check_frames(T)
@@ -201,12 +204,27 @@ def _conditioned(model, known, mask, labels=None, seed=None, traj=None, traj_mas
         tm = np.ones(T, dtype=np.float32) if traj_mask is None else traj_mask
         cond[0, C + 1:C + 1 + len(ti), left:left + T] = (_normalise(model, traj)[:, ti] * tm[:, None]).T
         cond[0, C + 1 + len(ti), left:left + T] = tm
-    out, ids = run_generator(model, len(m), 1, labels, seed, cond=cond)
+    evidence = kn[m > 0.5] if like is None else _normalise(model, like)
+    out, ids = run_generator(model, len(m), 1, fit_labels(model, labels, evidence), seed, cond=cond)
     out = out[:, left:left + T]
     gen = smooth(denormalise(model, out[0]).astype(np.float64), model.header["features"])
     keep = mask > 0.5
     gen[keep] = known[keep]
     return gen, {k: model.labels[k][int(v[0])] for k, v in ids.items()}
+
+
+def fit_labels(model, labels, frames_norm):
+    """The labels given, with any column left out taken from what the kept frames look like.
+
+    Without a classifier in the model file (older files) or kept frames, left-out columns
+    are drawn at random as in free generation.
+    """
+    labels = dict(labels or {})
+    missing = [c for c in model.labels if c not in labels]
+    if not missing or len(frames_norm) == 0 or not labeler.available(model):
+        return labels
+    guess = labeler.infer(model, frames_norm)
+    return {**labels, **{c: guess[c] for c in missing}}
 
 
 def _root_track(f, start):
@@ -277,7 +295,9 @@ def _inertialize(motion, kept, frames=None):
         run = 0  # generated frames on this side of the seam: the fade must end inside them
         while 0 <= seam + step * run < T and not kept[seam + step * run]:
             run += 1
-        k = max(1, min(frames, run))
+        # Between two kept frames, stop one short of the far seam: its own blend starts there.
+        bounded = 0 <= seam + step * run < T
+        k = max(1, min(frames, run - 1 if bounded else run))
         window = 0.5 * (1 + np.cos(np.pi * np.arange(k) / k))
         for i in range(k):
             t = seam + step * i
@@ -370,7 +390,8 @@ def restyle(model, motion, labels, seed=None):
     motion = _check_skeleton(model, motion)
     spec = model.header["features"]
     known = features.encode(motion, spec)
-    f, _ = _conditioned(model, np.zeros_like(known), np.zeros(len(known), np.float32), labels, seed, traj=known)
+    f, _ = _conditioned(model, np.zeros_like(known), np.zeros(len(known), np.float32), labels, seed, traj=known,
+                        like=known)  # columns not asked to change (content) stay the clip's
     ti = model.header["arch"]["traj"]
     f[:, ti] = known[:, ti]  # the path and timing are the content's, exactly
     return features.decode(f, spec, model.skeleton, model.header["fps"], start=features.start_of(motion, spec),

@@ -1,0 +1,56 @@
+"""The label classifier that editing uses when the user names no label (core/labeler.py)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from blender_ganim.core import features, labeler, synthesis
+
+
+def test_fit_separates_classes_and_never_picks_an_empty_one():
+    rng = np.random.default_rng(0)
+    centres = np.array([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]])
+    ids = rng.integers(0, 3, 3000)
+    frames = centres[ids] + rng.standard_normal((3000, 3))
+    w, b = labeler.fit(frames, ids, vocab_size=4)              # class 3 has no frames
+    test_ids = rng.integers(0, 3, 300)
+    test = centres[test_ids] + rng.standard_normal((300, 3))
+    pred = np.argmax(test @ w.T + b, axis=1)
+    assert np.mean(pred == test_ids) > 0.85
+    assert not np.any(pred == 3)
+    # Pooled over a few frames of one class, as the editing tools use it: right every time.
+    for k in range(3):
+        clip = centres[k] + rng.standard_normal((11, 3))
+        assert np.argmax((clip @ w.T + b).mean(0)) == k
+
+
+@pytest.fixture(scope="module")
+def walk_features(model, walk_clip):
+    return synthesis._normalise(model, features.encode(walk_clip, model.header["features"]))
+
+
+def test_shipped_model_recognises_a_walk_from_eleven_frames(model, walk_features):
+    assert labeler.available(model)
+    assert labeler.infer(model, walk_features[50:61]) == {"style": "normal", "content": "walk"}
+
+
+def test_left_out_columns_come_from_the_kept_frames(model, walk_features):
+    assert synthesis.fit_labels(model, None, walk_features[50:60]) == {"style": "normal", "content": "walk"}
+    # What the user names is kept; only the rest is inferred.
+    assert synthesis.fit_labels(model, {"style": "elderly"}, walk_features[50:60]) == \
+        {"style": "elderly", "content": "walk"}
+    # Nothing kept (free generation), or an older model file without the classifier: left to chance.
+    assert synthesis.fit_labels(model, None, walk_features[:0]) == {}
+    old = dataclasses.replace(model, weights={k: v for k, v in model.weights.items()
+                                              if not k.startswith(labeler.PREFIX)})
+    assert not labeler.available(old)
+    assert synthesis.fit_labels(old, None, walk_features) == {}
+
+
+def test_inbetween_without_labels_uses_the_clips_own(model, walk_clip):
+    auto = synthesis.inbetween(model, walk_clip, 100, 130, seed=4)
+    named = synthesis.inbetween(model, walk_clip, 100, 130, labels={"style": "normal", "content": "walk"}, seed=4)
+    other = synthesis.inbetween(model, walk_clip, 100, 130, labels={"style": "normal", "content": "wave-both-hands"}, seed=4)
+    np.testing.assert_allclose(auto.rotations, named.rotations)
+    assert not np.allclose(auto.rotations, other.rotations, atol=1e-3)
