@@ -123,7 +123,7 @@ def keyframe_errors(model, clips, seed=0):
 def restyle_scores(model, train, heldout, labels, seed=0):
     from trainer import metrics
     styles = model.labels["style"]
-    sources = [m for m in heldout if m.frames >= 60][:40]
+    sources = [m for m in heldout if m.frames >= 60][:80]
     restyled, targets, path_err = [], [], []
     for i, clip in enumerate(sources):
         target = styles[i % len(styles)]
@@ -183,7 +183,8 @@ def main():
               "largest within their 10 context frames (`synthesis.seam_ratio`); a short context makes this strict.", "",
               f"Keyframe-guided ({k['clips']} clips, keys every 20 frames): max error at the keys "
               f"{k['max_position_error_cm']:.4f} cm, {k['max_rotation_error_deg']:.4f} deg (goal < 1 cm, < 1 deg).", "",
-              f"Restyle ({s['clips']} held-out clips, styles spread evenly): style accuracy {s['style_accuracy']:.3f} "
+              f"Restyle ({s['clips']} held-out clips, styles spread evenly, style strength "
+              f"{synthesis.STYLE_STRENGTH:g}; content matched to each clip): style accuracy {s['style_accuracy']:.3f} "
               f"vs real ceiling {s['ceiling']:.3f} = {s['ratio']:.2f}x (goal >= 0.8x); max root path error "
               f"{s['max_root_path_error_cm']:.4f} cm (goal < 10 cm).", "", f"Run time {result['seconds']} s."]
     (out / "inbetween.md").write_text("\n".join(lines) + "\n")

@@ -205,6 +205,12 @@ def test_restyle_keeps_the_root_path(rig, settings, model):
     got = world(rig.obj, actions.read_action(rig.obj, action, model.skeleton))[:, hips(model)]
     want = world(rig.obj, rig.walk)[:, hips(model)]
     assert np.linalg.norm((got - want)[:, :2], axis=-1).max() < 0.10
+    # The panel's Strength reaches the generator: a plain label swap is another motion.
+    settings.restyle_strength = 0.0
+    plain = run_op(bpy.ops.ganim.restyle)
+    settings.restyle_strength = 1.0
+    a, b = (actions.read_action(rig.obj, act, model.skeleton) for act in (action, plain))
+    assert not np.allclose(a.rotations, b.rotations, atol=1e-3)
 
 
 # ------------------------------------------------------------------ Follow Path

@@ -54,3 +54,18 @@ def test_inbetween_without_labels_uses_the_clips_own(model, walk_clip):
     other = synthesis.inbetween(model, walk_clip, 100, 130, labels={"style": "normal", "content": "wave-both-hands"}, seed=4)
     np.testing.assert_allclose(auto.rotations, named.rotations)
     assert not np.allclose(auto.rotations, other.rotations, atol=1e-3)
+
+
+def test_restyle_strength_pushes_away_from_the_clips_own_style(model, walk_clip):
+    target = {"style": "elderly"}
+    plain = synthesis.restyle(model, walk_clip, target, seed=2, strength=0.0)
+    strong = synthesis.restyle(model, walk_clip, target, seed=2, strength=1.0)
+    assert not np.allclose(plain.rotations, strong.rotations, atol=1e-3)
+    # The clip already walks 'normal': asking for 'normal' has nothing to push away from.
+    same0 = synthesis.restyle(model, walk_clip, {"style": "normal"}, seed=2, strength=0.0)
+    same1 = synthesis.restyle(model, walk_clip, {"style": "normal"}, seed=2, strength=2.0)
+    np.testing.assert_allclose(same0.rotations, same1.rotations)
+    with pytest.raises(synthesis.SynthesisError, match="between 0 and 3"):
+        synthesis.restyle(model, walk_clip, target, strength=-1.0)
+    with pytest.raises(synthesis.SynthesisError, match="unknown style 'grumpy'"):
+        synthesis.restyle(model, walk_clip, {"style": "grumpy"})

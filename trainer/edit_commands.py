@@ -39,6 +39,8 @@ def add_parsers(sub):
                                    "root path and timing exactly.")
     s.add_argument("model")
     s.add_argument("clip")
+    s.add_argument("--strength", type=float, default=1.0,
+                   help="how far past the new style, away from the clip's own; 0 is a plain label swap (default 1)")
     _outputs(s, label_required=True)
     s.set_defaults(func=cmd_restyle)
 
@@ -99,4 +101,4 @@ def cmd_transition(args):
 def cmd_restyle(args):
     from blender_ganim.core import synthesis
     model, (clip,), labels = _load(args, args.clip)
-    _write(args.out, synthesis.restyle(model, clip, labels, args.seed))
+    _write(args.out, synthesis.restyle(model, clip, labels, args.seed, strength=args.strength))

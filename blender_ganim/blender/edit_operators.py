@@ -69,7 +69,8 @@ class GANIM_OT_restyle(_EditOperator, Operator):
     bl_label = "Restyle"
 
     def run(self, context, s, model):
-        return edit.restyle(context.active_object, model, **self.common(context, s, model))
+        return edit.restyle(context.active_object, model, strength=s.restyle_strength,
+                            **self.common(context, s, model))
 
 
 class GANIM_OT_follow_path(_EditOperator, Operator):

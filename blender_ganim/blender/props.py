@@ -128,6 +128,9 @@ class GANimSettings(PropertyGroup):
     edit_key_frames: StringProperty(
         name="Key Frames", default="",
         description="Frames whose poses to keep, e.g. 1, 20, 45; empty: where the root bone has keys")
+    restyle_strength: FloatProperty(
+        name="Style Strength", default=1.0, min=0.0, max=3.0,
+        description="Restyle: how far past the chosen style, away from the action's own (0: a plain label swap)")
     edit_replace: BoolProperty(name="Replace Active", default=False,
                                description="Replace the keys of the active action instead of writing a new one")
     path_curve: PointerProperty(name="Path", type=bpy.types.Object, poll=lambda self, obj: obj.type == "CURVE",

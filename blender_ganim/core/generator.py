@@ -79,8 +79,13 @@ def noise_length(frames, stride):
     return -(-frames // stride)
 
 
-def forward(weights, cfg, noise, latent, label_ids, cond):
-    """noise [B, noise, ceil(T/stride)], latent [B, latent], label_ids {k: int [B]}, cond [B, cond_ch, T]."""
+def forward(weights, cfg, noise, latent, label_ids, cond, away_ids=None, strength=0.0):
+    """noise [B, noise, ceil(T/stride)], latent [B, latent], label_ids {k: int [B]}, cond [B, cond_ch, T].
+
+    ``away_ids`` {k: int [B]} with ``strength`` s pushes each named column's embedding past its
+    target, e + s * (e - e_away): restyling away from a clip's own style by more than the
+    plain label swap (an inference-time option; s = 0 is the trained network).
+    """
     w = weights
     T = cond.shape[-1]
     i0, i1, wt = upsample_index(noise.shape[-1], T, cfg["noise_stride"])
@@ -88,6 +93,9 @@ def forward(weights, cfg, noise, latent, label_ids, cond):
     emb = 0.0
     for k in cfg["vocab_sizes"]:
         emb = emb + w[f"embeds.{k}.weight"][label_ids[k]]
+    for k, away in (away_ids or {}).items():
+        table = w[f"embeds.{k}.weight"]
+        emb = emb + strength * (table[label_ids[k]] - table[away])
     c = np.concatenate([np.broadcast_to(emb, (len(latent), cfg["embed"])), latent], axis=-1).astype(np.float32)
     x = _leaky(conv1d(np.concatenate([z, cond], axis=1).astype(np.float32), w["inp.weight"], w["inp.bias"]))
     for i, d in enumerate(cfg["dilations"]):

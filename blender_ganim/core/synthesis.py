@@ -44,7 +44,7 @@ def _check_frames(frames):
         raise SynthesisError(f"{frames} frames is more than this tool generates at once ({MAX_FRAMES})")
 
 
-def run_generator(model, frames, count=1, labels=None, seed=None, cond=None):
+def run_generator(model, frames, count=1, labels=None, seed=None, cond=None, away=None, strength=0.0):
     """Normalised network output [count, T, C] (float32) and the label ids used."""
     _check_frames(frames)
     cfg = model.header["arch"]
@@ -53,7 +53,8 @@ def run_generator(model, frames, count=1, labels=None, seed=None, cond=None):
     noise, latent = generator.random_inputs(cfg, count, frames, rng)
     if cond is None:
         cond = np.zeros((count, generator.cond_channels(cfg), frames), dtype=np.float32)
-    out = generator.forward(model.weights, cfg, noise, latent, ids, cond)
+    away_ids = {k: np.full(count, model.labels[k].index(v)) for k, v in (away or {}).items()}
+    out = generator.forward(model.weights, cfg, noise, latent, ids, cond, away_ids, strength)
     return np.transpose(out, (0, 2, 1)), ids
 
 
@@ -153,6 +154,7 @@ def generate(model, frames, count=1, labels=None, seed=None, start=(0.0, 0.0, 0.
 # smoothed with a decaying offset on the generated side (inertialization).
 
 SEAM_FRAMES = 16
+STYLE_STRENGTH = 1.0  # restyle: how far past the target label, away from the clip's own (0 = plain swap)
 
 
 def receptive_field(model):
@@ -181,7 +183,8 @@ def _normalise(model, x):
     return ((x - np.asarray(norm["mean"])) / np.asarray(norm["std"])).astype(np.float32)
 
 
-def _conditioned(model, known, mask, labels=None, seed=None, traj=None, traj_mask=None, like=None):
+def _conditioned(model, known, mask, labels=None, seed=None, traj=None, traj_mask=None, like=None,
+                 away=None, strength=0.0):
     """One forward pass with conditioning; returns denormalised features [T, C] with known frames kept.
 
     Label columns left out are matched to the kept frames (or to the frames ``like``).
@@ -205,7 +208,8 @@ def _conditioned(model, known, mask, labels=None, seed=None, traj=None, traj_mas
         cond[0, C + 1:C + 1 + len(ti), left:left + T] = (_normalise(model, traj)[:, ti] * tm[:, None]).T
         cond[0, C + 1 + len(ti), left:left + T] = tm
     evidence = kn[m > 0.5] if like is None else _normalise(model, like)
-    out, ids = run_generator(model, len(m), 1, fit_labels(model, labels, evidence), seed, cond=cond)
+    out, ids = run_generator(model, len(m), 1, fit_labels(model, labels, evidence), seed, cond=cond,
+                             away=away, strength=strength)
     out = out[:, left:left + T]
     gen = smooth(denormalise(model, out[0]).astype(np.float64), model.header["features"])
     keep = mask > 0.5
@@ -385,13 +389,23 @@ def keyframe_guided(model, keys, key_frames, labels=None, seed=None):
     return _finish(model, f, begin, kept, f"{keys.name}_keyed", reference=keys)
 
 
-def restyle(model, motion, labels, seed=None):
-    """The same root path and timing, generated with other labels (e.g. style=elderly)."""
+def restyle(model, motion, labels, seed=None, strength=STYLE_STRENGTH):
+    """The same root path and timing, generated with other labels (e.g. style=elderly).
+
+    Columns not named stay what the clip looks like; each named one is pushed ``strength``
+    past its target, away from the clip's own label (0: the plain label swap).
+    """
     motion = _check_skeleton(model, motion)
+    if not (0.0 <= strength <= 3.0):
+        raise SynthesisError(f"style strength must be between 0 and 3, got {strength}")
     spec = model.header["features"]
     known = features.encode(motion, spec)
+    labels = dict(labels or {})
+    label_ids(model, labels, 1, np.random.default_rng(0))  # unknown names fail here, before any work
+    own = labeler.infer(model, _normalise(model, known)) if labeler.available(model) else {}
+    away = {k: own[k] for k in labels if k in own and own[k] != labels[k]}
     f, _ = _conditioned(model, np.zeros_like(known), np.zeros(len(known), np.float32), labels, seed, traj=known,
-                        like=known)  # columns not asked to change (content) stay the clip's
+                        like=known, away=away, strength=strength)
     ti = model.header["arch"]["traj"]
     f[:, ti] = known[:, ti]  # the path and timing are the content's, exactly
     return features.decode(f, spec, model.skeleton, model.header["fps"], start=features.start_of(motion, spec),
