@@ -14,7 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from blender_ganim.core import model_file
+from blender_ganim.core import labeler, model_file
 
 from . import metrics
 from .data import split_takes_by_name
@@ -130,3 +130,6 @@ def cmd_select(args):
     if args.best:
         shutil.copyfile(result["best"]["path"], args.best)
         print(f"copied it to {args.best}")
+        if not labeler.available(model_file.load(args.best)):  # a snapshot from before runs fitted it
+            print(f"note: {args.best} has no label classifier, so editing will draw left-out labels at random; "
+                  f"add it with: ganim fit-labels {args.best} --data {' '.join(args.data)}", file=sys.stderr)
