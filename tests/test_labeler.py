@@ -42,8 +42,7 @@ def test_left_out_columns_come_from_the_kept_frames(model, walk_features):
         {"style": "elderly", "content": "walk"}
     # Nothing kept (free generation), or an older model file without the classifier: left to chance.
     assert synthesis.fit_labels(model, None, walk_features[:0]) == {}
-    old = dataclasses.replace(model, weights={k: v for k, v in model.weights.items()
-                                              if not k.startswith(labeler.PREFIX)})
+    old = dataclasses.replace(model, weights=labeler.network_weights(model.weights))
     assert not labeler.available(old)
     assert synthesis.fit_labels(old, None, walk_features) == {}
 

@@ -342,8 +342,7 @@ def test_critic_sees_known_frames_kept():
 def test_fit_labels_adds_the_classifier_to_an_older_model(tiny_run, sample_dir, cache, tmp_path):
     model = model_file.load(tiny_run / "model.ganim")
     old = tmp_path / "old.ganim"
-    header = {k: v for k, v in model.header.items() if k != "sha256"}
-    model_file.save(old, header, {k: v for k, v in model.weights.items() if not k.startswith(labeler.PREFIX)})
+    model_file.save(old, model.header, labeler.network_weights(model.weights))
     assert not labeler.available(model_file.load(old))
     new = tmp_path / "new.ganim"
     assert run_cli("fit-labels", old, "--data", sample_dir, "--cache", cache, "--out", new) == 0

@@ -138,11 +138,8 @@ def cmd_fit_labels(args):
     train_ds = data_mod.subset(ds, {n.split("#")[0] for n in ds.names} - held)
     norm = model.header["norm"]
     train_ds.mean, train_ds.std = np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32)
-    weights = {k: v for k, v in model.weights.items() if not k.startswith(labeler.PREFIX)}
-    weights.update(labeler_weights(train_ds))
-    header = {k: v for k, v in model.header.items() if k != "sha256"}
     out = args.out or args.model
-    model_file.save(out, header, weights)
+    model_file.save(out, model.header, {**labeler.network_weights(model.weights), **labeler_weights(train_ds)})
     print(f"fitted the label classifier ({', '.join(model.labels)}) on {len(train_ds.clips)} clips; wrote {out}")
 
 

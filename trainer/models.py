@@ -152,7 +152,7 @@ def count_params(module):
 def generator_from_file(model):
     """A torch Generator holding a loaded .ganim's weights (its label classifier is left aside)."""
     G = Generator(model.header["arch"])
-    G.load_state_dict({k: torch.from_numpy(v) for k, v in model.weights.items() if not k.startswith(labeler.PREFIX)})
+    G.load_state_dict({k: torch.from_numpy(v) for k, v in labeler.network_weights(model.weights).items()})
     return G
 
 

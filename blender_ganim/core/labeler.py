@@ -44,6 +44,11 @@ def fit_columns(frames, ids_by_column, vocab, shrink=0.01):
     return out
 
 
+def network_weights(weights):
+    """The generator's own weights: everything in a model file but this classifier."""
+    return {k: v for k, v in weights.items() if not k.startswith(PREFIX)}
+
+
 def available(model):
     return all(f"{PREFIX}{c}.w" in model.weights for c in model.labels) and bool(model.labels)
 

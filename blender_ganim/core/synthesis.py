@@ -183,11 +183,10 @@ def _normalise(model, x):
     return ((x - np.asarray(norm["mean"])) / np.asarray(norm["std"])).astype(np.float32)
 
 
-def _conditioned(model, known, mask, labels=None, seed=None, traj=None, traj_mask=None, like=None,
-                 away=None, strength=0.0):
+def _conditioned(model, known, mask, labels=None, seed=None, traj=None, traj_mask=None, away=None, strength=0.0):
     """One forward pass with conditioning; returns denormalised features [T, C] with known frames kept.
 
-    Label columns left out are matched to the kept frames (or to the frames ``like``).
+    Label columns left out are matched to the kept frames.
     """
     cfg = model.header["arch"]
     T, C = known.shape
@@ -207,8 +206,7 @@ def _conditioned(model, known, mask, labels=None, seed=None, traj=None, traj_mas
         tm = np.ones(T, dtype=np.float32) if traj_mask is None else traj_mask
         cond[0, C + 1:C + 1 + len(ti), left:left + T] = (_normalise(model, traj)[:, ti] * tm[:, None]).T
         cond[0, C + 1 + len(ti), left:left + T] = tm
-    evidence = kn[m > 0.5] if like is None else _normalise(model, like)
-    out, ids = run_generator(model, len(m), 1, fit_labels(model, labels, evidence), seed, cond=cond,
+    out, ids = run_generator(model, len(m), 1, fit_labels(model, labels, kn[m > 0.5]), seed, cond=cond,
                              away=away, strength=strength)
     out = out[:, left:left + T]
     gen = smooth(denormalise(model, out[0]).astype(np.float64), model.header["features"])
@@ -401,11 +399,10 @@ def restyle(model, motion, labels, seed=None, strength=STYLE_STRENGTH):
     spec = model.header["features"]
     known = features.encode(motion, spec)
     labels = dict(labels or {})
-    label_ids(model, labels, 1, np.random.default_rng(0))  # unknown names fail here, before any work
     own = labeler.infer(model, _normalise(model, known)) if labeler.available(model) else {}
     away = {k: own[k] for k in labels if k in own and own[k] != labels[k]}
-    f, _ = _conditioned(model, np.zeros_like(known), np.zeros(len(known), np.float32), labels, seed, traj=known,
-                        like=known, away=away, strength=strength)
+    f, _ = _conditioned(model, np.zeros_like(known), np.zeros(len(known), np.float32), {**own, **labels}, seed,
+                        traj=known, away=away, strength=strength)
     ti = model.header["arch"]["traj"]
     f[:, ti] = known[:, ti]  # the path and timing are the content's, exactly
     return features.decode(f, spec, model.skeleton, model.header["fps"], start=features.start_of(motion, spec),
