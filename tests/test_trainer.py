@@ -50,7 +50,7 @@ def test_train_writes_a_loadable_model_and_plots(tiny_run):
         assert (tiny_run / name).is_file(), name
     assert list((tiny_run / "tb").glob("events.out.tfevents.*")), "TensorBoard scalars"
     rows = (tiny_run / "losses.csv").read_text().splitlines()
-    assert len(rows) == 13 and rows[0] == "step,d,g_adv,rec,traj,gap,r1"
+    assert len(rows) == 13 and rows[0] == "step,d,g_adv,rec,traj,gap,r1,spread"
 
 
 def test_sample_writes_bvh_and_labels(tiny_run, tmp_path):
@@ -153,14 +153,14 @@ def test_ddp_two_cpu_processes_with_gloo(sample_dir, cache, tmp_path):
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(sample_dir, cache, tmp_path, monkeypatch):
     calls = {"n": 0}
-    real_forward = train_mod.Generator.forward
+    real_sample = train_mod.data_mod.WindowSampler.sample
 
-    def poisoned(self, *a, **k):
-        calls["n"] += 1
-        out = real_forward(self, *a, **k)
-        return out * float("nan") if calls["n"] > 14 else out  # two forwards per step: NaN from step 8
+    def poisoned(self, batch):
+        calls["n"] += 1  # one batch per step: NaN from step 8
+        x, labels = real_sample(self, batch)
+        return (x * float("nan") if calls["n"] >= 8 else x), labels
 
-    monkeypatch.setattr(train_mod.Generator, "forward", poisoned)
+    monkeypatch.setattr(train_mod.data_mod.WindowSampler, "sample", poisoned)
     out = tmp_path / "nan"
     with pytest.raises(train_mod.TrainError, match="NaN") as err:
         train_mod.train([sample_dir], out, steps=20, ckpt_every=5, batch=8, hidden=32, window=48,

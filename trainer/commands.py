@@ -32,6 +32,9 @@ def add_parsers(sub):
     s.add_argument("--r1", type=float, help="R1 penalty weight on D (default 2.0)")
     s.add_argument("--gap-weight", type=float,
                    help="weight of the supervised L1 on frames between known frames (default 5.0)")
+    s.add_argument("--diversity", type=float,
+                   help="weight of the term that makes two noise draws with the same labels differ as "
+                        "much as two real takes do, against mode collapse; 0 turns it off (default 2.0)")
     s.add_argument("--d-norm", choices=["spectral", "none"],
                    help="spectral normalisation in the discriminator, or R1 alone (default none)")
     s.add_argument("--d-fk", action=argparse.BooleanOptionalAction, default=None,
@@ -103,7 +106,7 @@ def cmd_train(args):
     overrides = dict(batch=args.batch, window=args.window, hidden=args.hidden, ckpt_every=args.ckpt_every,
                      lr_g=args.lr, lr_d=args.lr_d or args.lr, r1=args.r1, val_fraction=args.val_fraction,
                      seed=args.seed, gap_weight=args.gap_weight, d_norm=args.d_norm, d_fk=args.d_fk,
-                     snapshot_every=args.snapshot_every)
+                     snapshot_every=args.snapshot_every, diversity=args.diversity)
     if args.no_mirror:
         overrides["mirror"] = False
     try:

@@ -15,10 +15,11 @@ def _plt():
 
 def plot_losses(history, path):
     plt = _plt()
-    h = np.asarray(history, dtype=np.float64)
-    if len(h) == 0:
+    if len(history) == 0:
         return
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    width = max(len(r) for r in history)  # a resumed older run has shorter early rows
+    h = np.array([list(r) + [np.nan] * (width - len(r)) for r in history], dtype=np.float64)
+    fig, axes = plt.subplots(1, 4 if width > 7 else 3, figsize=(17 if width > 7 else 13, 3.6))
     k = max(1, len(h) // 200)
     smooth = lambda x: np.convolve(x, np.ones(k) / k, mode="valid")
     steps = h[k - 1:, 0] if k > 1 else h[:, 0]
@@ -31,6 +32,9 @@ def plot_losses(history, path):
     axes[1].set_title("reconstruction L1 (normalised)")
     axes[2].plot(steps, smooth(h[:, 6]))
     axes[2].set_title("R1 penalty")
+    if width > 7:
+        axes[3].plot(steps, smooth(h[:, 7]))
+        axes[3].set_title("spread between two draws (free rows)")
     for ax in axes:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

@@ -24,6 +24,7 @@ from blender_ganim.core import model_file
 from blender_ganim.core.generator import noise_length
 
 from . import data as data_mod
+from .diversity import diversity_loss, same_label_spread
 from .fk import PoseFK
 from .labels import labeler_weights
 from .models import Discriminator, Generator, count_params, gen_config, generator_weights, make_cond
@@ -40,7 +41,7 @@ class TrainError(RuntimeError):
 DEFAULTS = dict(steps=20000, batch=32, window=64, lr_g=2e-4, lr_d=2e-4, r1=2.0, r1_every=4,
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, val_fraction=0.05, free_prob=0.5, traj_prob=0.3, d_norm="none",
-                d_fk=True)
+                d_fk=True, diversity=2.0)
 
 
 # ------------------------------------------------------------------ set-up
@@ -197,6 +198,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     fingerprint = config_fingerprint(cfg, train_ds)
     label_weights = labeler_weights(train_ds) if main_proc else {}  # editing matches labels to kept frames
     sampler = data_mod.WindowSampler(train_ds, cfg["window"], seed=cfg["seed"] + 1000 * rank)
+    spread_target = same_label_spread(train_ds.clips, sampler.label_ids, cfg["window"], train_ds.std,
+                                      seed=cfg["seed"]) if cfg["diversity"] > 0 else 0.0
     C = ds.spec["channels"]
     vocab_sizes = {k: len(v) for k, v in ds.vocab.items()}
 
@@ -290,7 +293,15 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             gap = (1 - mask) * (mask.sum(-1, keepdim=True) > 0).float()
             gap_rec = ((fake - real).abs() * gap).sum() / (gap.sum() * C + 1e-6)
             traj_rec = ((fake[:, traj_idx] - real[:, traj_idx]).abs() * traj_mask).sum() / (traj_mask.sum() * len(traj_idx) + 1e-6)
-            loss_g = adv + cfg["rec_weight"] * (rec + traj_rec) + cfg["gap_weight"] * gap_rec
+            # Free rows drawn twice with other noise: their spread is pushed up to real takes'.
+            div, spread = torch.zeros((), device=device), torch.zeros((), device=device)
+            free = (mask.sum(dim=(1, 2)) == 0).nonzero().flatten()
+            if cfg["diversity"] > 0 and len(free) > 0:
+                again = G(torch.randn_like(noise[free]), torch.randn_like(latent[free]),
+                          {k: v[free] for k, v in labels.items()}, cond[free]).float()
+                div, spread = diversity_loss(fake[free], again, spread_target)
+            loss_g = adv + cfg["rec_weight"] * (rec + traj_rec) + cfg["gap_weight"] * gap_rec \
+                + cfg["diversity"] * div
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         sync_grads(G, world)
@@ -300,7 +311,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
                 pe.lerp_(p.detach(), 1 - cfg["ema"])
 
         values = {"d": loss_d.item(), "g_adv": adv.item(), "rec": rec.item(), "traj": traj_rec.item(),
-                  "gap": gap_rec.item(), "r1": r1.item()}
+                  "gap": gap_rec.item(), "r1": r1.item(), "spread": spread.item()}
         if not all(math.isfinite(v) for v in values.values()):
             raise TrainError(f"loss became NaN/inf at step {step} ({values}); stopped. The last good "
                              f"checkpoint (step {last_good}) is kept in {ckpt_path}; lower the learning "
@@ -349,11 +360,14 @@ def _checkpoint(path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, histor
         raise
 
 
+LOG_COLUMNS = ("step", "d", "g_adv", "rec", "traj", "gap", "r1", "spread")
+
+
 def _write_logs(out, history):
     with open(out / "losses.csv", "w") as f:
-        f.write("step,d,g_adv,rec,traj,gap,r1\n")
-        for row in history:
-            f.write(",".join(str(v) for v in row) + "\n")
+        f.write(",".join(LOG_COLUMNS) + "\n")
+        for row in history:  # rows from before a column existed (resumed older runs) end early
+            f.write(",".join(str(v) for v in row) + "," * (len(LOG_COLUMNS) - len(row)) + "\n")
 
 
 _last_plot = [0.0]

@@ -1,0 +1,34 @@
+"""The anti-collapse term (trainer/diversity.py): its target comes from real same-label takes."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from trainer.diversity import diversity_loss, same_label_spread  # noqa: E402
+
+
+def test_spread_compares_takes_with_the_same_labels_only():
+    # label 0: two takes 1 apart; label 1: two takes 3 apart; across labels they are 100 apart
+    clips = [np.zeros((80, 4)), np.ones((80, 4)), np.full((80, 4), 100.0), np.full((80, 4), 103.0)]
+    ids = {"style": np.array([0, 0, 1, 1])}
+    spread = same_label_spread(clips, ids, window=64, std=np.full(4, 0.5), pairs=400)
+    assert spread == pytest.approx((1 / 0.5 + 3 / 0.5) / 2, rel=0.15)
+
+
+def test_spread_skips_short_takes_and_falls_back_to_any_pair():
+    clips = [np.zeros((80, 2)), np.ones((80, 2)), np.full((10, 2), 50.0)]
+    ids = {"style": np.array([0, 1, 1])}  # no label has two long takes
+    assert same_label_spread(clips, ids, window=64, std=np.ones(2)) == pytest.approx(1.0)
+    assert same_label_spread(clips[:1], ids, window=64, std=np.ones(2)) == 0.0
+
+
+def test_loss_pushes_draws_apart_until_the_target_and_no_further():
+    a = torch.zeros(2, 3, 8, requires_grad=True)
+    b = torch.full((2, 3, 8), 0.1)
+    loss, spread = diversity_loss(a, b, target=0.5)
+    assert spread.item() == pytest.approx(0.1) and loss.item() == pytest.approx(0.4)
+    loss.backward()
+    assert (a.grad > 0).all()  # a descent step lowers a: away from b
+    loss, _ = diversity_loss(torch.zeros(2, 3, 8), torch.ones(2, 3, 8), target=0.5)
+    assert loss.item() == 0.0

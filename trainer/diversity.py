@@ -1,0 +1,49 @@
+"""Against mode collapse: a diversity term that makes the generator listen to its noise.
+
+A conditional GAN with reconstruction losses learns to ignore its noise: every trained
+model here gave nearly the same clip for every seed of one label (spread between seeds
+about 0.07 in normalised units, against 0.55 between two real takes with the same labels),
+which is what kept coverage low. The term below (a hinged form of the diversity-sensitive
+loss of Yang et al. 2019 / mode seeking of Mao et al. 2019) rewards two draws with the same
+labels and conditioning for differing, up to the spread real takes show, and no further, so
+it cannot push motion past what real data does.
+"""
+
+import numpy as np
+import torch
+
+
+def same_label_spread(clips, label_ids, window, std, pairs=512, seed=0):
+    """Mean L1 distance (normalised features) between windows of two takes with the same labels.
+
+    ``clips``: ``[T, C]`` feature arrays (differences are divided by ``std``, the training
+    normalisation); ``label_ids``: ``{column: int array per clip}``.
+    The generator's spread between seeds is rewarded up to this. Falls back to any two takes
+    when no label combination has two takes.
+    """
+    rng = np.random.default_rng(seed)
+    long_enough = [i for i, c in enumerate(clips) if len(c) >= window]
+    if len(long_enough) < 2:
+        return 0.0
+    keys = {}
+    for i in long_enough:
+        keys.setdefault(tuple(int(v[i]) for v in label_ids.values()), []).append(i)
+    groups = [g for g in keys.values() if len(g) > 1] or [long_enough]
+    dist = []
+    for _ in range(pairs):
+        g = groups[rng.integers(len(groups))]
+        a, b = rng.choice(g, 2, replace=False)
+        wa, wb = (_window(clips[i], window, rng) for i in (a, b))
+        dist.append(np.mean(np.abs(wa - wb) / std))
+    return float(np.mean(dist))
+
+
+def _window(clip, window, rng):
+    start = rng.integers(0, len(clip) - window + 1)
+    return clip[start:start + window]
+
+
+def diversity_loss(fake_a, fake_b, target):
+    """Hinge on the mean L1 distance between two draws ``[B, C, T]``: zero once they differ by ``target``."""
+    spread = (fake_a - fake_b).abs().mean(dim=(1, 2))
+    return torch.relu(target - spread).mean(), spread.mean()
