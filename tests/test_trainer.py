@@ -311,9 +311,24 @@ def test_snapshots_are_kept_and_select_ranks_them_on_training_takes(tiny_run, sa
     assert "held-out takes are not used" in out.err
     result = json.loads((run / "select.json").read_text())
     assert [r["step"] for r in result["rows"]] == [6, 12]
-    assert result["best"]["ratios"]["fd"] == min(r["ratios"]["fd"] for r in result["rows"])
+    nearest = min(r["shortfall"] for r in result["rows"])
+    assert result["best"]["shortfall"] == nearest and result["by"] == "bar"
+    assert result["best"]["ratios"]["fd"] == min(r["ratios"]["fd"] for r in result["rows"] if r["shortfall"] == nearest)
     assert best.read_bytes() == Path(result["best"]["path"]).read_bytes()
     assert (run / "select.png").read_bytes()[:4] == b"\x89PNG"
+    assert run_cli("select", run, "--data", sample_dir, "--count", 6, "--frames", 90, "--by", "fd") == 0
+    result = json.loads((run / "select.json").read_text())
+    assert result["best"]["ratios"]["fd"] == min(r["ratios"]["fd"] for r in result["rows"])
+
+
+def test_shortfall_measures_the_distance_from_every_bar():
+    import math
+    from trainer.evaluate import shortfall
+    met = {"fd": 1.4, "novelty": 1.0, "coverage": 0.9, "foot_skate": 1.0, "jitter": 1.2, "accuracy_style": 0.9}
+    assert shortfall(met) == 0.0
+    assert shortfall({**met, "fd": 3.0}) == pytest.approx(math.log(2.0))
+    assert shortfall({**met, "novelty": 0.35, "coverage": 0.4}) == pytest.approx(2 * math.log(2.0))
+    assert shortfall({**met, "jitter": None}) == 0.0
 
 
 def test_select_without_snapshots_is_a_one_line_error(tmp_path, sample_dir, capsys):

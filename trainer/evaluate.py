@@ -7,6 +7,7 @@ which takes its training run held out, so H is exactly what it never saw.
 import csv
 import itertools
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -17,14 +18,38 @@ from blender_ganim.core import bvh, model_file, synthesis
 from . import metrics
 from .data import _iter_motions, find_sources, load_label_table, split_takes_by_name
 
-CHECKS = {
-    "fd": lambda r: r <= 1.5,
-    "novelty": lambda r: 0.7 <= r <= 1.5,
-    "coverage": lambda r: r >= 0.8,
-    "foot_skate": lambda r: r <= 1.2,
-    "jitter": lambda r: r <= 1.3,
-    "accuracy_style": lambda r: r >= 0.85,
+# Issue 3's quality bar as (low, high) bands on generated / real ratios (None: open side).
+BANDS = {
+    "fd": (None, 1.5),
+    "novelty": (0.7, 1.5),
+    "coverage": (0.8, None),
+    "foot_skate": (None, 1.2),
+    "jitter": (None, 1.3),
+    "accuracy_style": (0.85, None),
 }
+
+
+def _check(low, high):
+    return lambda r: (low is None or r >= low) and (high is None or r <= high)
+
+
+CHECKS = {k: _check(*band) for k, band in BANDS.items()}
+
+
+def shortfall(ratios):
+    """How far a set of ratios is from the quality bar: the sum over metrics of |log(ratio / edge)|
+    beyond each band's edge (0 when every bar is met; a missing figure counts as nothing)."""
+    total = 0.0
+    for k, (low, high) in BANDS.items():
+        r = ratios.get(k)
+        if r is None or not r > 0:
+            continue
+        if low is not None and r < low:
+            total += math.log(low / r)
+        elif high is not None and r > high:
+            total += math.log(r / high)
+    return total
+
 
 QUALITY_TARGETS = {
     "fd": "<= 1.5x floor",

@@ -5,7 +5,9 @@ run keeps snapshots (`ganim train --snapshot-every N`) and this command scores e
 The run's *training* takes are split once more: a reference part (R) and a pseudo
 held-out part (H'). Every snapshot is scored against H' with the metrics of `ganim eval`;
 the real held-out takes stay unseen, so the figures `ganim eval` and
-benchmarks/quality.py report on them afterwards are not selected on.
+benchmarks/quality.py report on them afterwards are not selected on. The winner is the
+snapshot nearest the whole quality bar (FD alone picked snapshots that lose on skate,
+coverage and style), or with `--by fd` the lowest FD.
 """
 
 import json
@@ -18,10 +20,14 @@ from blender_ganim.core import labeler, model_file
 
 from . import metrics
 from .data import split_takes_by_name
-from .evaluate import _json_default, _progress, generate_for_eval, load_real
+from .evaluate import _json_default, _progress, generate_for_eval, load_real, shortfall
 from .plots import plot_select
 
-SCORE = "fd"  # ranked by FD ratio; the other metrics are shown for judgement
+RULES = {
+    "bar": "the smallest total shortfall from the quality bar (sum of log-distances outside each "
+           "target band), then the lowest FD",
+    "fd": "the lowest FD ratio",
+}
 
 
 def add_parser(sub):
@@ -29,14 +35,17 @@ def add_parser(sub):
         "select", help="rank a run's snapshots and keep the best",
         description="Score every RUN_DIR/snapshots/model_STEP.ganim (or the .ganim files given) against a "
                     "part of the run's own training takes (never its held-out takes), print a table, draw "
-                    "RUN_DIR/select.png and write RUN_DIR/select.json. The lowest FD ratio wins; --best "
-                    "copies it to a path.")
+                    "RUN_DIR/select.png and write RUN_DIR/select.json. By default the snapshot nearest the whole "
+                    "quality bar wins (--by bar; --by fd: the lowest FD); --best copies it to a path.")
     s.add_argument("source", metavar="RUN_DIR|MODEL", nargs="+", help="a run folder, or .ganim files")
     s.add_argument("--data", required=True, nargs="+", metavar="DATA_DIR", help="the data the run trained on")
     s.add_argument("--count", type=int, default=60, help="clips generated per snapshot (default 60)")
     s.add_argument("--frames", type=int, default=120, help="frames per clip (default 120)")
     s.add_argument("--every", type=int, default=1, help="score every k-th snapshot only (default 1)")
     s.add_argument("--best", metavar="OUT.ganim", help="copy the winning snapshot here")
+    s.add_argument("--by", choices=sorted(RULES), default="bar",
+                   help="bar: smallest total shortfall from every target of the quality bar, ties by FD "
+                        "(default); fd: lowest FD alone")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_select)
 
@@ -81,7 +90,7 @@ def training_reference(model, data, seed=0, log=print):
                              ref_labels, seed=seed)
 
 
-def run_select(sources, data, count=60, frames=120, every=1, seed=0, log=print):
+def run_select(sources, data, count=60, frames=120, every=1, seed=0, log=print, by="bar"):
     snaps = find_snapshots(sources, every)
     ref = training_reference(model_file.load(snaps[-1][1]), data, seed, log)
     rows = []
@@ -91,10 +100,16 @@ def run_select(sources, data, count=60, frames=120, every=1, seed=0, log=print):
         lab = {c: {"generated": [u[c] for u in used]} for c in ref.classifiers if all(c in u for u in used)}
         result = metrics.evaluate(clips, labels=lab, reference=ref)
         ratios = {k: v["ratio"] for k, v in result["metrics"].items()}
-        rows.append({"run": run_name(path), "step": step, "path": str(path), "ratios": ratios})
-        log(f"{rows[-1]['run']} step {step}: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items() if v is not None))
-    best = min(rows, key=lambda r: r["ratios"][SCORE])
-    return {"rows": rows, "best": best, "score": SCORE, "clips_per_snapshot": count, "frames": frames}
+        rows.append({"run": run_name(path), "step": step, "path": str(path), "ratios": ratios,
+                     "shortfall": shortfall(ratios)})
+        log(f"{rows[-1]['run']} step {step}: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items() if v is not None)
+            + f"; shortfall {rows[-1]['shortfall']:.2f}")
+    if by == "bar":
+        best = min(rows, key=lambda r: (round(r["shortfall"], 6), r["ratios"]["fd"]))
+    else:
+        best = min(rows, key=lambda r: r["ratios"]["fd"])
+    return {"rows": rows, "best": best, "score": "fd", "rule": RULES[by], "by": by,
+            "clips_per_snapshot": count, "frames": frames}
 
 
 def run_name(path):
@@ -105,11 +120,11 @@ def run_name(path):
 
 def format_table(result):
     keys = [k for k in result["rows"][0]["ratios"]]
-    lines = ["| run | step | " + " | ".join(keys) + " |", "|---|---:|" + "---:|" * len(keys)]
+    lines = ["| run | step | " + " | ".join(keys) + " | shortfall |", "|---|---:|" + "---:|" * (len(keys) + 1)]
     for r in result["rows"]:
         mark = " **best**" if r is result["best"] else ""
         cells = [f"{r['ratios'][k]:.2f}x" if r["ratios"][k] is not None else "-" for k in keys]
-        lines.append(f"| {r['run']} | {r['step']}{mark} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['run']} | {r['step']}{mark} | " + " | ".join(cells) + f" | {r['shortfall']:.2f} |")
     return "\n".join(lines)
 
 
@@ -117,7 +132,7 @@ def cmd_select(args):
     from .cli import UserError
     try:
         result = run_select(args.source, args.data, args.count, args.frames, args.every, args.seed,
-                            log=lambda m: print(m, file=sys.stderr))
+                            log=lambda m: print(m, file=sys.stderr), by=args.by)
     except ValueError as e:
         raise UserError(str(e)) from None
     print(format_table(result))
@@ -125,7 +140,7 @@ def cmd_select(args):
     folder = first if first.is_dir() else first.parent
     (folder / "select.json").write_text(json.dumps(result, indent=2, default=_json_default))
     plot_select(result, folder / "select.png")
-    print(f"best: step {result['best']['step']} ({result['best']['path']}); wrote {folder / 'select.json'} "
+    print(f"best ({result['rule']}): step {result['best']['step']} ({result['best']['path']}); wrote {folder / 'select.json'} "
           f"and {folder / 'select.png'}")
     if args.best:
         shutil.copyfile(result["best"]["path"], args.best)
