@@ -32,3 +32,21 @@ def test_loss_pushes_draws_apart_until_the_target_and_no_further():
     assert (a.grad > 0).all()  # a descent step lowers a: away from b
     loss, _ = diversity_loss(torch.zeros(2, 3, 8), torch.ones(2, 3, 8), target=0.5)
     assert loss.item() == 0.0
+
+
+def test_frame_to_frame_noise_does_not_count_as_diversity():
+    t = torch.arange(64.0)
+    flicker = 0.5 * (-1.0) ** t                     # alternating every frame: averages away
+    drift = torch.linspace(0.0, 1.0, 64)             # a slow difference: kept
+    base = torch.zeros(1, 2, 64)
+    _, spread = diversity_loss(base + flicker, base, target=1.0)
+    assert spread.item() < 1e-6
+    _, spread = diversity_loss(base + drift, base, target=1.0)
+    assert spread.item() == pytest.approx(0.5, abs=0.03)
+
+
+def test_numpy_and_torch_pooling_agree():
+    from trainer.diversity import _pool
+    x = np.random.default_rng(0).standard_normal((64, 3)).astype(np.float32)
+    pooled = torch.nn.functional.avg_pool1d(torch.from_numpy(x.T[None]), 8, 4)[0].T.numpy()
+    assert np.allclose(_pool(x), pooled, atol=1e-6)
