@@ -219,3 +219,18 @@ def test_ds2_sliding_character_skates(ds2):
     assert m["foot_skate"]["generated"] > 2 * m["foot_skate"]["reference"]
     assert m["foot_skate"]["generated"] > 0.25
     assert "accuracy_content" in m and "accuracy_style" not in m
+
+
+def test_diversity_within_labels_exposes_one_motion_per_label():
+    train = [_walk(120, seed=s) for s in range(4)]
+    held = [_walk(120, seed=s) for s in range(4, 8)]
+    style = {"train": ["a", "b", "a", "b"], "heldout": ["a", "a", "b", "b"]}
+    ref = metrics.Reference(train, held, {"style": style}, draws=2)
+    varied = [_walk(120, seed=s) for s in (8, 9, 10, 11)]
+    collapsed = [varied[0], varied[0], varied[2], varied[2]]  # one motion per label
+    labels = {"style": {"generated": ["a", "a", "b", "b"]}}
+    m_var = metrics.evaluate(varied, labels=labels, reference=ref)["metrics"]
+    m_col = metrics.evaluate(collapsed, labels=labels, reference=ref)["metrics"]
+    assert m_col["diversity_within"]["generated"] == 0.0
+    assert m_var["diversity_within"]["ratio"] > 0.5
+    assert m_col["diversity"]["ratio"] > 0.3  # plain diversity still sees the labels' variety

@@ -57,7 +57,7 @@ SKATE_SPEED_MS = 0.5
 GROUND_PERCENTILE = 5.0
 
 __all__ = ["windows", "features", "frechet_distance", "PCA", "nearest_neighbour_distances", "novelty",
-           "coverage", "diversity", "foot_skate", "foot_heights_floor", "jitter", "LabelClassifier",
+           "coverage", "diversity", "diversity_within", "foot_skate", "foot_heights_floor", "jitter", "LabelClassifier",
            "Reference", "evaluate", "format_table", "Rig", "make_rig"]
 
 
@@ -464,6 +464,29 @@ def diversity(X, pairs=2000, seed=0):
     return float(_rms(d, X.shape[1]).mean())
 
 
+def diversity_within(X, clips, clip_groups):
+    """Mean distance (RMS per feature) between the average windows of two clips with the same labels.
+
+    ``clips``: clip index per window; ``clip_groups``: a label combination per clip. This is
+    what plain diversity misses in a conditional model: variety that comes from the labels
+    alone hides a generator that gives one motion per label (mode collapse). Windows are
+    averaged per clip first, so a clip's own variation over time does not count. NaN when no
+    label combination has two clips with windows.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    clips = np.asarray(clips)
+    ids = np.unique(clips)
+    means = np.stack([X[clips == c].mean(axis=0) for c in ids])
+    keys = [tuple(clip_groups[c]) if isinstance(clip_groups[c], (list, tuple)) else (clip_groups[c],) for c in ids]
+    d = []
+    for key in set(keys):
+        rows = [i for i, k in enumerate(keys) if k == key]
+        for a in range(len(rows)):
+            for b in range(a + 1, len(rows)):
+                d.append(np.linalg.norm(means[rows[a]] - means[rows[b]]))
+    return float(_rms(np.asarray(d), X.shape[1]).mean()) if d else float("nan")
+
+
 # ========================================================================== foot / jitter
 
 def _foot_groups(feet):
@@ -625,6 +648,7 @@ class Reference:
             "jitter": jitter(W_h, fps),
         }
         self.classifiers, self.ceilings = {}, {}
+        self.heldout_labels = {name: list(sets["heldout"]) for name, sets in (labels or {}).items()}
         for name, sets in (labels or {}).items():
             for part, clips_ in (("train", train), ("heldout", heldout)):
                 if len(sets[part]) != len(clips_):
@@ -663,6 +687,7 @@ METRIC_INFO = {
     "novelty": ("novelty (NN G->R)", "H->R", "near 1x"),
     "coverage": ("coverage of H", "R subsample of G's size", "higher"),
     "diversity": ("diversity", "H", "near 1x"),
+    "diversity_within": ("diversity within labels", "H, same labels", "near 1x"),
     "foot_skate": ("foot skate (share of frames)", "H", "lower"),
     "jitter": ("jitter (m/s^3)", "H", "near 1x"),
 }
@@ -720,6 +745,18 @@ def evaluate(generated, train=None, heldout=None, labels=None, *, reference=None
         metrics[key] = {"title": title, "generated": g, "reference": r, "ratio": _ratio(g, r),
                         "reference_is": ref_desc, "better": better}
     metrics["fd"]["reference_std"] = floor["fd_std"]
+    columns = sorted(ref.heldout_labels)
+    if columns and labels and all("generated" in labels.get(c, {}) for c in columns):
+        groups_g = list(zip(*[labels[c]["generated"] for c in columns]))
+        groups_h = list(zip(*[ref.heldout_labels[c] for c in columns]))
+        g = h = float("nan")
+        if len(groups_g) == len(seqs_g):
+            g = diversity_within(X_g, clips_g, groups_g)
+            h = diversity_within(ref.X_h, ref.clips_h, groups_h)
+        if len(groups_g) == len(seqs_g) and np.isfinite(h):  # H needs two takes with the same labels
+            title, ref_desc, better = METRIC_INFO["diversity_within"]
+            metrics["diversity_within"] = {"title": title, "generated": g, "reference": h, "ratio": _ratio(g, h),
+                                           "reference_is": ref_desc, "better": better}
     for name, clf in ref.classifiers.items():
         if not labels or name not in labels or "generated" not in labels[name]:
             continue
