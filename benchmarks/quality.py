@@ -4,7 +4,8 @@
 
 Generates about 1,000 windows (labels spread evenly over style x content), scores them with
 `ganim eval` against the takes the training run held out, and writes
-benchmarks/results/quality.json + quality.md with a pass/miss verdict per target.
+benchmarks/results/quality.json + quality.md with a pass/miss verdict per target and
+the total shortfall from the bar.
 """
 
 import argparse
@@ -19,7 +20,7 @@ sys.path.insert(0, str(REPO))
 
 from blender_ganim.core import model_file  # noqa: E402
 from trainer import metrics  # noqa: E402
-from trainer.evaluate import CHECKS, QUALITY_TARGETS, run_eval  # noqa: E402
+from trainer.evaluate import CHECKS, QUALITY_TARGETS, run_eval, shortfall  # noqa: E402
 from trainer.plots import plot_eval  # noqa: E402
 
 
@@ -50,6 +51,7 @@ def main():
         else:
             verdicts[key] = "pass" if check(entry["ratio"]) else "miss"
     result["verdicts"] = verdicts
+    result["shortfall"] = shortfall({k: v.get("ratio") for k, v in result["metrics"].items()})
     result["source"] = Path(args.model).name
     result["model_training"] = model.header.get("training", {})
     result["data"] = [str(Path(d).name) for d in data]
@@ -65,6 +67,8 @@ def main():
              f"held-out takes: {len(train.get('validation_takes', []))}.", "",
              metrics.format_table(result), "", "| target | verdict |", "|---|---|"]
     lines += [f"| {k} {QUALITY_TARGETS[k]} | {v} |" for k, v in verdicts.items()]
+    lines += ["", f"Total shortfall from the bar: {result['shortfall']:.2f} (the sum of log-distances outside "
+              "each target band, 0 when every target is met; `ganim select` ranks snapshots by it)."]
     (out / "quality.md").write_text("\n".join(lines) + "\n")
     plot_eval(result, out / "quality.png", CHECKS)
     print("\n".join(lines))

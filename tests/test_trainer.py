@@ -331,6 +331,14 @@ def test_shortfall_measures_the_distance_from_every_bar():
     assert shortfall({**met, "jitter": None}) == 0.0
 
 
+def test_select_generates_each_label_combination_twice_by_default():
+    from types import SimpleNamespace
+    from trainer.select import default_count
+    assert default_count(SimpleNamespace(labels={"style": list("abcdefg"), "content": list("0123456789")})) == 140
+    assert default_count(SimpleNamespace(labels={"style": list("ab")})) == 60
+    assert default_count(SimpleNamespace(labels={})) == 60
+
+
 def test_select_without_snapshots_is_a_one_line_error(tmp_path, sample_dir, capsys):
     (tmp_path / "empty").mkdir()
     assert run_cli("select", tmp_path / "empty", "--data", sample_dir) == 2

@@ -156,27 +156,43 @@ def plot_eval(result, path, targets=None):
 
 
 def plot_select(result, path):
-    """Every scored snapshot's metrics over training steps, one line style per run (`ganim select`)."""
+    """Every scored snapshot's metrics and its shortfall from the bar over training steps (`ganim select`).
+
+    One colour per metric and one line style + marker per run, with the two keys kept apart,
+    so that a dozen runs and metrics stay readable.
+    """
     plt = _plt()
+    from matplotlib.lines import Line2D
     runs = sorted({r["run"] for r in result["rows"]})
-    styles = ["-", "--", ":", "-."]
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    keys = list(dict.fromkeys(k for r in result["rows"] for k in r["ratios"]))
+    styles, markers = ["-", "--", ":", "-."], "osD^vP*X"
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=100, gridspec_kw={"width_ratios": [3, 1.3]})
     for i, run in enumerate(runs):
-        rows = [r for r in result["rows"] if r["run"] == run]
+        rows = sorted((r for r in result["rows"] if r["run"] == run), key=lambda r: r["step"])
         steps = [r["step"] for r in rows]
-        for j, k in enumerate(rows[0]["ratios"]):
-            ys = [r["ratios"][k] for r in rows]
+        look = dict(ls=styles[i % len(styles)], marker=markers[i % len(markers)])
+        for j, k in enumerate(keys):
+            ys = [r["ratios"].get(k) for r in rows]
             if all(y is not None for y in ys):
-                label = k if len(runs) == 1 else f"{run}: {k}"
-                ax.plot(steps, ys, marker="o", ls=styles[i % len(styles)], color=f"C{j}",
-                        lw=2.5 if k == result["score"] else 1, label=label)
+                ax.plot(steps, ys, color=f"C{j % 10}", lw=2.5 if k == result["score"] else 1, **look)
+        ax2.plot(steps, [r.get("shortfall", float("nan")) for r in rows], color="black", **look)
     best = result["best"]
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
-    ax.axvline(best["step"], color="black", lw=0.8, ls=":")
-    ax.set_xlabel("training step")
+    for a in (ax, ax2):
+        a.axvline(best["step"], color="black", lw=0.8, ls=":")
+        a.set_xlabel("training step")
+    if "shortfall" in best:
+        ax2.plot([best["step"]], [best["shortfall"]], marker="*", ms=14, color="gold", mec="black", ls="")
     ax.set_ylabel("generated / real reference")
-    ax.set_title(f"snapshots scored on training takes (best: {best['run']} step {best['step']})")
-    ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
+    ax.set_title(f"snapshots scored on training takes (best: {best['run']} step {best['step']})", fontsize=10)
+    ax2.set_title("shortfall from the quality bar (lower is better)", fontsize=9)
+    metric_keys = [Line2D([], [], color=f"C{j % 10}", lw=2.5 if k == result["score"] else 1.5, label=k)
+                   for j, k in enumerate(keys)]
+    run_keys = [Line2D([], [], color="black", ls=styles[i % len(styles)], marker=markers[i % len(markers)],
+                       label=run) for i, run in enumerate(runs)]
+    first = fig.legend(handles=metric_keys, fontsize=7, loc="upper right", title="metric", title_fontsize=8)
+    fig.add_artist(first)
+    fig.legend(handles=run_keys, fontsize=7, loc="lower right", title="run", title_fontsize=8)
+    fig.tight_layout(rect=(0, 0, 0.84, 1))
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)

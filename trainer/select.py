@@ -39,7 +39,9 @@ def add_parser(sub):
                     "quality bar wins (--by bar; --by fd: the lowest FD); --best copies it to a path.")
     s.add_argument("source", metavar="RUN_DIR|MODEL", nargs="+", help="a run folder, or .ganim files")
     s.add_argument("--data", required=True, nargs="+", metavar="DATA_DIR", help="the data the run trained on")
-    s.add_argument("--count", type=int, default=60, help="clips generated per snapshot (default 60)")
+    s.add_argument("--count", type=int, default=None,
+                   help="clips generated per snapshot (default: 60, or twice the number of label "
+                        "combinations when that is more, so that diversity within labels is measured)")
     s.add_argument("--frames", type=int, default=120, help="frames per clip (default 120)")
     s.add_argument("--every", type=int, default=1, help="score every k-th snapshot only (default 1)")
     s.add_argument("--best", metavar="OUT.ganim", help="copy the winning snapshot here")
@@ -90,9 +92,19 @@ def training_reference(model, data, seed=0, log=print):
                              ref_labels, seed=seed)
 
 
-def run_select(sources, data, count=60, frames=120, every=1, seed=0, log=print, by="bar"):
+def default_count(model):
+    """60 clips, or each label combination twice (diversity within labels needs pairs)."""
+    combos = 1
+    for values in model.labels.values():
+        combos *= max(1, len(values))
+    return max(60, 2 * combos) if model.labels else 60
+
+
+def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print, by="bar"):
     snaps = find_snapshots(sources, every)
-    ref = training_reference(model_file.load(snaps[-1][1]), data, seed, log)
+    newest = model_file.load(snaps[-1][1])
+    count = count or default_count(newest)
+    ref = training_reference(newest, data, seed, log)
     rows = []
     for step, path in _progress(snaps, len(snaps), "snapshots"):
         model = model_file.load(path)
@@ -113,9 +125,12 @@ def run_select(sources, data, count=60, frames=120, every=1, seed=0, log=print, 
 
 
 def run_name(path):
-    """The run folder a snapshot belongs to (RUN/snapshots/model_STEP.ganim -> RUN)."""
+    """The run a snapshot belongs to (RUN/snapshots/model_STEP.ganim or RUN/model.ganim -> RUN);
+    any other file is named by itself (models/default.ganim -> default)."""
     p = Path(path)
-    return p.parent.parent.name if p.parent.name == "snapshots" else p.parent.name
+    if p.parent.name == "snapshots":
+        return p.parent.parent.name
+    return p.parent.name if p.name == "model.ganim" else p.stem
 
 
 def format_table(result):
