@@ -68,3 +68,24 @@ def test_restyle_strength_pushes_away_from_the_clips_own_style(model, walk_clip)
         synthesis.restyle(model, walk_clip, target, strength=-1.0)
     with pytest.raises(synthesis.SynthesisError, match="unknown style 'grumpy'"):
         synthesis.restyle(model, walk_clip, {"style": "grumpy"})
+
+
+def test_restyle_keeps_the_draft_that_reads_most_clearly_as_the_new_style(model, walk_clip):
+    target = {"style": "elderly"}
+    spec = model.header["features"]
+
+    def margin(clip):
+        return synthesis._label_margin(model, features.encode(clip, spec), target)
+
+    best = synthesis.restyle(model, walk_clip, target, seed=7, drafts=6)
+    again = synthesis.restyle(model, walk_clip, target, seed=7, drafts=6)
+    np.testing.assert_array_equal(best.rotations, again.rotations)  # seeded
+    seeds = np.random.default_rng(7).integers(0, 2 ** 31, size=6)
+    singles = [synthesis.restyle(model, walk_clip, target, seed=int(s), drafts=1) for s in seeds]
+    margins = [margin(c) for c in singles]
+    assert len({round(m, 6) for m in margins}) > 1  # the drafts differ, so choosing means something
+    assert margin(best) == pytest.approx(max(margins), abs=1e-6)
+    np.testing.assert_allclose(best.global_positions()[:, 1, [0, 2]], walk_clip.global_positions()[:, 1, [0, 2]],
+                               atol=1e-6)
+    with pytest.raises(synthesis.SynthesisError, match="drafts must be a whole number from 1 to 64"):
+        synthesis.restyle(model, walk_clip, target, drafts=0)

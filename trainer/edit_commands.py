@@ -41,6 +41,9 @@ def add_parsers(sub):
     s.add_argument("clip")
     s.add_argument("--strength", type=float, default=1.0,
                    help="how far past the new style, away from the clip's own; 0 is a plain label swap (default 1)")
+    s.add_argument("--drafts", type=int, default=8,
+                   help="noise draws to make; the one the model's label classifier reads most clearly as the "
+                        "new labels is kept (default 8; 1: the first draw)")
     _outputs(s, label_required=True)
     s.set_defaults(func=cmd_restyle)
 
@@ -101,4 +104,5 @@ def cmd_transition(args):
 def cmd_restyle(args):
     from blender_ganim.core import synthesis
     model, (clip,), labels = _load(args, args.clip)
-    _write(args.out, synthesis.restyle(model, clip, labels, args.seed, strength=args.strength))
+    _write(args.out, synthesis.restyle(model, clip, labels, args.seed, strength=args.strength,
+                                          drafts=args.drafts))
