@@ -138,7 +138,7 @@ def keyframe_errors(model, clips, seed=0):
             "clips": len(cm)}
 
 
-def restyle_scores(model, train, heldout, labels, seed=0, drafts=(1, synthesis.RESTYLE_DRAFTS)):
+def restyle_scores(model, train, heldout, labels, seed=0, drafts=(1, 8)):
     """Style accuracy and root-path error of every held-out take (>= 60 frames) restyled to styles
     spread evenly, once per number of drafts, side by side against one reference."""
     from trainer import metrics

@@ -41,9 +41,9 @@ def add_parsers(sub):
     s.add_argument("clip")
     s.add_argument("--strength", type=float, default=1.0,
                    help="how far past the new style, away from the clip's own; 0 is a plain label swap (default 1)")
-    s.add_argument("--drafts", type=int, default=8,
+    s.add_argument("--drafts", type=int, default=1,
                    help="noise draws to make; the one the model's label classifier reads most clearly as the "
-                        "new labels is kept (default 8; 1: the first draw)")
+                        "new labels is kept (default 1: the first draw)")
     _outputs(s, label_required=True)
     s.set_defaults(func=cmd_restyle)
 
