@@ -183,7 +183,8 @@ def plot_select(result, path):
         a.set_xlabel("training step")
     if "shortfall" in best:
         ax2.plot([best["step"]], [best["shortfall"]], marker="*", ms=14, color="gold", mec="black", ls="")
-    ax.set_ylabel("generated / real reference")
+    ax.set_yscale("log")  # early snapshots sit tens of times off; the bar lives near 1x
+    ax.set_ylabel("generated / real reference (log)")
     ax.set_title(f"snapshots scored on training takes (best: {best['run']} step {best['step']})", fontsize=10)
     ax2.set_title("shortfall from the quality bar (lower is better)", fontsize=9)
     metric_keys = [Line2D([], [], color=f"C{j % 10}", lw=2.5 if k == result["score"] else 1.5, label=k)
