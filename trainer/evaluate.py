@@ -51,14 +51,13 @@ def shortfall(ratios):
     return total
 
 
-QUALITY_TARGETS = {
-    "fd": "<= 1.5x floor",
-    "novelty": "0.7x - 1.5x",
-    "coverage": ">= 0.8x",
-    "foot_skate": "<= 1.2x",
-    "jitter": "<= 1.3x",
-    "accuracy_style": ">= 0.85x",
-}
+def _describe(low, high):
+    if low is not None and high is not None:
+        return f"{low:g}x - {high:g}x"
+    return f"<= {high:g}x" if low is None else f">= {low:g}x"
+
+
+QUALITY_TARGETS = {k: _describe(*band) for k, band in BANDS.items()}  # as printed beside each verdict
 
 
 def add_parser(sub):

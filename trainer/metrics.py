@@ -467,7 +467,7 @@ def diversity(X, pairs=2000, seed=0):
 def diversity_within(X, clips, clip_groups):
     """Mean distance (RMS per feature) between the average windows of two clips with the same labels.
 
-    ``clips``: clip index per window; ``clip_groups``: a label combination per clip. This is
+    ``clips``: clip index per window; ``clip_groups``: a label combination (tuple) per clip. This is
     what plain diversity misses in a conditional model: variety that comes from the labels
     alone hides a generator that gives one motion per label (mode collapse). Windows are
     averaged per clip first, so a clip's own variation over time does not count. NaN when no
@@ -477,7 +477,7 @@ def diversity_within(X, clips, clip_groups):
     clips = np.asarray(clips)
     ids = np.unique(clips)
     means = np.stack([X[clips == c].mean(axis=0) for c in ids])
-    keys = [tuple(clip_groups[c]) if isinstance(clip_groups[c], (list, tuple)) else (clip_groups[c],) for c in ids]
+    keys = [tuple(clip_groups[c]) for c in ids]
     d = []
     for key in set(keys):
         rows = [i for i, k in enumerate(keys) if k == key]
@@ -648,7 +648,7 @@ class Reference:
             "jitter": jitter(W_h, fps),
         }
         self.classifiers, self.ceilings = {}, {}
-        self.heldout_labels = {name: list(sets["heldout"]) for name, sets in (labels or {}).items()}
+        self.label_columns = sorted(labels or {})
         for name, sets in (labels or {}).items():
             for part, clips_ in (("train", train), ("heldout", heldout)):
                 if len(sets[part]) != len(clips_):
@@ -658,6 +658,9 @@ class Reference:
             self.classifiers[name] = clf
             self.ceilings[name] = clf.accuracy(self.F_h, clips_h, list(sets["heldout"]))
             self.ceilings[name + "_chance"] = 1.0 / len(clf.classes)
+        if self.label_columns:  # NaN unless two held-out takes share their labels
+            groups = list(zip(*[labels[c]["heldout"] for c in self.label_columns]))
+            self.h_stats["diversity_within"] = diversity_within(self.X_h, self.clips_h, groups)
         self._floors = {}
 
     def floor(self, n):
@@ -745,18 +748,14 @@ def evaluate(generated, train=None, heldout=None, labels=None, *, reference=None
         metrics[key] = {"title": title, "generated": g, "reference": r, "ratio": _ratio(g, r),
                         "reference_is": ref_desc, "better": better}
     metrics["fd"]["reference_std"] = floor["fd_std"]
-    columns = sorted(ref.heldout_labels)
-    if columns and labels and all("generated" in labels.get(c, {}) for c in columns):
-        groups_g = list(zip(*[labels[c]["generated"] for c in columns]))
-        groups_h = list(zip(*[ref.heldout_labels[c] for c in columns]))
-        g = h = float("nan")
-        if len(groups_g) == len(seqs_g):
-            g = diversity_within(X_g, clips_g, groups_g)
-            h = diversity_within(ref.X_h, ref.clips_h, groups_h)
-        if len(groups_g) == len(seqs_g) and np.isfinite(h):  # H needs two takes with the same labels
-            title, ref_desc, better = METRIC_INFO["diversity_within"]
-            metrics["diversity_within"] = {"title": title, "generated": g, "reference": h, "ratio": _ratio(g, h),
-                                           "reference_is": ref_desc, "better": better}
+    h = ref.h_stats.get("diversity_within", float("nan"))
+    columns = ref.label_columns
+    if np.isfinite(h) and labels and all(len(labels.get(c, {}).get("generated", ())) == len(seqs_g)
+                                         for c in columns):
+        g = diversity_within(X_g, clips_g, list(zip(*[labels[c]["generated"] for c in columns])))
+        title, ref_desc, better = METRIC_INFO["diversity_within"]
+        metrics["diversity_within"] = {"title": title, "generated": g, "reference": h, "ratio": _ratio(g, h),
+                                       "reference_is": ref_desc, "better": better}
     for name, clf in ref.classifiers.items():
         if not labels or name not in labels or "generated" not in labels[name]:
             continue
