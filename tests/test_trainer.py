@@ -373,3 +373,31 @@ def test_fit_labels_adds_the_classifier_to_an_older_model(tiny_run, sample_dir, 
     assert labeler.available(fitted)
     for k in model.weights:  # the same classifier a training run fits, generator untouched
         np.testing.assert_allclose(fitted.weights[k], model.weights[k], atol=1e-4)
+
+
+def test_learning_rate_falls_along_a_cosine_to_a_tenth_after_the_given_step():
+    cfg = {"lr_decay_after": 100, "steps": 200}
+    assert [train_mod.lr_at(s, 1.0, cfg) for s in (1, 100)] == [1.0, 1.0]
+    assert train_mod.lr_at(150, 1.0, cfg) == pytest.approx(0.55)
+    assert train_mod.lr_at(200, 1.0, cfg) == pytest.approx(0.1)
+    lrs = [train_mod.lr_at(s, 1.0, cfg) for s in range(100, 201)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    assert train_mod.lr_at(200, 1.0, {"lr_decay_after": 0, "steps": 200}) == 1.0
+
+
+def test_resumed_run_with_lr_decay_ends_at_a_tenth(tiny_run, sample_dir, cache, tmp_path):
+    run = tmp_path / "cosine"
+    shutil.copytree(tiny_run, run)
+    assert run_cli("train", sample_dir, "--out", run, "--steps", 16, "--ckpt-every", 2, "--cache", cache,
+                   "--resume", "--lr-decay-after", 12, *SMALL) == 0
+    ck = torch.load(run / "checkpoint.pt", weights_only=True)
+    base = train_mod.DEFAULTS["lr_g"]
+    assert all(g["lr"] == pytest.approx(base / 10) for g in ck["opt_g"]["param_groups"] + ck["opt_d"]["param_groups"])
+
+
+def test_another_seed_is_measured_on_the_same_held_out_takes(tiny_run, sample_dir, cache, tmp_path):
+    run = tmp_path / "seed1"
+    assert run_cli("train", sample_dir, "--out", run, "--steps", 2, "--seed", 1, "--cache", cache, *SMALL) == 0
+    held = (tiny_run / "validation_takes.txt").read_text()
+    assert held.strip() and (run / "validation_takes.txt").read_text() == held
+    assert model_file.load(run / "model.ganim").header["training"]["validation_takes"] == held.split()

@@ -29,6 +29,9 @@ def add_parsers(sub):
     s.add_argument("--ckpt-every", type=int, help="checkpoint + export every N steps (default 500)")
     s.add_argument("--lr", type=float, help="learning rate of G and D (default 2e-4)")
     s.add_argument("--lr-d", type=float, help="learning rate of D alone (default: --lr)")
+    s.add_argument("--lr-decay-after", type=int, metavar="STEP",
+                   help="from this step on, lower both rates along a cosine to a tenth at --steps, so "
+                        "the weights settle instead of drifting past their best (default: constant)")
     s.add_argument("--r1", type=float, help="R1 penalty weight on D (default 2.0)")
     s.add_argument("--gap-weight", type=float,
                    help="weight of the supervised L1 on frames between known frames (default 5.0)")
@@ -45,7 +48,10 @@ def add_parsers(sub):
                         "--ckpt-every), to pick the best with `ganim select RUN_DIR`")
     s.add_argument("--val-fraction", type=float, help="share of whole takes held out for eval (default 0.05)")
     s.add_argument("--no-mirror", action="store_true", help="do not add left/right mirrored copies")
-    s.add_argument("--seed", type=int)
+    s.add_argument("--seed", type=int, help="seed of the weights, noise and batches (default 0)")
+    s.add_argument("--split-seed", type=int,
+                   help="seed of the held-out split of whole takes (default 0); keep it when comparing "
+                        "runs of other --seed values, so all are measured on the same takes")
     s.add_argument("--cache", metavar="DIR", help="feature cache folder (default ~/.cache/ganim)")
     s.add_argument("--threads", type=int, help="CPU threads for torch")
     s.set_defaults(func=cmd_train)
@@ -105,7 +111,8 @@ def cmd_train(args):
         c.strip() for c in args.condition.split(",") if c.strip())
     overrides = dict(batch=args.batch, window=args.window, hidden=args.hidden, ckpt_every=args.ckpt_every,
                      lr_g=args.lr, lr_d=args.lr_d or args.lr, r1=args.r1, val_fraction=args.val_fraction,
-                     seed=args.seed, gap_weight=args.gap_weight, d_norm=args.d_norm, d_fk=args.d_fk,
+                     seed=args.seed, split_seed=args.split_seed, lr_decay_after=args.lr_decay_after,
+                     gap_weight=args.gap_weight, d_norm=args.d_norm, d_fk=args.d_fk,
                      snapshot_every=args.snapshot_every, diversity=args.diversity)
     if args.no_mirror:
         overrides["mirror"] = False

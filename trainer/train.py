@@ -40,7 +40,7 @@ class TrainError(RuntimeError):
 
 DEFAULTS = dict(steps=20000, batch=32, window=64, lr_g=2e-4, lr_d=2e-4, r1=2.0, r1_every=4,
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
-                seed=0, val_fraction=0.05, free_prob=0.5, traj_prob=0.3, d_norm="none",
+                seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, free_prob=0.5, traj_prob=0.3, d_norm="none",
                 d_fk=True, diversity=2.0)
 
 
@@ -65,7 +65,7 @@ def setup_distributed(device_arg):
 
 def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
-    keys = ("window", "hidden", "condition", "val_fraction", "seed", "d_norm", "d_fk")
+    keys = ("window", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
     body["vocab"] = ds.vocab
@@ -144,6 +144,24 @@ def composite(fake, real, mask):
     return fake * (1 - mask) + real * mask
 
 
+def lr_at(step, base, cfg):
+    """Constant, then (from --lr-decay-after) a cosine down to a tenth at the last step.
+
+    GAN runs on the full set peak and then wander; a falling rate lets the weights settle where
+    the peak is instead of drifting past it.
+    """
+    start, end = cfg["lr_decay_after"], cfg["steps"]
+    if not start or step <= start or end <= start:
+        return base
+    progress = min(1.0, (step - start) / (end - start))
+    return base * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
+
+
+def set_lr(opt, lr):
+    for group in opt.param_groups:
+        group["lr"] = lr
+
+
 # ------------------------------------------------------------------ export
 
 def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extra_weights=None):
@@ -191,7 +209,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
                                window=cfg["window"], mirror=cfg["mirror"], cache_dir=cache_dir,
                                log=log if main_proc else (lambda *a: None),
                                progress=_progress_fn(progress and main_proc, "reading BVH"))
-    held = data_mod.split_takes(ds, cfg["val_fraction"], seed=cfg["seed"])
+    held = data_mod.split_takes(ds, cfg["val_fraction"], seed=cfg["split_seed"])
     train_names = {n.split("#")[0] for n in ds.names} - held
     train_ds = data_mod.subset(ds, train_names)
     cfg["data_names"] = [Path(d).name for d in data_dirs]  # names only: no machine paths in a shipped file
@@ -217,15 +235,13 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         ck = torch.load(ckpt_path, map_location=device, weights_only=True)
         saved = json.loads(ck["fingerprint"])
         saved.setdefault("d_fk", False)  # runs from before the FK critic branch
+        saved.setdefault("split_seed", saved["seed"])  # runs from before --split-seed: one seed did both
         if saved != json.loads(json.dumps(fingerprint)):
             diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != json.loads(json.dumps(fingerprint)).get(k))
             raise TrainError(f"cannot resume {out}: it was trained with a different configuration "
                              f"({', '.join(diff)} differ); use a new --out")
         G.load_state_dict(ck["G"]); D.load_state_dict(ck["D"]); G_ema.load_state_dict(ck["G_ema"])
         opt_g.load_state_dict(ck["opt_g"]); opt_d.load_state_dict(ck["opt_d"])
-        for opt, lr in ((opt_g, cfg["lr_g"]), (opt_d, cfg["lr_d"])):  # --lr on resume: a new phase
-            for group in opt.param_groups:
-                group["lr"] = lr
         start_step, wall_before = int(ck["step"]), float(ck["wall"])
         history = json.loads(ck["history"])
         sampler.rng = np.random.default_rng(cfg["seed"] + 1000 * rank + start_step)
@@ -281,6 +297,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             r1 = grad.pow(2).sum(dim=(1, 2)).mean()
             (0.5 * cfg["r1"] * cfg["r1_every"] * r1).backward()
         sync_grads(D, world)
+        set_lr(opt_d, lr_at(step, cfg["lr_d"], cfg))
         opt_d.step()
 
         # ---- generator
@@ -305,6 +322,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         sync_grads(G, world)
+        set_lr(opt_g, lr_at(step, cfg["lr_g"], cfg))
         opt_g.step()
         with torch.no_grad():
             for pe, p in zip(G_ema.parameters(), G.parameters()):
