@@ -343,12 +343,60 @@ def _inertialize(motion, kept, frames=None):
     return motion
 
 
+SHORT_GAP = 5       # a gap this short between kept motion becomes a C1 interpolation of its sides ...
+NETWORK_GAP = 25    # ... one this long or longer is the network's alone; the share grows linearly between
+
+
+def network_share(run):
+    """How much of the network's motion a gap of ``run`` frames keeps (the rest: a C1 interpolation).
+
+    On a few frames the network's own wiggles are the pop: on 5-frame gaps of training takes a
+    Hermite interpolation of the kept sides halved L2P (0.27x lerp against 0.52x) and put every
+    seam within 1.5x (93% before); at 15 frames half of each keeps seams within 1.5x at L2P 0.70x
+    (network alone 0.67x, 99%); from 30 frames on the network beats interpolation by far.
+    """
+    return float(np.clip((run - SHORT_GAP) / (NETWORK_GAP - SHORT_GAP), 0.0, 1.0))
+
+
+def _hermite_gap(rots, pos, a, b):
+    """C1 interpolation of frames [a, b) from the kept pairs (a-2, a-1) and (b, b+1): rotations as
+    a cubic in axis-angle about frame a-1's, positions as a cubic, both with the kept velocities."""
+    left, right = a - 1, b
+    n = b - a + 2
+    rate_l = rot.quat_to_axis_angle(rot.quat_mul(rots[left], rot.quat_inv(rots[left - 1])))
+    rate_r = rot.quat_to_axis_angle(rot.quat_mul(rots[right + 1], rot.quat_inv(rots[right])))
+    span = rot.quat_to_axis_angle(rot.quat_mul(rots[right], rot.quat_inv(rots[left])))
+    turn = _hermite(n, np.zeros_like(span), rate_l, span, rate_r)[1:-1]
+    fill_rots = rot.quat_mul(rot.axis_angle_to_quat(turn), rots[left][None])
+    fill_pos = _hermite(n, pos[left], pos[left] - pos[left - 1], pos[right], pos[right + 1] - pos[right])[1:-1]
+    return fill_rots, fill_pos
+
+
+def _ease_short_gaps(motion, kept):
+    """Blend each short gap between kept motion toward a C1 interpolation of its sides
+    (:func:`network_share`); gaps without two kept frames on each side are left alone."""
+    kept = np.asarray(kept, dtype=bool)
+    T = motion.frames
+    free = np.concatenate([[False], ~kept, [False]])
+    edges = np.flatnonzero(free[1:] != free[:-1])
+    rots, pos = motion.rotations, motion.positions
+    for a, b in zip(edges[0::2], edges[1::2]):
+        share = network_share(b - a)
+        if share >= 1.0 or a < 2 or b + 1 >= T or not (kept[a - 2] and kept[b + 1]):
+            continue
+        fill_rots, fill_pos = _hermite_gap(rots, pos, a, b)
+        rots[a:b] = rot.quat_slerp(fill_rots, rots[a:b], share)
+        pos[a:b] = fill_pos * (1 - share) + pos[a:b] * share
+    motion.rotations = rot.quat_unroll(rots)
+    return motion
+
+
 def _finish(model, f, start, kept, name, reference=None):
     m = features.decode(f, model.header["features"], model.skeleton, model.header["fps"], start=start, name=name)
     if reference is not None:  # kept frames exactly as they were (joints above the root included)
         m.rotations[kept] = reference.rotations[kept]
         m.positions[kept] = reference.positions[kept]
-    return _inertialize(m, kept)
+    return _inertialize(_ease_short_gaps(m, kept), kept)
 
 
 def inbetween(model, motion, start, end, labels=None, seed=None):
