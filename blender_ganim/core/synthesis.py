@@ -396,7 +396,9 @@ def _finish(model, f, start, kept, name, reference=None):
     if reference is not None:  # kept frames exactly as they were (joints above the root included)
         m.rotations[kept] = reference.rotations[kept]
         m.positions[kept] = reference.positions[kept]
-    return _inertialize(_ease_short_gaps(m, kept), kept)
+    # Easing last: the seam blend continues the kept sides' velocity over the first frames of a
+    # gap, which bends a smooth interpolation; the blend of two C1 curves is C1 at the seams.
+    return _ease_short_gaps(_inertialize(m, kept), kept)
 
 
 def inbetween(model, motion, start, end, labels=None, seed=None):
