@@ -30,8 +30,8 @@ def add_parsers(sub):
     s.add_argument("--lr", type=float, help="learning rate of G and D (default 2e-4)")
     s.add_argument("--lr-d", type=float, help="learning rate of D alone (default: --lr)")
     s.add_argument("--lr-decay-after", type=int, metavar="STEP",
-                   help="from this step on, lower both rates along a cosine to a tenth at --steps, so "
-                        "the weights settle instead of drifting past their best (default: constant)")
+                   help="from this step on, lower both rates along a cosine to a tenth at --steps "
+                        "(default: constant)")
     s.add_argument("--r1", type=float, help="R1 penalty weight on D (default 2.0)")
     s.add_argument("--gap-weight", type=float,
                    help="weight of the supervised L1 on frames between known frames (default 5.0)")
