@@ -67,9 +67,9 @@ def test_a_short_gap_moved_as_a_whole_is_put_back_whole(walk, gap):
     start = 100
     kept = np.ones(walk.frames, dtype=bool)
     kept[start:start + gap] = False
-    moved = walk.copy(positions=walk.positions.copy(), rotations=walk.rotations.copy())
+    moved = walk.copy()
     moved.positions[start:start + gap, 0] += [10.0, 0.0, 0.0]
-    same = walk.copy(positions=walk.positions.copy(), rotations=walk.rotations.copy())
+    same = walk.copy()
     out, ref = synthesis._inertialize(moved, kept), synthesis._inertialize(same, kept)
     np.testing.assert_allclose(out.global_positions(), ref.global_positions(), atol=1e-6)
     assert synthesis.seam_ratio(out, kept) <= 1.5

@@ -5,7 +5,7 @@ Everything here runs without torch or bpy, so the add-on, the CLI and the tests 
 
 import numpy as np
 
-from . import features, generator, labeler
+from . import contacts, features, generator, labeler
 from . import rotations as rot
 
 
@@ -87,7 +87,6 @@ def lock_feet(motion, spec):
     is near its clip's ground and slow; spans in which it travels far are steps, not plants,
     and are left alone (locking them would stretch the leg).
     """
-    from . import contacts
     legs = leg_chains(motion.skeleton, spec)
     if not legs:
         return motion
@@ -317,9 +316,7 @@ def _inertialize(motion, kept, frames=None):
     frames = frames or SEAM_FRAMES
     rots, pos = motion.rotations, motion.positions
     T = motion.frames
-    free = np.concatenate([[False], ~np.asarray(kept, dtype=bool), [False]])
-    edges = np.flatnonzero(free[1:] != free[:-1])
-    for a, b in zip(edges[0::2], edges[1::2]):  # generated frames [a, b)
+    for a, b in contacts.spans(~np.asarray(kept, dtype=bool)):  # generated frames [a, b)
         run = b - a
         left, right = a > 0, b < T
         if left and right and run <= frames:
@@ -377,10 +374,8 @@ def _ease_short_gaps(motion, kept):
     (:func:`network_share`); gaps without two kept frames on each side are left alone."""
     kept = np.asarray(kept, dtype=bool)
     T = motion.frames
-    free = np.concatenate([[False], ~kept, [False]])
-    edges = np.flatnonzero(free[1:] != free[:-1])
     rots, pos = motion.rotations, motion.positions
-    for a, b in zip(edges[0::2], edges[1::2]):
+    for a, b in contacts.spans(~kept):
         share = network_share(b - a)
         if share >= 1.0 or a < 2 or b + 1 >= T or not (kept[a - 2] and kept[b + 1]):
             continue
