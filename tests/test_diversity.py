@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from trainer.diversity import diversity_loss, same_label_spread  # noqa: E402
+from trainer.diversity import diversity_loss, same_label_spread, unconditioned_rows  # noqa: E402
 
 
 def test_spread_compares_takes_with_the_same_labels_only():
@@ -50,3 +50,14 @@ def test_numpy_and_torch_pooling_agree():
     x = np.random.default_rng(0).standard_normal((64, 3)).astype(np.float32)
     pooled = torch.nn.functional.avg_pool1d(torch.from_numpy(x.T[None]), 8, 4)[0].T.numpy()
     assert np.allclose(_pool(x), pooled, atol=1e-6)
+
+
+def test_rows_with_known_frames_or_optionally_a_root_path_are_not_pushed_apart():
+    mask = torch.zeros(4, 1, 6)
+    traj_mask = torch.zeros(4, 1, 6)
+    mask[1, :, :2] = 1       # continues a clip
+    traj_mask[2] = 1         # follows a given root path
+    mask[3, :, 5] = 1        # one key pose ...
+    traj_mask[3] = 1         # ... and a path
+    assert unconditioned_rows(mask, traj_mask).tolist() == [0]
+    assert unconditioned_rows(mask).tolist() == [0, 2]  # --diversity-on-paths, the default

@@ -401,3 +401,17 @@ def test_another_seed_is_measured_on_the_same_held_out_takes(tiny_run, sample_di
     held = (tiny_run / "validation_takes.txt").read_text()
     assert held.strip() and (run / "validation_takes.txt").read_text() == held
     assert model_file.load(run / "model.ganim").header["training"]["validation_takes"] == held.split()
+
+
+def test_diversity_target_is_a_fraction_of_the_real_spread(tiny_run, sample_dir, cache, tmp_path, capsys):
+    import re
+    targets = {}
+    for fraction in ("1", "0.5"):
+        run = tmp_path / fraction
+        shutil.copytree(tiny_run, run)
+        assert run_cli("train", sample_dir, "--out", run, "--steps", 13, "--cache", cache, "--resume",
+                       "--diversity-target", fraction, *SMALL) == 0
+        log = capsys.readouterr()
+        targets[fraction] = float(re.search(r"pushed apart up to ([0-9.]+)", log.out + log.err).group(1))
+    assert targets["1"] > 0.05
+    assert targets["0.5"] == pytest.approx(targets["1"] / 2, abs=1e-4)

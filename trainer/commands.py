@@ -38,6 +38,13 @@ def add_parsers(sub):
     s.add_argument("--diversity", type=float,
                    help="weight of the term that makes two noise draws with the same labels differ as "
                         "much as two real takes do, against mode collapse; 0 turns it off (default 2.0)")
+    s.add_argument("--diversity-target", type=float, metavar="FRACTION",
+                   help="spread the diversity term asks for, as a fraction of two real takes' with the "
+                        "same labels (default 1.0)")
+    s.add_argument("--diversity-on-paths", action=argparse.BooleanOptionalAction, default=None,
+                   help="apply the diversity term to free rows that follow a given root path too, though "
+                        "their spread cannot reach the target (default on: off, draws along one path "
+                        "collapsed to one motion)")
     s.add_argument("--d-norm", choices=["spectral", "none"],
                    help="spectral normalisation in the discriminator, or R1 alone (default none)")
     s.add_argument("--d-fk", action=argparse.BooleanOptionalAction, default=None,
@@ -113,7 +120,8 @@ def cmd_train(args):
                      lr_g=args.lr, lr_d=args.lr_d or args.lr, r1=args.r1, val_fraction=args.val_fraction,
                      seed=args.seed, split_seed=args.split_seed, lr_decay_after=args.lr_decay_after,
                      gap_weight=args.gap_weight, d_norm=args.d_norm, d_fk=args.d_fk,
-                     snapshot_every=args.snapshot_every, diversity=args.diversity)
+                     snapshot_every=args.snapshot_every, diversity=args.diversity,
+                     diversity_target=args.diversity_target, diversity_on_paths=args.diversity_on_paths)
     if args.no_mirror:
         overrides["mirror"] = False
     try:

@@ -54,6 +54,21 @@ def _pool(window):
     return np.stack([window[s:s + POOL].mean(axis=0) for s in steps])
 
 
+def unconditioned_rows(mask, traj_mask=None):
+    """Indices of batch rows without known frames (and without a root path, when ``traj_mask`` is given).
+
+    The term's target is the spread of two real takes with the same labels, which two draws along
+    one given root path cannot reach: theirs stayed near 0.23 against 0.49 (normalised units,
+    `benchmarks/spread.py`), so on those rows the hinge never lets go. Yet leaving them out
+    (``--no-diversity-on-paths``) made draws along one path nearly one motion (spread 0.09) and
+    reached the FD peak sooner but no lower, so they stay in by default.
+    """
+    known = mask.sum(dim=(1, 2)) > 0
+    if traj_mask is not None:
+        known |= traj_mask.sum(dim=(1, 2)) > 0
+    return (~known).nonzero().flatten()
+
+
 def diversity_loss(fake_a, fake_b, target):
     """Hinge on the mean L1 distance between two draws ``[B, C, T]`` after a POOL-frame moving
     average: zero once they differ by ``target``."""

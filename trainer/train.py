@@ -24,7 +24,7 @@ from blender_ganim.core import model_file
 from blender_ganim.core.generator import noise_length
 
 from . import data as data_mod
-from .diversity import diversity_loss, same_label_spread
+from .diversity import diversity_loss, same_label_spread, unconditioned_rows
 from .fk import PoseFK
 from .labels import labeler_weights
 from .models import Discriminator, Generator, count_params, gen_config, generator_weights, make_cond
@@ -41,7 +41,7 @@ class TrainError(RuntimeError):
 DEFAULTS = dict(steps=20000, batch=32, window=64, lr_g=2e-4, lr_d=2e-4, r1=2.0, r1_every=4,
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, free_prob=0.5, traj_prob=0.3, d_norm="none",
-                d_fk=True, diversity=2.0)
+                d_fk=True, diversity=2.0, diversity_target=1.0, diversity_on_paths=True)
 
 
 # ------------------------------------------------------------------ set-up
@@ -217,8 +217,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     fingerprint = config_fingerprint(cfg, train_ds)
     label_weights = labeler_weights(train_ds) if main_proc else {}  # editing matches labels to kept frames
     sampler = data_mod.WindowSampler(train_ds, cfg["window"], seed=cfg["seed"] + 1000 * rank)
-    spread_target = same_label_spread(train_ds.clips, sampler.label_ids, cfg["window"], train_ds.std,
-                                      seed=cfg["seed"]) if cfg["diversity"] > 0 else 0.0
+    spread_target = cfg["diversity_target"] * same_label_spread(
+        train_ds.clips, sampler.label_ids, cfg["window"], train_ds.std, seed=cfg["seed"]) if cfg["diversity"] > 0 else 0.0
     C = ds.spec["channels"]
     vocab_sizes = {k: len(v) for k, v in ds.vocab.items()}
 
@@ -264,6 +264,9 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     if main_proc:
         log(f"training on {device} x{world}: {len(train_names)} takes ({train_ds.frames} frames incl. mirrored), "
             f"{len(held)} held out; G {count_params(G):,} / D {count_params(D):,} parameters")
+        if cfg["diversity"] > 0:
+            log(f"diversity term: two draws pushed apart up to {spread_target:.4f} "
+                f"({cfg['diversity_target']:g} x the spread of two real takes with the same labels)")
         (out / "config.json").write_text(json.dumps({**cfg, "arch": arch}, indent=2))
         (out / "validation_takes.txt").write_text("\n".join(sorted(held)) + "\n")
     bar = _bar(progress and main_proc, start_step, cfg["steps"])
@@ -313,7 +316,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             traj_rec = ((fake[:, traj_idx] - real[:, traj_idx]).abs() * traj_mask).sum() / (traj_mask.sum() * len(traj_idx) + 1e-6)
             # Free rows drawn twice with other noise: their spread is pushed up to real takes'.
             div, spread = torch.zeros((), device=device), torch.zeros((), device=device)
-            free = (mask.sum(dim=(1, 2)) == 0).nonzero().flatten()
+            free = unconditioned_rows(mask, None if cfg["diversity_on_paths"] else traj_mask)
             if cfg["diversity"] > 0 and len(free) > 0:
                 again = G(torch.randn_like(noise[free]), torch.randn_like(latent[free]),
                           {k: v[free] for k, v in labels.items()}, cond[free]).float()
