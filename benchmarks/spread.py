@@ -1,0 +1,97 @@
+"""Can the diversity term's target be reached? Spread of two draws per row, free and along a given path.
+
+    python benchmarks/spread.py runs/d3 runs/t0 [--steps 2000 4000 6000 8000] [--data DATA] [--name spread]
+
+The term (trainer/diversity.py) pushes two draws with the same labels apart until their mean
+L1 distance (normalised features, 8-frame moving average) reaches that of two real takes with
+the same labels. For each snapshot this draws 256 training windows' labels twice with other
+noise, once freely and once along the windows' own root path, and reports both spreads beside
+the target and the share of rows whose hinge is still active (spread below the target). A row
+type whose spread stays far below the target keeps the hinge pushing for the whole run.
+Writes benchmarks/results/NAME.json + NAME.md.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
+
+import torch  # noqa: E402
+
+from blender_ganim.core import model_file  # noqa: E402
+from blender_ganim.core.generator import noise_length  # noqa: E402
+from trainer import data as data_mod  # noqa: E402
+from trainer.diversity import POOL, same_label_spread  # noqa: E402
+from trainer.models import generator_from_file, make_cond  # noqa: E402
+from trainer.select import find_snapshots, run_name  # noqa: E402
+
+ROWS = 256
+
+
+def draw_spread(G, arch, labels, real, along_path, seed=0):
+    """Per-row spread of two draws with the same labels (and the same root path when asked)."""
+    torch.manual_seed(seed)
+    n, frames = real.shape[0], real.shape[2]
+    traj_mask = torch.full((n, 1, frames), float(along_path))
+    cond = make_cond(arch, traj=real[:, arch["traj"]], traj_mask=traj_mask, batch=n, frames=frames)
+    length = noise_length(frames, arch["noise_stride"])
+    with torch.no_grad():
+        a, b = (G(torch.randn(n, arch["noise"], length), torch.randn(n, arch["latent"]), labels, cond)
+                for _ in range(2))
+    pool = lambda x: torch.nn.functional.avg_pool1d(x, POOL, POOL // 2)
+    return (pool(a) - pool(b)).abs().mean(dim=(1, 2)).numpy()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", help="run folders (their snapshots) or .ganim files")
+    ap.add_argument("--steps", nargs="*", type=int, help="only these snapshot steps")
+    ap.add_argument("--data", nargs="+", default=None)
+    ap.add_argument("--name", default="spread")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
+    args = ap.parse_args()
+    from quality import default_data  # benchmarks/quality.py
+    torch.set_num_threads(1)
+    t0 = time.time()
+    snapshots = [(step, path) for step, path in find_snapshots(args.runs) if not args.steps or step in args.steps]
+    first = model_file.load(snapshots[0][1])
+    training = first.header["training"]
+    ds = data_mod.load_dataset(args.data or default_data(), window=training.get("window", 64), log=lambda m: None)
+    train_ds = data_mod.subset(ds, {n.split("#")[0] for n in ds.names} - set(training["validation_takes"]))
+    sampler = data_mod.WindowSampler(train_ds, training.get("window", 64), seed=5)
+    target = same_label_spread(train_ds.clips, sampler.label_ids, training.get("window", 64), train_ds.std)
+    windows, label_ids = sampler.sample(ROWS)
+    real = torch.from_numpy(windows).transpose(1, 2)
+    labels = {k: torch.from_numpy(v) for k, v in label_ids.items()}
+    rows = []
+    for step, path in snapshots:
+        model = model_file.load(path)
+        G = generator_from_file(model).eval()
+        row = {"run": run_name(path), "step": step}
+        for kind, along in (("free", False), ("path", True)):
+            spread = draw_spread(G, model.header["arch"], labels, real, along)
+            row[kind] = float(spread.mean())
+            row[f"{kind}_active"] = float(np.mean(spread < target))
+        rows.append(row)
+        print(f"{row['run']} {step}: free {row['free']:.3f} ({row['free_active']:.0%} active), "
+              f"path {row['path']:.3f} ({row['path_active']:.0%} active), target {target:.3f}", file=sys.stderr)
+    result = {"target": target, "rows_per_snapshot": ROWS, "rows": rows, "seconds": round(time.time() - t0, 1)}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{args.name}.json").write_text(json.dumps(result, indent=2))
+    lines = [f"# Spread of two draws with the same labels (target: real takes' {target:.3f})", "",
+             "| run | step | free | hinge active | along a given path | hinge active |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['run']} | {r['step']} | {r['free']:.3f} | {r['free_active']:.0%} | {r['path']:.3f} | "
+              f"{r['path_active']:.0%} |" for r in rows]
+    (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out / args.name}.json/.md", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
