@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from blender_ganim.core import model_file  # noqa: E402
 from blender_ganim.core.generator import noise_length  # noqa: E402
 from trainer import data as data_mod  # noqa: E402
-from trainer.diversity import POOL, same_label_spread  # noqa: E402
+from trainer.diversity import pair_spread, same_label_spread  # noqa: E402
 from trainer.models import generator_from_file, make_cond  # noqa: E402
 from trainer.select import find_snapshots, run_name  # noqa: E402
 
@@ -44,8 +44,7 @@ def draw_spread(G, arch, labels, real, along_path, seed=0):
     with torch.no_grad():
         a, b = (G(torch.randn(n, arch["noise"], length), torch.randn(n, arch["latent"]), labels, cond)
                 for _ in range(2))
-    pool = lambda x: torch.nn.functional.avg_pool1d(x, POOL, POOL // 2)
-    return (pool(a) - pool(b)).abs().mean(dim=(1, 2)).numpy()
+    return pair_spread(a, b).numpy()
 
 
 def main():
@@ -62,10 +61,11 @@ def main():
     snapshots = [(step, path) for step, path in find_snapshots(args.runs) if not args.steps or step in args.steps]
     first = model_file.load(snapshots[0][1])
     training = first.header["training"]
-    ds = data_mod.load_dataset(args.data or default_data(), window=training.get("window", 64), log=lambda m: None)
+    window = training.get("window", 64)
+    ds = data_mod.load_dataset(args.data or default_data(), window=window, log=lambda m: None)
     train_ds = data_mod.subset(ds, {n.split("#")[0] for n in ds.names} - set(training["validation_takes"]))
-    sampler = data_mod.WindowSampler(train_ds, training.get("window", 64), seed=5)
-    target = same_label_spread(train_ds.clips, sampler.label_ids, training.get("window", 64), train_ds.std)
+    sampler = data_mod.WindowSampler(train_ds, window, seed=5)
+    target = same_label_spread(train_ds.clips, sampler.label_ids, window, train_ds.std)
     windows, label_ids = sampler.sample(ROWS)
     real = torch.from_numpy(windows).transpose(1, 2)
     labels = {k: torch.from_numpy(v) for k, v in label_ids.items()}

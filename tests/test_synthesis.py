@@ -97,7 +97,7 @@ def test_a_five_frame_gap_becomes_a_smooth_interpolation_of_its_sides(walk):
     assert synthesis.seam_ratio(a, kept) <= 1.5
 
 
-def test_long_gaps_and_gaps_at_the_ends_stay_the_networks():
+def test_the_networks_share_grows_from_5_to_25_frames():
     assert [synthesis.network_share(n) for n in (1, 5, 15, 25, 60)] == [0.0, 0.0, 0.5, 1.0, 1.0]
 
 

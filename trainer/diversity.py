@@ -69,9 +69,13 @@ def unconditioned_rows(mask, traj_mask=None):
     return (~known).nonzero().flatten()
 
 
-def diversity_loss(fake_a, fake_b, target):
-    """Hinge on the mean L1 distance between two draws ``[B, C, T]`` after a POOL-frame moving
-    average: zero once they differ by ``target``."""
+def pair_spread(a, b):
+    """Per-row mean L1 distance between two draws ``[B, C, T]`` after a POOL-frame moving average."""
     pool = lambda x: F.avg_pool1d(x, POOL, POOL // 2)
-    spread = (pool(fake_a) - pool(fake_b)).abs().mean(dim=(1, 2))
+    return (pool(a) - pool(b)).abs().mean(dim=(1, 2))
+
+
+def diversity_loss(fake_a, fake_b, target):
+    """Hinge on :func:`pair_spread`: zero once two draws differ by ``target``."""
+    spread = pair_spread(fake_a, fake_b)
     return torch.relu(target - spread).mean(), spread.mean()

@@ -217,8 +217,10 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     fingerprint = config_fingerprint(cfg, train_ds)
     label_weights = labeler_weights(train_ds) if main_proc else {}  # editing matches labels to kept frames
     sampler = data_mod.WindowSampler(train_ds, cfg["window"], seed=cfg["seed"] + 1000 * rank)
-    spread_target = cfg["diversity_target"] * same_label_spread(
-        train_ds.clips, sampler.label_ids, cfg["window"], train_ds.std, seed=cfg["seed"]) if cfg["diversity"] > 0 else 0.0
+    spread_target = 0.0
+    if cfg["diversity"] > 0:
+        spread_target = cfg["diversity_target"] * same_label_spread(
+            train_ds.clips, sampler.label_ids, cfg["window"], train_ds.std, seed=cfg["seed"])
     C = ds.spec["channels"]
     vocab_sizes = {k: len(v) for k, v in ds.vocab.items()}
 
