@@ -100,14 +100,14 @@ def test_existing_run_needs_resume(tiny_run, sample_dir, cache, capsys):
     assert "--resume" in capsys.readouterr().err
 
 
-def test_resume_with_other_configuration_is_refused(tiny_run, sample_dir, cache, tmp_path, capsys):
+@pytest.mark.parametrize("change, named", [(["--hidden", "48"], "hidden"), (["--d-batch-std"], "d_batch_std")])
+def test_resume_with_other_configuration_is_refused(tiny_run, sample_dir, cache, tmp_path, capsys, change, named):
     run = tmp_path / "copy"
     shutil.copytree(tiny_run, run)
-    args = ["train", sample_dir, "--out", run, "--steps", 14, "--cache", cache, "--resume", "--batch", "8",
-            "--hidden", "48", "--window", "48"]
+    args = ["train", sample_dir, "--out", run, "--steps", 14, "--cache", cache, "--resume", *SMALL, *change]
     assert run_cli(*args) == 2
     err = capsys.readouterr().err
-    assert "different configuration" in err and "hidden" in err
+    assert "different configuration" in err and f"({named} differ)" in err
 
 
 def test_resume_after_sigkill_continues_from_last_checkpoint(sample_dir, cache, tmp_path):

@@ -50,6 +50,14 @@ def add_parsers(sub):
     s.add_argument("--d-fk", action=argparse.BooleanOptionalAction, default=None,
                    help="give the critic joint positions and velocities from forward kinematics as well "
                         "as the features, so it can see foot sliding (default on)")
+    s.add_argument("--d-time-std", action=argparse.BooleanOptionalAction, default=None,
+                   help="let the critic pool each window's features by their spread over time as well as "
+                        "their mean, so it sees how a window's speeds vary, not only their average "
+                        "(default off)")
+    s.add_argument("--d-batch-std", action=argparse.BooleanOptionalAction, default=None,
+                   help="give the critic the spread of its features across groups of 4 windows "
+                        "(minibatch standard deviation), so it can tell a batch that is too varied or "
+                        "too alike from real (default off)")
     s.add_argument("--snapshot-every", type=int, metavar="N",
                    help="also keep RUN_DIR/snapshots/model_STEP.ganim every N steps (a multiple of "
                         "--ckpt-every), to pick the best with `ganim select RUN_DIR`")
@@ -120,6 +128,7 @@ def cmd_train(args):
                      lr_g=args.lr, lr_d=args.lr_d or args.lr, r1=args.r1, val_fraction=args.val_fraction,
                      seed=args.seed, split_seed=args.split_seed, lr_decay_after=args.lr_decay_after,
                      gap_weight=args.gap_weight, d_norm=args.d_norm, d_fk=args.d_fk,
+                     d_time_std=args.d_time_std, d_batch_std=args.d_batch_std,
                      snapshot_every=args.snapshot_every, diversity=args.diversity,
                      diversity_target=args.diversity_target, diversity_on_paths=args.diversity_on_paths)
     if args.no_mirror:

@@ -95,8 +95,9 @@ def make_cond(cfg, known=None, mask=None, traj=None, traj_mask=None, batch=1, fr
 class Discriminator(nn.Module):
     """Temporal conv critic over windows with label projection (Miyato & Koyama 2018)."""
 
-    def __init__(self, channels, vocab_sizes, hidden=128, spectral=True, fk=None):
+    def __init__(self, channels, vocab_sizes, hidden=128, spectral=True, fk=None, time_std=False, batch_std=False):
         super().__init__()
+        self.time_std, self.batch_std = time_std, batch_std
         sn = nn.utils.spectral_norm if spectral else (lambda m: m)  # without it, R1 alone keeps D in check
         self.convs = nn.ModuleList([
             sn(nn.Conv1d(channels, hidden, 3, padding=1)),
@@ -110,7 +111,8 @@ class Discriminator(nn.Module):
             sn(nn.Conv1d(len(TRAJ_CHANNELS), hidden // 2, 5, padding=2)),
             sn(nn.Conv1d(hidden // 2, hidden // 2, 5, stride=2, padding=2)),
         ])
-        feat = 2 * hidden + hidden // 2
+        pooled = 2 if time_std else 1  # mean over time, and with time_std its spread too
+        feat = pooled * 2 * hidden + hidden // 2
         # Optional third branch on joint positions and velocities (trainer/fk.py): foot sliding
         # and odd reach are plain to see there and nearly invisible in local rotations.
         self.fk = fk
@@ -120,7 +122,8 @@ class Discriminator(nn.Module):
                 sn(nn.Conv1d(hidden, hidden, 4, stride=2, padding=1)),
                 sn(nn.Conv1d(hidden, hidden, 4, stride=2, padding=1)),
             ])
-            feat += hidden
+            feat += pooled * hidden
+        feat += 1 if batch_std else 0
         self.head = sn(nn.Linear(feat, 1))
         self.embeds = nn.ModuleDict({k: sn(nn.Embedding(n, feat)) for k, n in vocab_sizes.items()})
 
@@ -132,17 +135,40 @@ class Discriminator(nn.Module):
         for conv in self.root:
             r = F.leaky_relu(conv(r), 0.2)
         # Mean and std over time: std lets the critic see how much a clip moves.
-        parts = [h.mean(-1), r.mean(-1) + r.std(-1)]
+        parts = [self._pool(h), r.mean(-1) + r.std(-1)]
         if self.fk is not None:
             p = self.fk(x)
             for conv in self.fk_convs:
                 p = F.leaky_relu(conv(p), 0.2)
-            parts.append(p.mean(-1))
+            parts.append(self._pool(p))
+        if self.batch_std:
+            parts.append(batch_spread(torch.cat(parts, dim=-1)))
         feat = torch.cat(parts, dim=-1)
         out = self.head(feat).squeeze(-1)
         for k, emb in self.embeds.items():
             out = out + (emb(labels[k]) * feat).sum(-1)
         return out
+
+    def _pool(self, h):
+        return torch.cat([h.mean(-1), h.std(-1)], dim=-1) if self.time_std else h.mean(-1)
+
+
+def batch_spread(feat, group=4):
+    """How far apart the windows of a small group are, as one feature per window [B, 1].
+
+    The minibatch standard deviation of Karras et al. 2018: a critic that sees one window at a
+    time cannot tell a batch that is too varied (or too alike) from real; with this it can.
+    Groups are every (B / group)-th window, so each holds windows of several labels, as real does.
+    """
+    B = feat.shape[0]
+    g = min(group, B)
+    while B % g:
+        g -= 1
+    if g < 2:
+        return feat.new_zeros(B, 1)
+    y = feat.reshape(g, B // g, -1)
+    spread = (y.var(0, unbiased=False) + 1e-8).sqrt().mean(-1)  # [B // g]
+    return spread.repeat(g).unsqueeze(-1)
 
 
 def count_params(module):

@@ -41,7 +41,7 @@ class TrainError(RuntimeError):
 DEFAULTS = dict(steps=20000, batch=32, window=64, lr_g=2e-4, lr_d=2e-4, r1=2.0, r1_every=4,
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, free_prob=0.5, traj_prob=0.3, d_norm="none",
-                d_fk=True, diversity=2.0, diversity_target=1.0, diversity_on_paths=True)
+                d_fk=True, d_time_std=False, d_batch_std=False, diversity=2.0, diversity_target=1.0, diversity_on_paths=True)
 
 
 # ------------------------------------------------------------------ set-up
@@ -65,7 +65,7 @@ def setup_distributed(device_arg):
 
 def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
-    keys = ("window", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk")
+    keys = ("window", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_time_std", "d_batch_std")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
     body["vocab"] = ds.vocab
@@ -228,7 +228,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     arch = gen_config(C, vocab_sizes, hidden=cfg["hidden"])
     G = Generator(arch).to(device)
     fk = PoseFK(ds.skeleton, ds.spec, train_ds.mean, train_ds.std, ds.fps) if cfg["d_fk"] else None
-    D = Discriminator(C, vocab_sizes, hidden=cfg["hidden"], spectral=cfg["d_norm"] == "spectral", fk=fk).to(device)
+    D = Discriminator(C, vocab_sizes, hidden=cfg["hidden"], spectral=cfg["d_norm"] == "spectral", fk=fk,
+                      time_std=cfg["d_time_std"], batch_std=cfg["d_batch_std"]).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg["lr_g"], betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg["lr_d"], betas=(0.5, 0.99))
@@ -239,6 +240,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         saved = json.loads(ck["fingerprint"])
         saved.setdefault("d_fk", False)  # runs from before the FK critic branch
         saved.setdefault("split_seed", saved["seed"])  # runs from before --split-seed: one seed did both
+        saved.setdefault("d_time_std", False)  # runs from before the critic's spread features
+        saved.setdefault("d_batch_std", False)
         if saved != json.loads(json.dumps(fingerprint)):
             diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != json.loads(json.dumps(fingerprint)).get(k))
             raise TrainError(f"cannot resume {out}: it was trained with a different configuration "
