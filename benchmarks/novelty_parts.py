@@ -31,18 +31,11 @@ from trainer.evaluate import generate_for_eval, load_real  # noqa: E402
 PARTS = ("root path, positions", "pose, positions", "root path, velocities", "pose, velocities")
 
 
-def nearest(X, R, chunk=256):
-    """Index of each row's nearest row of R (Euclidean)."""
-    rr = np.einsum("ij,ij->i", R, R)
-    return np.concatenate([np.argmin(rr[None] - 2.0 * X[s:s + chunk] @ R.T, axis=1)
-                           for s in range(0, len(X), chunk)])
-
-
 def split_distance(W, W_r, fps):
     """Mean squared distance per feature to the nearest training window, by part and by joint."""
     F, F_r = metrics.features(W, fps), metrics.features(W_r, fps)
     centre = F_r.mean(axis=0)
-    idx = nearest(F - centre, F_r - centre)
+    idx, _ = metrics.nearest_neighbours(F - centre, F_r - centre)
     D, J = F.shape[1], W.shape[2]
     dp = W - W_r[idx]                                      # [N, L, J, 3] metres
     dv = np.diff(W, axis=1) * fps - np.diff(W_r[idx], axis=1) * fps

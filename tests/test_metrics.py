@@ -115,6 +115,8 @@ def test_frechet_distance_and_neighbours():
     A, B = rng.normal(size=(300, 50)), rng.normal(size=(700, 50))
     brute = np.sqrt(((A[:, None] - B[None]) ** 2).sum(-1)).min(1)
     assert np.allclose(metrics.nearest_neighbour_distances(A, B, chunk=64), brute, rtol=1e-4)
+    index, _ = metrics.nearest_neighbours(A, B, chunk=64)
+    assert (index == np.sqrt(((A[:, None] - B[None]) ** 2).sum(-1)).argmin(1)).all()
 
 
 def test_evaluate_runs_on_synthetic_sets():

@@ -3,6 +3,7 @@
 import csv
 import errno
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -404,7 +405,6 @@ def test_another_seed_is_measured_on_the_same_held_out_takes(tiny_run, sample_di
 
 
 def test_diversity_target_is_a_fraction_of_the_real_spread(tiny_run, sample_dir, cache, tmp_path, capsys):
-    import re
     targets = {}
     for fraction in ("1", "0.5"):
         run = tmp_path / fraction

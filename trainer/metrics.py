@@ -56,7 +56,7 @@ CONTACT_HEIGHT_M = 0.05
 SKATE_SPEED_MS = 0.5
 GROUND_PERCENTILE = 5.0
 
-__all__ = ["windows", "features", "frechet_distance", "PCA", "nearest_neighbour_distances", "novelty",
+__all__ = ["windows", "features", "frechet_distance", "PCA", "nearest_neighbours", "nearest_neighbour_distances", "novelty",
            "coverage", "diversity", "diversity_within", "foot_skate", "foot_heights_floor", "jitter", "LabelClassifier",
            "Reference", "evaluate", "format_table", "Rig", "make_rig"]
 
@@ -420,20 +420,27 @@ def frechet_distance(a, b):
 
 # ===================================================================== nearest neighbours
 
-def nearest_neighbour_distances(A, B, chunk=512):
-    """Distance from each row of ``A`` to its nearest row of ``B`` (chunked matrix products)."""
+def nearest_neighbours(A, B, chunk=512):
+    """Index of, and distance to, the nearest row of ``B`` for each row of ``A`` (chunked matrix products)."""
     A = np.asarray(A, dtype=np.float32)
     B = np.asarray(B, dtype=np.float32)
     if len(B) == 0:
         raise ValueError("nearest neighbours in an empty set")
     bb = np.einsum("ij,ij->i", B, B)
+    index = np.empty(len(A), dtype=np.int64)
     out = np.empty(len(A), dtype=np.float64)
     for s in range(0, len(A), chunk):
         a = A[s:s + chunk]
         d2 = np.einsum("ij,ij->i", a, a)[:, None] - 2.0 * (a @ B.T)
         d2 += bb[None]
-        out[s:s + chunk] = d2.min(axis=1)
-    return np.sqrt(np.clip(out, 0.0, None))
+        index[s:s + chunk] = d2.argmin(axis=1)
+        out[s:s + chunk] = np.take_along_axis(d2, index[s:s + chunk, None], axis=1)[:, 0]
+    return index, np.sqrt(np.clip(out, 0.0, None))
+
+
+def nearest_neighbour_distances(A, B, chunk=512):
+    """Distance from each row of ``A`` to its nearest row of ``B``."""
+    return nearest_neighbours(A, B, chunk)[1]
 
 
 def _rms(d, dim):

@@ -44,6 +44,10 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, lr_g=2e-4, lr_d=2e-4, r1=2.0, 
                 d_fk=True, d_time_std=False, d_batch_std=False, diversity=2.0, diversity_target=1.0, diversity_on_paths=True)
 
 
+# What a checkpoint written before a fingerprint key existed was trained with.
+OLDER_RUNS = dict(d_fk=False, d_time_std=False, d_batch_std=False)
+
+
 # ------------------------------------------------------------------ set-up
 
 def setup_distributed(device_arg):
@@ -237,13 +241,12 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
 
     if resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=device, weights_only=True)
-        saved = json.loads(ck["fingerprint"])
-        saved.setdefault("d_fk", False)  # runs from before the FK critic branch
-        saved.setdefault("split_seed", saved["seed"])  # runs from before --split-seed: one seed did both
-        saved.setdefault("d_time_std", False)  # runs from before the critic's spread features
-        saved.setdefault("d_batch_std", False)
-        if saved != json.loads(json.dumps(fingerprint)):
-            diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != json.loads(json.dumps(fingerprint)).get(k))
+        # Runs from before a setting existed trained without it (before --split-seed, one seed did both).
+        stored = json.loads(ck["fingerprint"])
+        saved = {**OLDER_RUNS, "split_seed": stored["seed"], **stored}
+        wanted = json.loads(json.dumps(fingerprint))  # as the checkpoint stores it (tuples become lists)
+        if saved != wanted:
+            diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
             raise TrainError(f"cannot resume {out}: it was trained with a different configuration "
                              f"({', '.join(diff)} differ); use a new --out")
         G.load_state_dict(ck["G"]); D.load_state_dict(ck["D"]); G_ema.load_state_dict(ck["G_ema"])
