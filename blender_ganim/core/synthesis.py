@@ -75,7 +75,7 @@ def leg_chains(skeleton, spec):
     return legs
 
 
-LOCK_SPEED_M_S = 1.5     # feet slower than this while near the ground may be planted ...
+LOCK_SPEED_M_S = 1.0     # feet slower than this while near the ground may be planted ...
 LOCK_TRAVEL = 0.4        # ... unless they travel more than this share of the leg during the span
 
 
@@ -85,7 +85,9 @@ def lock_feet(motion, spec):
     Training with a strong anti-skate loss freezes locomotion (standing still is the cheapest
     way not to slide), so feet are cleaned up here instead. A foot counts as planted where it
     is near its clip's ground and slow; spans in which it travels far are steps, not plants,
-    and are left alone (locking them would stretch the leg).
+    and are left alone (locking them would stretch the leg). At 1.5 m/s the lock also caught
+    landing and lifting feet: on training takes (shipped model, 3 seeds) 1.0 m/s lowered FD by
+    ~10% and novelty by ~2%, foot skate staying within 1.06x real's (README, *The network*).
     """
     legs = leg_chains(motion.skeleton, spec)
     if not legs:
@@ -103,17 +105,17 @@ def lock_feet(motion, spec):
     return contacts.lock_feet(motion, mask, legs)
 
 
-SMOOTH_SIGMA = 2.0  # frames
+SMOOTH_SIGMA = 1.75  # frames
 
 
 def smooth(f, spec, sigma=SMOOTH_SIGMA):
     """Gaussian low-pass over time of the generated features (contacts excluded).
 
     The network's frame-to-frame noise shows up as jitter (the shipped model: 1.44x real
-    mocap's third derivative at sigma = 1 frame); sigma = 2 brings it to real (0.98x) and
-    also lowers novelty and raises coverage (measured with `ganim select`'s training-take
-    reference, so the held-out takes stay unseen). Rotations are 6D, so filtered values are
-    re-orthonormalised on decode.
+    mocap's third derivative at sigma = 1 frame); more smoothing also lowers novelty and
+    raises coverage, too much raises FD. Sigma was set together with the foot lock, which
+    adds jitter of its own, on `ganim select`'s training-take reference (the held-out takes
+    stay unseen). Rotations are 6D, so filtered values are re-orthonormalised on decode.
     """
     if sigma <= 0 or len(f) < 3:
         return f
