@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blender_ganim.core import bvh, model_file, synthesis
+from blender_ganim.core import bvh, features, model_file, synthesis
 from blender_ganim.core import rotations as rot
 
 MODEL = Path(__file__).resolve().parents[1] / "blender_ganim" / "models" / "default.ganim"
@@ -73,6 +73,48 @@ def test_a_short_gap_moved_as_a_whole_is_put_back_whole(walk, gap):
     out, ref = synthesis._inertialize(moved, kept), synthesis._inertialize(same, kept)
     np.testing.assert_allclose(out.global_positions(), ref.global_positions(), atol=1e-6)
     assert synthesis.seam_ratio(out, kept) <= 1.5
+
+
+def _frozen_gap_peak(walk, run, start=60):
+    """Largest frame-to-frame change of joint speed in and at a gap whose generated frames
+    stand still while the kept sides walk on (the largest velocity mismatch a seam can see)."""
+    kept = np.ones(walk.frames, dtype=bool)
+    kept[start:start + run] = False
+    frozen = walk.copy()
+    frozen.positions[start:start + run] = walk.positions[start - 1]
+    frozen.rotations[start:start + run] = walk.rotations[start - 1]
+    out = synthesis._inertialize(frozen, kept)
+    speed = np.linalg.norm(np.diff(out.global_positions(), axis=0), axis=-1)
+    return np.abs(np.diff(speed, axis=0))[start - 2:start + run].max()
+
+
+def test_a_long_gap_spreads_the_seams_speed_change_over_half_its_length(walk):
+    # 32 frames: two fades of 16; 64 frames: two of 32, so the same mismatch is taken out twice as slowly.
+    assert synthesis._fade_length(64, synthesis.SEAM_FRAMES, two_sided=True) == 32
+    assert synthesis._fade_length(200, synthesis.SEAM_FRAMES, two_sided=True) == 32
+    assert synthesis._fade_length(64, synthesis.SEAM_FRAMES, two_sided=False) == 16
+    short, long = _frozen_gap_peak(walk, 32), _frozen_gap_peak(walk, 64)
+    assert long < 0.65 * short
+
+
+def test_edits_smooth_only_the_generated_frames(model, walk):
+    # Noise in the generated features (the network's wiggles) is low-passed before decoding;
+    # kept frames come back exactly.
+    spec = model.header["features"]
+    start, end = 100, 140
+    kept = np.ones(walk.frames, dtype=bool)
+    kept[start:end] = False
+    f = features.encode(walk, spec)
+    f[start:end, :spec["contact_start"]] += np.random.default_rng(0).normal(
+        scale=0.05, size=(end - start, spec["contact_start"]))
+    begin = features.start_of(walk, spec)
+    out = synthesis._finish(model, f, begin, kept, "t", reference=walk)
+    raw = features.decode(f, spec, model.skeleton, model.header["fps"], start=begin)
+
+    def jerk(m):
+        return np.abs(np.diff(m.global_positions()[start + 2:end - 2], n=3, axis=0)).mean()
+    np.testing.assert_allclose(out.global_positions()[kept], walk.global_positions()[kept], atol=1e-6)
+    assert jerk(out) < 0.3 * jerk(raw)
 
 
 def _junk_in(clip, start, end, seed):

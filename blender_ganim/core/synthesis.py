@@ -304,6 +304,19 @@ def _hermite(n, start, start_rate, end, end_rate):
             + (-2 * u ** 3 + 3 * u ** 2) * end + (u ** 3 - u ** 2) * d * end_rate)
 
 
+def _fade_length(run, frames, two_sided):
+    """Frames over which a seam's offset fades: ``frames``, or on a long gap between kept motion
+    up to half the gap (at most twice ``frames``).
+
+    A generated side that moves much slower than the kept one must take up the difference
+    somewhere; over 16 frames that was the pop left on whole held-out takes (a slow elderly
+    hand raise, 1.8x the take's roughest real frame at a 45-frame gap).
+    """
+    if not two_sided:
+        return max(1, min(frames, run))
+    return min(max(frames, run // 2), 2 * frames)
+
+
 def _inertialize(motion, kept, frames=None):
     """Blend out the jump where generated frames meet kept ones, on the generated side only.
 
@@ -332,7 +345,7 @@ def _inertialize(motion, kept, frames=None):
             if not on:
                 continue
             x0, v0, y0, w0 = _seam_offset(rots, pos, kept, seam, step)
-            k = max(1, min(frames, run))
+            k = _fade_length(run, frames, two_sided=left and right)
             window = 0.5 * (1 + np.cos(np.pi * np.arange(k) / k))
             for i in range(k):
                 t = seam + step * i
@@ -389,6 +402,11 @@ def _ease_short_gaps(motion, kept):
 
 
 def _finish(model, f, start, kept, name, reference=None):
+    # The generated frames get generate()'s low-pass too: the network's frame-to-frame wiggles
+    # next to a seam are what the seam blend cannot take out.
+    gen = ~np.asarray(kept, dtype=bool)
+    f = f.copy()
+    f[gen] = smooth(f, model.header["features"])[gen]
     m = features.decode(f, model.header["features"], model.skeleton, model.header["fps"], start=start, name=name)
     if reference is not None:  # kept frames exactly as they were (joints above the root included)
         m.rotations[kept] = reference.rotations[kept]
