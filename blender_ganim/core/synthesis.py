@@ -86,8 +86,9 @@ def lock_feet(motion, spec):
     way not to slide), so feet are cleaned up here instead. A foot counts as planted where it
     is near its clip's ground and slow; spans in which it travels far are steps, not plants,
     and are left alone (locking them would stretch the leg). At 1.5 m/s the lock also caught
-    landing and lifting feet: on training takes (shipped model, 3 seeds) 1.0 m/s lowered FD by
-    ~10% and novelty by ~2%, foot skate staying within 1.06x real's (README, *The network*).
+    landing and lifting feet: on training takes (shipped model, 3 seeds) 1.0 m/s, set together
+    with the smoothing's sigma, lowered FD by ~10% and novelty by ~2%, foot skate staying
+    within 1.06x real's (README, *The network*).
     """
     legs = leg_chains(motion.skeleton, spec)
     if not legs:
