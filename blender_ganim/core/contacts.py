@@ -153,7 +153,7 @@ def lock_feet(motion, contacts, chains, blend=BLEND_FRAMES, soft=SOFT_REACH):
     return motion.copy(rotations=rot.quat_unroll(rot.quat_normalize(rotations)))
 
 
-def _two_bone(h, k, f, goal, hip_rot, chain_pos, frames, soft=SOFT_REACH):
+def _two_bone(h, k, f, goal, hip_rot, chain_pos, frames, soft):
     """World rotations ``(thigh, shin)`` [N, 4] that carry the foot from ``f`` to ``goal``."""
     a = np.linalg.norm(k - h, axis=-1)
     b = np.linalg.norm(f - k, axis=-1)

@@ -405,9 +405,7 @@ def _ease_short_gaps(motion, kept):
 def _finish(model, f, start, kept, name, reference=None):
     # The generated frames get generate()'s low-pass too: the network's frame-to-frame wiggles
     # next to a seam are what the seam blend cannot take out.
-    gen = ~np.asarray(kept, dtype=bool)
-    f = f.copy()
-    f[gen] = smooth(f, model.header["features"])[gen]
+    f = np.where(np.asarray(kept, dtype=bool)[:, None], f, smooth(f, model.header["features"]))
     m = features.decode(f, model.header["features"], model.skeleton, model.header["fps"], start=start, name=name)
     if reference is not None:  # kept frames exactly as they were (joints above the root included)
         m.rotations[kept] = reference.rotations[kept]
