@@ -2,6 +2,7 @@
 
 import csv
 import errno
+import json
 import os
 import re
 import shutil
@@ -392,8 +393,19 @@ def test_resumed_run_with_lr_decay_ends_at_a_tenth(tiny_run, sample_dir, cache, 
     assert run_cli("train", sample_dir, "--out", run, "--steps", 16, "--ckpt-every", 2, "--cache", cache,
                    "--resume", "--lr-decay-after", 12, *SMALL) == 0
     ck = torch.load(run / "checkpoint.pt", weights_only=True)
-    base = train_mod.DEFAULTS["lr_g"]
-    assert all(g["lr"] == pytest.approx(base / 10) for g in ck["opt_g"]["param_groups"] + ck["opt_d"]["param_groups"])
+    cfg = train_mod.DEFAULTS
+    assert all(g["lr"] == pytest.approx(cfg["lr_g"] / 10) for g in ck["opt_g"]["param_groups"])
+    assert all(g["lr"] == pytest.approx(cfg["lr_d"] / 10) for g in ck["opt_d"]["param_groups"])
+
+
+def test_critic_learns_twice_as_fast_as_the_generator_unless_told(tiny_run, sample_dir, cache, tmp_path):
+    """The default two-timescale rates (README: at equal rates runs drifted past their peak)."""
+    assert json.loads((tiny_run / "config.json").read_text())["lr_d"] == pytest.approx(4e-4)
+    for extra, lr_d in ((["--lr", "1e-4"], 2e-4), (["--lr", "1e-4", "--lr-d", "1e-4"], 1e-4)):
+        run = tmp_path / f"rates{lr_d}"
+        assert run_cli("train", sample_dir, "--out", run, "--steps", 2, "--ckpt-every", 2, "--cache", cache,
+                       *extra, *SMALL) == 0
+        assert json.loads((run / "config.json").read_text())["lr_d"] == pytest.approx(lr_d)
 
 
 def test_another_seed_is_measured_on_the_same_held_out_takes(tiny_run, sample_dir, cache, tmp_path):
