@@ -393,7 +393,7 @@ def test_resumed_run_with_lr_decay_ends_at_a_tenth(tiny_run, sample_dir, cache, 
     ck = torch.load(run / "checkpoint.pt", weights_only=True)
     cfg = train_mod.DEFAULTS
     assert all(g["lr"] == pytest.approx(cfg["lr_g"] / 10) for g in ck["opt_g"]["param_groups"])
-    assert all(g["lr"] == pytest.approx(cfg["lr_d"] / 10) for g in ck["opt_d"]["param_groups"])
+    assert all(g["lr"] == pytest.approx(2 * cfg["lr_g"] / 10) for g in ck["opt_d"]["param_groups"])
 
 
 def test_critic_learns_twice_as_fast_as_the_generator_unless_told(tiny_run, sample_dir, cache, tmp_path):

@@ -29,8 +29,8 @@ def add_parsers(sub):
     s.add_argument("--ckpt-every", type=int, help="checkpoint + export every N steps (default 500)")
     s.add_argument("--lr", type=float, help="learning rate of G (default 2e-4)")
     s.add_argument("--lr-d", type=float,
-                   help="learning rate of D (default: twice --lr, 4e-4; at an equal rate the critic fell behind "
-                        "and runs drifted past their peak, see README)")
+                   help="learning rate of D (default: twice --lr; at an equal rate the critic fell behind and runs "
+                        "drifted past their peak, see README)")
     s.add_argument("--lr-decay-after", type=int, metavar="STEP",
                    help="from this step on, lower both rates along a cosine to a tenth at --steps "
                         "(default: constant)")
@@ -127,7 +127,7 @@ def cmd_train(args):
     condition = () if args.condition.strip().lower() == "none" else tuple(
         c.strip() for c in args.condition.split(",") if c.strip())
     overrides = dict(batch=args.batch, window=args.window, hidden=args.hidden, ckpt_every=args.ckpt_every,
-                     lr_g=args.lr, lr_d=args.lr_d or (2 * args.lr if args.lr else None), r1=args.r1, val_fraction=args.val_fraction,
+                     lr_g=args.lr, lr_d=args.lr_d, r1=args.r1, val_fraction=args.val_fraction,
                      seed=args.seed, split_seed=args.split_seed, lr_decay_after=args.lr_decay_after,
                      gap_weight=args.gap_weight, d_norm=args.d_norm, d_fk=args.d_fk,
                      d_time_std=args.d_time_std, d_batch_std=args.d_batch_std,

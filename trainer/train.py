@@ -38,7 +38,7 @@ class TrainError(RuntimeError):
     pass
 
 
-DEFAULTS = dict(steps=20000, batch=32, window=64, lr_g=2e-4, lr_d=4e-4, r1=2.0, r1_every=4,
+DEFAULTS = dict(steps=20000, batch=32, window=64, lr_g=2e-4, lr_d=None, r1=2.0, r1_every=4,
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, free_prob=0.5, traj_prob=0.3, d_norm="none",
                 d_fk=True, d_time_std=False, d_batch_std=False, diversity=2.0, diversity_target=1.0, diversity_on_paths=True)
@@ -194,6 +194,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
           resume=False, log=print, progress=True, cache_dir=None, **overrides):
     cfg = dict(DEFAULTS)
     cfg.update({k: v for k, v in overrides.items() if v is not None})
+    if cfg["lr_d"] is None:  # the critic at twice G's rate: at equal rates it fell behind and runs drifted (README)
+        cfg["lr_d"] = 2 * cfg["lr_g"]
     if steps is not None:
         cfg["steps"] = steps
     cfg["condition"] = list(condition)

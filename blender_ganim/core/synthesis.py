@@ -86,7 +86,7 @@ def lock_feet(motion, spec):
     way not to slide), so feet are cleaned up here instead. A foot counts as planted where it
     is near its clip's ground and slow; spans in which it travels far are steps, not plants,
     and are left alone (locking them would stretch the leg). At 1.5 m/s the lock also caught
-    landing and lifting feet: on training takes (shipped model, 3 seeds) 1.0 m/s, set together
+    landing and lifting feet: on training takes (`runs/d3`, 3 seeds) 1.0 m/s, set together
     with the smoothing's sigma, lowered FD by ~10% and novelty by ~2%, foot skate staying
     within 1.06x real's (README, *The network*).
     """
@@ -112,7 +112,7 @@ SMOOTH_SIGMA = 1.75  # frames
 def smooth(f, spec, sigma=SMOOTH_SIGMA):
     """Gaussian low-pass over time of the generated features (contacts excluded).
 
-    The network's frame-to-frame noise shows up as jitter (the shipped model: 1.44x real
+    The network's frame-to-frame noise shows up as jitter (the model shipped then: 1.44x real
     mocap's third derivative at sigma = 1 frame); more smoothing also lowers novelty and
     raises coverage, too much raises FD. Sigma was set together with the foot lock, which
     adds jitter of its own, on `ganim select`'s training-take reference (the held-out takes
