@@ -208,8 +208,14 @@ def test_restyle_keeps_the_root_path(rig, settings, model):
     # The panel's Strength reaches the generator: a plain label swap is another motion.
     settings.restyle_strength = 0.0
     plain = run_op(bpy.ops.ganim.restyle)
-    settings.restyle_strength = 1.0
     a, b = (actions.read_action(rig.obj, act, model.skeleton) for act in (action, plain))
+    assert not np.allclose(a.rotations, b.rotations, atol=1e-3)
+    # So do its Drafts: the best of three draws is not the first draw.
+    settings.restyle_drafts = 1
+    first = run_op(bpy.ops.ganim.restyle)
+    settings.restyle_drafts = 3
+    best = run_op(bpy.ops.ganim.restyle)
+    a, b = (actions.read_action(rig.obj, act, model.skeleton) for act in (first, best))
     assert not np.allclose(a.rotations, b.rotations, atol=1e-3)
 
 

@@ -2,6 +2,8 @@
 
 import argparse
 
+from blender_ganim.core import synthesis
+
 
 def _range(text):
     a, sep, b = text.partition(":")
@@ -39,11 +41,12 @@ def add_parsers(sub):
                                    "root path and timing exactly.")
     s.add_argument("model")
     s.add_argument("clip")
-    s.add_argument("--strength", type=float, default=1.0,
-                   help="how far past the new style, away from the clip's own; 0 is a plain label swap (default 1)")
-    s.add_argument("--drafts", type=int, default=1,
+    s.add_argument("--strength", type=float, default=synthesis.STYLE_STRENGTH,
+                   help="how far past the new style, away from the clip's own; 0 is a plain label swap "
+                        f"(default {synthesis.STYLE_STRENGTH:g})")
+    s.add_argument("--drafts", type=int, default=synthesis.RESTYLE_DRAFTS,
                    help="noise draws to make; the one the model's label classifier reads most clearly as the "
-                        "new labels is kept (default 1: the first draw)")
+                        f"new labels is kept (default {synthesis.RESTYLE_DRAFTS}; 1: the first draw)")
     _outputs(s, label_required=True)
     s.set_defaults(func=cmd_restyle)
 
@@ -71,19 +74,16 @@ def _write(path, motion):
 
 def _user_errors(fn):
     def wrapped(args):
-        from blender_ganim.core.synthesis import SynthesisError
-
         from .cli import UserError
         try:
             return fn(args)
-        except SynthesisError as e:
+        except synthesis.SynthesisError as e:
             raise UserError(str(e)) from None
     return wrapped
 
 
 @_user_errors
 def cmd_inbetween(args):
-    from blender_ganim.core import synthesis
     model, (clip,), labels = _load(args, args.clip)
     start, end = args.frames
     _write(args.out, synthesis.inbetween(model, clip, start, end, labels, args.seed))
@@ -91,7 +91,6 @@ def cmd_inbetween(args):
 
 @_user_errors
 def cmd_transition(args):
-    from blender_ganim.core import synthesis
     model, (a, b), labels = _load(args, args.a, args.b)
     if args.crossfade:
         out = synthesis.crossfade(a, b, args.frames)
@@ -102,7 +101,6 @@ def cmd_transition(args):
 
 @_user_errors
 def cmd_restyle(args):
-    from blender_ganim.core import synthesis
     model, (clip,), labels = _load(args, args.clip)
     _write(args.out, synthesis.restyle(model, clip, labels, args.seed, strength=args.strength,
                                           drafts=args.drafts))

@@ -69,7 +69,7 @@ class GANIM_OT_restyle(_EditOperator, Operator):
     bl_label = "Restyle"
 
     def run(self, context, s, model):
-        return edit.restyle(context.active_object, model, strength=s.restyle_strength,
+        return edit.restyle(context.active_object, model, strength=s.restyle_strength, drafts=s.restyle_drafts,
                             **self.common(context, s, model))
 
 

@@ -129,8 +129,12 @@ class GANimSettings(PropertyGroup):
         name="Key Frames", default="",
         description="Frames whose poses to keep, e.g. 1, 20, 45; empty: where the root bone has keys")
     restyle_strength: FloatProperty(
-        name="Style Strength", default=1.0, min=0.0, max=3.0,
+        name="Style Strength", default=synthesis.STYLE_STRENGTH, min=0.0, max=3.0,
         description="Restyle: how far past the chosen style, away from the action's own (0: a plain label swap)")
+    restyle_drafts: IntProperty(
+        name="Drafts", default=synthesis.RESTYLE_DRAFTS, min=1, max=synthesis.MAX_DRAFTS,
+        description="Restyle: noise draws to make; the one the model's label classifier reads most clearly "
+                    "as the chosen style is kept (each draw is one forward pass)")
     edit_replace: BoolProperty(name="Replace Active", default=False,
                                description="Replace the keys of the active action instead of writing a new one")
     path_curve: PointerProperty(name="Path", type=bpy.types.Object, poll=lambda self, obj: obj.type == "CURVE",

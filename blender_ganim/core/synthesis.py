@@ -158,9 +158,10 @@ def generate(model, frames, count=1, labels=None, seed=None, start=(0.0, 0.0, 0.
 # smoothed with a decaying offset on the generated side (inertialization).
 
 SEAM_FRAMES = 16
-RESTYLE_DRAFTS = 1   # noise draws per restyle (more: the classifier keeps the clearest; see README)
+# Restyle defaults, set on the shipped model's training takes (README, *Labels when editing*):
+RESTYLE_DRAFTS = 8    # noise draws per restyle; the label classifier keeps the clearest
 MAX_DRAFTS = 64
-STYLE_STRENGTH = 1.0  # restyle: how far past the target label, away from the clip's own (0 = plain swap)
+STYLE_STRENGTH = 0.5  # how far past the target label, away from the clip's own (0 = plain swap)
 
 
 def receptive_field(model):
