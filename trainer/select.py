@@ -75,6 +75,13 @@ def find_snapshots(sources, every=1):
 
 def training_reference(model, data, seed=0, log=print):
     """A metrics.Reference built from the model's training takes alone: R vs pseudo held-out H'."""
+    clips, labels = training_split(model, data, seed, log)
+    return metrics.Reference(clips["train"], clips["heldout"], labels, seed=seed)
+
+
+def training_split(model, data, seed=0, log=print):
+    """The model's training takes split into R and pseudo held-out H' ({"train", "heldout"}: clips)
+    with their labels ({column: {part: [...]}}); the run's real held-out takes are left out."""
     heldout = (model.header.get("training") or {}).get("validation_takes")
     real, labels, split = load_real(data, heldout, log=log)
     names = split["train"]
@@ -88,8 +95,7 @@ def training_reference(model, data, seed=0, log=print):
     ref_labels = {c: {p: [table[n][c] for n in part[p]] for p in part} for c in labels}
     log(f"reference: {len(part['train'])} training takes vs {len(part['heldout'])} pseudo held-out "
         "training takes (the run's held-out takes are not used)")
-    return metrics.Reference([by_name[n] for n in part["train"]], [by_name[n] for n in part["heldout"]],
-                             ref_labels, seed=seed)
+    return {p: [by_name[n] for n in part[p]] for p in part}, ref_labels
 
 
 def default_count(model):
