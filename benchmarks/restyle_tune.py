@@ -49,7 +49,7 @@ def main():
         grid[f"{s:g}"] = restyle_scores(model, clips["heldout"], ref, drafts=drafts, strength=s)
         print(f"strength {s:g}: " + ", ".join(f"{n} drafts {r['ratio']:.3f}x" for n, r in grid[f'{s:g}'].items()),
               file=sys.stderr)
-    first = next(iter(next(iter(grid.values())).values()))
+    first = grid[next(iter(grid))][str(drafts[0])]  # takes, clips and ceiling are the same in every cell
     result = {"model": Path(args.model).name, "steps": model.header["training"]["steps"],
               "takes": first["takes"], "clips": first["clips"], "ceiling": first["ceiling"],
               "defaults": {"strength": synthesis.STYLE_STRENGTH, "drafts": synthesis.RESTYLE_DRAFTS},
