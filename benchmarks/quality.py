@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from blender_ganim.core import model_file  # noqa: E402
+from blender_ganim.core import model_file, synthesis  # noqa: E402
 from trainer import metrics  # noqa: E402
 from trainer.evaluate import CHECKS, QUALITY_TARGETS, run_eval, shortfall  # noqa: E402
 from trainer.plots import plot_eval  # noqa: E402
@@ -36,12 +36,15 @@ def main():
     ap.add_argument("--data", nargs="+", default=None)
     ap.add_argument("--count", type=int, default=150, help="generated clips (150 x 120 frames ~ 1,000 windows)")
     ap.add_argument("--frames", type=int, default=120)
+    ap.add_argument("--temperature", type=float, default=synthesis.TEMPERATURE,
+                    help=f"noise temperature (default {synthesis.TEMPERATURE:g}, what the tools use)")
+    ap.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = ap.parse_args()
     data = args.data or default_data()
     t0 = time.time()
-    result = run_eval(args.model, data, count=args.count, frames=args.frames,
-                      log=lambda m: print(m, file=sys.stderr))
+    result = run_eval(args.model, data, count=args.count, frames=args.frames, seed=args.seed,
+                      log=lambda m: print(m, file=sys.stderr), temperature=args.temperature)
     model = model_file.load(args.model)
     verdicts = {}
     for key, check in CHECKS.items():
@@ -64,7 +67,8 @@ def main():
     lines = ["# Quality of the shipped model", "",
              f"Model: `{Path(args.model).name}`, {train.get('steps', '?')} steps, {train.get('device', '?')}, "
              f"{train.get('wall_time_s', 0) / 60:.0f} min of training. Data: {', '.join(result['data'])}; "
-             f"held-out takes: {len(train.get('validation_takes', []))}.", "",
+             f"held-out takes: {len(train.get('validation_takes', []))}. Generation: {args.count} clips of "
+             f"{args.frames} frames, seed {args.seed}, temperature {args.temperature:g}.", "",
              metrics.format_table(result), "", "| target | verdict |", "|---|---|"]
     lines += [f"| {k} {QUALITY_TARGETS[k]} | {v} |" for k, v in verdicts.items()]
     lines += ["", f"Total shortfall from the bar: {result['shortfall']:.2f} (the sum of log-distances outside "

@@ -318,6 +318,17 @@ def test_generate_motion_keys_every_bone_and_plays_the_motion(settings, model):
     assert (scene.frame_start, scene.frame_end) == (START, START + FRAMES - 1)
 
 
+def test_temperature_reaches_the_generator(settings, model):
+    obj = create_rig()
+    settings.label_0 = "elderly"
+    assert settings.temperature == pytest.approx(synthesis.TEMPERATURE)
+    assert "temperature" in [entry[2] for entry in draw_panel() if entry[0] == "prop"]
+    settings.temperature = 1.3
+    assert bpy.ops.ganim.generate_motion() == {"FINISHED"}
+    assert_plays(obj, synthesis.generate(model, FRAMES, labels={"style": "elderly"}, seed=SEED,
+                                         temperature=1.3)[0][0], START)
+
+
 def test_new_actions_one_per_variation_first_plays(settings, model):
     obj = create_rig()
     settings.count, settings.action_name = 3, "Take"

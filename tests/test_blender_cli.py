@@ -105,13 +105,13 @@ def test_generate_into_an_existing_scene_as_nla_strips(tmp_path, model):
     bpy.ops.wm.save_as_mainfile(filepath=str(scene))
     out = tmp_path / "nla.blend"
     done = run_cli("generate", "--scene", scene, "--armature", "Hero", "--count", 3, "--frames", FRAMES,
-                   "--seed", SEED, "--start-frame", 10, "--target", "nla", "--out", out)
+                   "--seed", SEED, "--start-frame", 10, "--target", "nla", "--temperature", 1.2, "--out", out)
     assert done.returncode == 0, done.stdout + done.stderr
     bpy.ops.wm.open_mainfile(filepath=str(out))
     obj = bpy.data.objects["Hero"]
     tracks = obj.animation_data.nla_tracks
     assert len(tracks) == 3 and [t.mute for t in tracks] == [False, True, True]
-    assert_plays(obj, synthesis.generate(model, FRAMES, count=3, seed=SEED)[0][0], 10)
+    assert_plays(obj, synthesis.generate(model, FRAMES, count=3, seed=SEED, temperature=1.2)[0][0], 10)
 
 
 # ---------------------------------------------------------------- errors: exit 2, one line
@@ -156,6 +156,8 @@ def _error(capsys, *argv):
     (["generate", "--out", "x.blend"], r"no --armature given and the scene has no active object"),
     (["generate", "--armature", "Rig", "--create-armature", "--count", 0, "--out", "x.blend"], r"count must be"),
     (["generate", "--armature", "Rig", "--create-armature", "--frames", 1, "--out", "x.blend"], r"frame count"),
+    (["generate", "--armature", "Rig", "--create-armature", "--temperature", -1, "--out", "x.blend"],
+     r"temperature must be between 0 and"),
     (["frobnicate"], r"invalid choice: 'frobnicate'"),
 ])
 def test_usage_errors_exit_2_in_one_line(capsys, argv, pattern):

@@ -42,6 +42,30 @@ def test_generate_is_seeded_and_labelled(model):
     assert not np.allclose(a[0].rotations, a[1].rotations)
 
 
+def test_temperature_scales_how_far_draws_stray(model):
+    labels = {"style": "elderly", "content": "walk"}
+
+    def draws(temperature):
+        return [synthesis.generate(model, 64, labels=labels, seed=s, temperature=temperature)[0][0].rotations
+                for s in (1, 2)]
+
+    cold, cool, warm = draws(0.0), draws(0.3), draws(1.0)
+    np.testing.assert_allclose(cold[0], cold[1], rtol=0, atol=1e-9)  # no noise: one motion per label
+    spread = [np.abs(a - b).mean() for a, b in (cool, warm)]
+    assert 0 < spread[0] < spread[1]
+    default = synthesis.generate(model, 64, labels=labels, seed=1)[0][0].rotations
+    np.testing.assert_allclose(default, synthesis.generate(model, 64, labels=labels, seed=1,
+                                                           temperature=synthesis.TEMPERATURE)[0][0].rotations,
+                               rtol=0, atol=1e-12)
+    assert not np.allclose(default, warm[0])  # the default is not the network as trained
+
+
+@pytest.mark.parametrize("bad", [-0.1, synthesis.MAX_TEMPERATURE + 0.5, "hot", float("nan")])
+def test_temperature_outside_its_range_is_refused(model, bad):
+    with pytest.raises(synthesis.SynthesisError, match="temperature must be between 0 and"):
+        synthesis.generate(model, 30, temperature=bad)
+
+
 @pytest.mark.parametrize("bad, words", [({"style": "grumpy"}, "unknown style 'grumpy'"),
                                         ({"mood": "x"}, "no label 'mood'")])
 def test_unknown_labels(model, bad, words):
@@ -236,6 +260,18 @@ def test_foot_lock_plants_a_sliding_foot_and_touches_only_legs(model, walk):
     before = contacts.skate(slid, planted, feet, threshold=0.1)
     after = contacts.skate(locked, planted, feet, threshold=0.1)
     assert after < 0.5 * before
+
+    # A partial lock: the foot moves the given share of the way from its own path to the
+    # held one, so the full lock's slide speed is what is left of it (1 - strength) x.
+    def slide(m):
+        p = m.global_positions()[:, feet][..., [0, 2]]
+        return np.linalg.norm(np.diff(p, axis=0), axis=-1)[planted[1:] & planted[:-1]].mean()
+    legs = synthesis.leg_chains(walk.skeleton, spec)
+    mask = np.stack([planted[:, i] for i in range(len(legs))], axis=1)
+    full, none, half = (contacts.lock_feet(slid, mask, legs, strength=s) for s in (1.0, 0.0, 0.5))
+    assert slide(none) == pytest.approx(slide(slid), rel=0.05)  # only the soft reach acts
+    assert slide(full) < 0.1 * slide(slid)
+    assert slide(half) == pytest.approx(0.5 * slide(slid) + 0.5 * slide(full), rel=0.15)
     legs = {walk.skeleton.index(n) for n in ("UpperLeg_L", "LowerLeg_L", "Foot_L", "Toes_L",
                                               "UpperLeg_R", "LowerLeg_R", "Foot_R", "Toes_R")}
     others = [j for j in range(len(walk.skeleton)) if j not in legs]

@@ -74,6 +74,19 @@ def test_sample_same_seed_same_clip(tiny_run, tmp_path):
     assert (tmp_path / "a" / "sample_000.bvh").read_text() == (tmp_path / "b" / "sample_000.bvh").read_text()
 
 
+def test_sample_temperature_zero_ignores_the_seed(tiny_run, tmp_path, capsys):
+    model = model_file.load(tiny_run / "model.ganim")
+    fixed = [arg for column, values in model.labels.items() for arg in ("--label", f"{column}={values[0]}")]
+    for d, seed in (("a", 1), ("b", 2), ("c", 1)):
+        temperature = "1" if d == "c" else "0"
+        assert run_cli("sample", tiny_run / "model.ganim", "--out", tmp_path / d, "--frames", 40, "--seed", seed,
+                       "--temperature", temperature, *fixed) == 0
+    text = {d: (tmp_path / d / "sample_000.bvh").read_text() for d in "abc"}
+    assert text["a"] == text["b"] and text["a"] != text["c"]
+    assert run_cli("sample", tiny_run / "model.ganim", "--out", tmp_path / "d", "--temperature", "-1") == 2
+    assert "temperature must be between 0 and" in capsys.readouterr().err
+
+
 def test_unknown_label_is_a_one_line_error(tiny_run, tmp_path, capsys):
     assert run_cli("sample", tiny_run / "model.ganim", "--out", tmp_path, "--label", "style=grumpy") == 2
     err = capsys.readouterr().err.strip()

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from blender_ganim.core import synthesis
+
 
 def add_parsers(sub):
     s = sub.add_parser(
@@ -84,6 +86,9 @@ def add_parsers(sub):
     s.add_argument("--frames", type=int, default=120)
     s.add_argument("--label", action="append", metavar="NAME=VALUE", help="e.g. style=elderly (repeatable)")
     s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--temperature", type=float, default=synthesis.TEMPERATURE,
+                   help=f"noise temperature, 0-{synthesis.MAX_TEMPERATURE:g}: lower is more typical of the "
+                        f"labels, higher more varied, 1 the network as trained (default {synthesis.TEMPERATURE:g})")
     s.add_argument("--preview", action="store_true", help="also write DIR/preview.png")
     s.add_argument("--raw", action="store_true", help="skip the foot-contact clean-up (two-bone IK)")
     s.set_defaults(func=cmd_sample)
@@ -173,7 +178,7 @@ def cmd_fit_labels(args):
 
 
 def cmd_sample(args):
-    from blender_ganim.core import bvh, model_file, synthesis
+    from blender_ganim.core import bvh, model_file
 
     from .cli import UserError
     from .labels import parse_label_args
@@ -183,7 +188,7 @@ def cmd_sample(args):
     try:
         motions, labels = synthesis.generate(model, args.frames, count=args.count,
                                              labels=parse_label_args(args.label), seed=args.seed, name="sample",
-                                             clean_feet=not args.raw)
+                                             clean_feet=not args.raw, temperature=args.temperature)
     except synthesis.SynthesisError as e:
         raise UserError(str(e)) from None
     out = Path(args.out)

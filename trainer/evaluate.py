@@ -74,6 +74,8 @@ def add_parser(sub):
     s.add_argument("--frames", type=int, default=120, help="frames per generated clip (default 120)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--raw", action="store_true", help="score the raw generator output (no foot lock)")
+    s.add_argument("--temperature", type=float, default=synthesis.TEMPERATURE,
+                   help=f"noise temperature of the generated clips (default {synthesis.TEMPERATURE:g})")
     s.add_argument("--val-fraction", type=float, default=0.05,
                    help="held-out share when the source does not name its held-out takes (default 0.05)")
     s.set_defaults(func=cmd_eval)
@@ -108,12 +110,12 @@ def balanced_labels(model, count):
     return [dict(zip(columns, combos[i % len(combos)])) for i in range(count)]
 
 
-def generate_for_eval(model, count, frames, seed, clean_feet=True):
+def generate_for_eval(model, count, frames, seed, clean_feet=True, temperature=synthesis.TEMPERATURE):
     wanted = balanced_labels(model, count)
     motions, used = [], []
     for i, lab in _progress(list(enumerate(wanted)), len(wanted), "generating"):
         m, chosen = synthesis.generate(model, frames, count=1, labels=lab, seed=seed + i, name=f"eval_{i:04d}",
-                                       clean_feet=clean_feet)
+                                       clean_feet=clean_feet, temperature=temperature)
         motions += m
         used += chosen
     return motions, used
@@ -131,7 +133,8 @@ def read_generated_dir(folder):
     return [bvh.read(f) for f in files], [table.get(f.name, {}) for f in files]
 
 
-def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log=print, clean_feet=True):
+def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log=print, clean_feet=True,
+             temperature=synthesis.TEMPERATURE):
     source = Path(source)
     if source.is_dir():
         generated, gen_labels = read_generated_dir(source)
@@ -140,7 +143,7 @@ def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log
         model = model_file.load(source)
         heldout_names = (model.header.get("training") or {}).get("validation_takes")
         log(f"generating {count} clips of {frames} frames ...")
-        generated, gen_labels = generate_for_eval(model, count, frames, seed, clean_feet)
+        generated, gen_labels = generate_for_eval(model, count, frames, seed, clean_feet, temperature)
     log("reading real data ...")
     real, labels, split = load_real(data, heldout_names, val_fraction, seed, log)
     for c in list(labels):
@@ -153,12 +156,15 @@ def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log
     result = metrics.evaluate(generated, real["train"], real["heldout"], labels, targets=QUALITY_TARGETS)
     result["source"] = str(source)
     result["generated_clips"] = len(generated)
+    if not source.is_dir():
+        result["temperature"] = temperature
     return result
 
 
 def cmd_eval(args):
     result = run_eval(args.source, args.data, args.count, args.frames, args.seed, args.val_fraction,
-                      log=lambda m: print(m, file=sys.stderr), clean_feet=not args.raw)
+                      log=lambda m: print(m, file=sys.stderr), clean_feet=not args.raw,
+                      temperature=args.temperature)
     print(metrics.format_table(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, default=_json_default))

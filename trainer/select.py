@@ -16,7 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from blender_ganim.core import labeler, model_file
+from blender_ganim.core import labeler, model_file, synthesis
 
 from . import metrics
 from .data import split_takes_by_name
@@ -49,6 +49,9 @@ def add_parser(sub):
                    help="bar: smallest total shortfall from every target of the quality bar, ties by FD "
                         "(default); fd: lowest FD alone")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--temperature", type=float, default=synthesis.TEMPERATURE,
+                   help=f"noise temperature of the generated clips (default {synthesis.TEMPERATURE:g}, "
+                        "as the tools generate)")
     s.set_defaults(func=cmd_select)
 
 
@@ -106,7 +109,8 @@ def default_count(model):
     return max(60, 2 * combos) if model.labels else 60
 
 
-def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print, by="bar"):
+def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print, by="bar",
+               temperature=synthesis.TEMPERATURE):
     snaps = find_snapshots(sources, every)
     newest = model_file.load(snaps[-1][1])
     count = count or default_count(newest)
@@ -114,7 +118,7 @@ def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print
     rows = []
     for step, path in _progress(snaps, len(snaps), "snapshots"):
         model = model_file.load(path)
-        clips, used = generate_for_eval(model, count, frames, seed)
+        clips, used = generate_for_eval(model, count, frames, seed, temperature=temperature)
         lab = {c: {"generated": [u[c] for u in used]} for c in ref.classifiers if all(c in u for u in used)}
         result = metrics.evaluate(clips, labels=lab, reference=ref)
         ratios = {k: v["ratio"] for k, v in result["metrics"].items()}
@@ -127,7 +131,7 @@ def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print
     else:
         best = min(rows, key=lambda r: r["ratios"]["fd"])
     return {"rows": rows, "best": best, "score": "fd", "rule": RULES[by], "by": by,
-            "clips_per_snapshot": count, "frames": frames}
+            "clips_per_snapshot": count, "frames": frames, "temperature": temperature}
 
 
 def run_name(path):
@@ -153,7 +157,8 @@ def cmd_select(args):
     from .cli import UserError
     try:
         result = run_select(args.source, args.data, args.count, args.frames, args.every, args.seed,
-                            log=lambda m: print(m, file=sys.stderr), by=args.by)
+                            log=lambda m: print(m, file=sys.stderr), by=args.by,
+                            temperature=args.temperature)
     except ValueError as e:
         raise UserError(str(e)) from None
     print(format_table(result))

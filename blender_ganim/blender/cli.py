@@ -14,7 +14,7 @@ import sys
 
 import bpy
 
-from ..core import bvh
+from ..core import bvh, synthesis
 from . import generate
 
 PROG = "ganim"
@@ -47,6 +47,9 @@ def build_parser():
     g.add_argument("--label", type=_label, action="append", default=[], metavar="NAME=VALUE",
                    help="condition on a label, e.g. style=elderly (repeatable)")
     g.add_argument("--seed", type=int, help="random seed (default: a fresh one)")
+    g.add_argument("--temperature", type=float, default=synthesis.TEMPERATURE,
+                   help=f"noise temperature, 0-{synthesis.MAX_TEMPERATURE:g}: lower is more typical of the "
+                        f"labels, higher more varied (default {synthesis.TEMPERATURE:g})")
     g.add_argument("--out", required=True, metavar="OUT.blend", help="where to save the result")
     g.add_argument("--bvh-dir", metavar="DIR", help="also write each clip as DIR/<action>.bvh")
     g.add_argument("--model", metavar="PATH", help="model file (default: the shipped model)")
@@ -87,7 +90,8 @@ def cmd_generate(args):
     result = generate.generate_onto(
         obj, model, args.frames, count=args.count, labels=dict(args.label), seed=seed,
         start_frame=args.start_frame, target=args.target.upper(), action_name=args.action_name,
-        overwrite=args.overwrite, set_frame_range=args.set_frame_range, scene=scene)
+        overwrite=args.overwrite, set_frame_range=args.set_frame_range, scene=scene,
+        temperature=args.temperature)
     print(f"{PROG}: {result.summary()} on {obj.name!r} (seed {seed})")
     for action, labels in zip(result.actions, result.labels):
         print(f"{PROG}:   {action.name}: " + ", ".join(f"{k}={v}" for k, v in labels.items()))

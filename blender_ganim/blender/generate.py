@@ -173,12 +173,14 @@ def _temp_name(name):
 # ------------------------------------------------------------------ the brain
 
 def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_frame=1, target="NEW",
-                  action_name=None, overwrite=False, set_frame_range=False, scene=None):
+                  action_name=None, overwrite=False, set_frame_range=False, scene=None,
+                  temperature=synthesis.TEMPERATURE):
     """Generate ``count`` clips with ``model`` and write them onto armature ``obj``.
 
     ``target``: "NEW" makes one action per clip and plays the first; "REPLACE" swaps
     the keys of the object's active action for one new clip (same name, same users);
-    "NLA" makes one action and one NLA track per clip, the first unmuted.
+    "NLA" makes one action and one NLA track per clip, the first unmuted. ``temperature``
+    scales the noise (synthesis.TEMPERATURE: lower is more typical of the labels).
     Returns a :class:`Generated`; raises one of ``USER_ERRORS`` before writing anything
     when the request cannot be served.
     """
@@ -191,7 +193,8 @@ def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_fra
         raise GenerateError("replacing the active action takes exactly one clip: set count to 1, "
                             "or write new actions or NLA strips")
     rig = check_armature(obj, model)
-    motions, chosen = synthesis.generate(model, frames, count=count, labels=labels, seed=seed)
+    motions, chosen = synthesis.generate(model, frames, count=count, labels=labels, seed=seed,
+                                         temperature=temperature)
     made = write_clips(rig, motions, [label_stem(obj, c) for c in chosen], target=target,
                        action_name=action_name, overwrite=overwrite, start_frame=start_frame,
                        set_frame_range=set_frame_range, scene=scene)

@@ -32,7 +32,8 @@ class GANIM_OT_generate_motion(Operator):
                 labels=settings.chosen_labels(model), seed=settings.seed,
                 start_frame=settings.start_frame, target=settings.target,
                 action_name=settings.action_name.strip() or None, overwrite=settings.overwrite,
-                set_frame_range=settings.set_frame_range, scene=context.scene)
+                set_frame_range=settings.set_frame_range, scene=context.scene,
+                temperature=settings.temperature)
         except generate.USER_ERRORS as e:
             self.report({"ERROR"}, _message(e))
             return {"CANCELLED"}

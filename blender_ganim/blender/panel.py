@@ -43,6 +43,7 @@ class VIEW3D_PT_ganim(Panel):
         col.prop(settings, "frames")
         col.prop(settings, "count")
         col.prop(settings, "seed")
+        col.prop(settings, "temperature")
         col.prop(settings, "start_frame")
 
         layout.prop(settings, "target", text="Result")

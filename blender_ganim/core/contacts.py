@@ -118,12 +118,14 @@ def soft_reach(d, length, soft=SOFT_REACH):
     return np.where(d > start, eased, d)
 
 
-def lock_feet(motion, contacts, chains, blend=BLEND_FRAMES, soft=SOFT_REACH):
+def lock_feet(motion, contacts, chains, blend=BLEND_FRAMES, soft=SOFT_REACH, strength=1.0):
     """A copy of ``motion`` with each foot held still over its contact spans.
 
     ``chains[i] = (thigh, shin, foot)`` joint indices for contact column i; joints
     between them (twist segments) turn with the bone above.  Only those leg joints
-    change; the foot's world rotation is kept, so toes stay as they were.
+    change; the foot's world rotation is kept, so toes stay as they were.  ``strength``
+    is the share of the way from the foot's own path to the held position (1: held
+    still; less keeps more of the motion as it was, and some of its slide).
     """
     sk = motion.skeleton
     contacts = np.asarray(contacts, dtype=bool)
@@ -135,7 +137,7 @@ def lock_feet(motion, contacts, chains, blend=BLEND_FRAMES, soft=SOFT_REACH):
         f = np.flatnonzero(weight > 0)
         if len(f) == 0:
             continue
-        goal = gpos[f, foot] + weight[f, None] * (hold[f] - gpos[f, foot])
+        goal = gpos[f, foot] + (strength * weight[f, None]) * (hold[f] - gpos[f, foot])
         r1, r2 = _two_bone(gpos[f, hip], gpos[f, knee], gpos[f, foot], goal, grot[:, hip], gpos[:, [hip, knee, foot]],
                            f, soft)
         upper = [hip] + _between_chain(sk.parents, hip, knee)

@@ -1,0 +1,173 @@
+"""Free generation's noise temperature and foot-lock strength, chosen on a model's *training* takes.
+
+    python benchmarks/sampling_tune.py [--model blender_ganim/models/default.ganim] [--data DATA]
+                                       [--temperatures 1,0.8,0.7,0.6,0.5,0.4,0.3]
+                                       [--lock-strengths 1,0.7,0.6,0.5,0] [--seeds 0,1000] [--count 280]
+
+The model's training takes are split as `ganim select` splits them (R and a pseudo held-out part
+H'; the run's real held-out takes stay unseen). Two sweeps: the temperature with the foot lock at
+its default strength, then the lock strength at the default temperature. In each cell COUNT clips
+of 120 frames (labels spread evenly over style x content, as `ganim eval` draws them) are generated
+once per seed, with the same seeds in every cell, and scored with the quality metrics against H'.
+The defaults `synthesis.TEMPERATURE` and `synthesis.LOCK_STRENGTH` come from these sweeps;
+benchmarks/quality.py then reports them once on the held-out takes.
+Writes benchmarks/results/sampling_tune.{json,md,png}.
+"""
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
+
+from blender_ganim.core import model_file, synthesis  # noqa: E402
+from quality import default_data  # noqa: E402
+from trainer import metrics  # noqa: E402
+from trainer.evaluate import BANDS, generate_for_eval, shortfall  # noqa: E402
+from trainer.select import training_reference  # noqa: E402
+
+SHOWN = ("fd", "novelty", "coverage", "diversity_within", "foot_skate", "jitter", "accuracy_style")
+
+
+def _numbers(text, kind):
+    return [kind(x) for x in text.split(",") if x.strip()]
+
+
+@contextlib.contextmanager
+def lock_strength(value):
+    """synthesis.generate's foot lock at another strength, for the cells of one sweep."""
+    before = synthesis.LOCK_STRENGTH
+    synthesis.LOCK_STRENGTH = value
+    try:
+        yield
+    finally:
+        synthesis.LOCK_STRENGTH = before
+
+
+def score_cell(model, ref, seeds, count, temperature, frames=120):
+    """{"seeds": {seed: ratios}, "mean": ratios, "shortfall": mean shortfall, "shortfall_per_seed"}."""
+    per_seed = {}
+    for seed in seeds:
+        clips, used = generate_for_eval(model, count, frames, seed, temperature=temperature)
+        lab = {c: {"generated": [u[c] for u in used]} for c in ref.classifiers}
+        result = metrics.evaluate(clips, labels=lab, reference=ref)
+        per_seed[str(seed)] = {k: v["ratio"] for k, v in result["metrics"].items()}
+    keys = [k for k in per_seed[str(seeds[0])] if all(per_seed[str(s)][k] is not None for s in seeds)]
+    falls = [shortfall(r) for r in per_seed.values()]
+    return {"seeds": per_seed, "mean": {k: float(np.mean([per_seed[str(s)][k] for s in seeds])) for k in keys},
+            "shortfall": float(np.mean(falls)), "shortfall_per_seed": falls}
+
+
+def sweep(model, ref, name, values, seeds, count, log=print):
+    """One axis ("temperature" or "lock_strength"), the other at its default: {value: cell}."""
+    out = {}
+    for v in values:
+        if name == "temperature":
+            cell = score_cell(model, ref, seeds, count, v)
+        else:
+            with lock_strength(v):
+                cell = score_cell(model, ref, seeds, count, synthesis.TEMPERATURE)
+        out[f"{v:g}"] = cell
+        log(f"{name} {v:g}: shortfall {cell['shortfall']:.3f} ("
+            + ", ".join(f"{k} {cell['mean'][k]:.3f}x" for k in SHOWN if k in cell["mean"]) + ")")
+    return out
+
+
+DEFAULTS = {"temperature": lambda: synthesis.TEMPERATURE, "lock_strength": lambda: synthesis.LOCK_STRENGTH}
+
+
+def plot(grids, path):
+    """One row per sweep: each metric (mean and seeds) against the swept value, bands in red."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = list(grids)
+    keys = [k for k in SHOWN if all(k in c["mean"] for g in grids.values() for c in g.values())]
+    cols = len(keys) + 1
+    fig, axes = plt.subplots(len(names), cols, figsize=(2.6 * cols, 2.6 * len(names)), squeeze=False)
+    for row, name in zip(axes, names):
+        grid = grids[name]
+        vs = sorted(grid, key=float)
+        x = [float(v) for v in vs]
+        for ax, k in zip(row, keys + ["shortfall"]):
+            if k == "shortfall":
+                ax.plot(x, [grid[v]["shortfall"] for v in vs], "o-", color="k")
+            else:
+                for seed in grid[vs[0]]["seeds"]:
+                    ax.plot(x, [grid[v]["seeds"][seed][k] for v in vs], ".", color="0.6")
+                ax.plot(x, [grid[v]["mean"][k] for v in vs], "o-")
+                for edge in BANDS.get(k, (None, None)):
+                    if edge is not None:
+                        ax.axhline(edge, color="tab:red", lw=0.8, ls="--")
+                if k == "diversity_within":
+                    ax.axhline(1.0, color="tab:green", lw=0.8, ls="--")
+            ax.axvline(DEFAULTS[name](), color="0.3", lw=0.6, ls=":")
+            ax.set_title(k if k == "shortfall" else f"{k} (x real)", fontsize=8)
+            ax.set_xlabel(name.replace("_", " "), fontsize=8)
+            ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def table(name, grid, keys):
+    default = DEFAULTS[name]()
+    lines = [f"| {name.replace('_', ' ')} | " + " | ".join(keys) + " | shortfall |",
+             "|---:|" + "---:|" * (len(keys) + 1)]
+    for v in sorted(grid, key=float, reverse=True):
+        mark = " (default)" if float(v) == default else ""
+        cells = [f"{grid[v]['mean'][k]:.3f}x" for k in keys]
+        lines.append(f"| {v}{mark} | " + " | ".join(cells) + f" | {grid[v]['shortfall']:.3f} |")
+    best = min(grid, key=lambda v: grid[v]["shortfall"])
+    return lines + ["", f"Lowest mean shortfall at {name.replace('_', ' ')} {best}.", ""]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=str(REPO / "blender_ganim" / "models" / "default.ganim"))
+    ap.add_argument("--data", nargs="+", default=None)
+    ap.add_argument("--temperatures", default="1,0.8,0.7,0.6,0.5,0.4,0.3", help="comma-separated")
+    ap.add_argument("--lock-strengths", default="1,0.7,0.6,0.5,0",
+                    help="foot-lock strengths, comma-separated (1: planted feet held still; 0: IK soft reach only)")
+    ap.add_argument("--seeds", default="0,1000", help="generation seeds, comma-separated (the same in every cell)")
+    ap.add_argument("--count", type=int, default=280, help="clips per cell and seed (default 280)")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
+    args = ap.parse_args()
+    t0 = time.time()
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    model = model_file.load(args.model)
+    ref = training_reference(model, args.data or default_data(), log=log)
+    seeds = _numbers(args.seeds, int)
+    grids = {"temperature": sweep(model, ref, "temperature", _numbers(args.temperatures, float), seeds,
+                                  args.count, log),
+             "lock_strength": sweep(model, ref, "lock_strength", _numbers(args.lock_strengths, float), seeds,
+                                    args.count, log)}
+    result = {"model": Path(args.model).name, "steps": model.header["training"]["steps"],
+              "clips_per_cell": args.count, "frames": 120, "seeds": seeds,
+              "defaults": {k: f() for k, f in DEFAULTS.items()}, "grids": grids,
+              "seconds": round(time.time() - t0, 1)}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sampling_tune.json").write_text(json.dumps(result, indent=2))
+    keys = [k for k in SHOWN if all(k in c["mean"] for g in grids.values() for c in g.values())]
+    lines = [f"# Sampling temperature and foot lock on training takes ({result['model']}, {result['steps']} steps)",
+             "", f"{args.count} clips of 120 frames per cell and seed, seeds {', '.join(map(str, seeds))} (the same "
+             "in every cell); ratios to the pseudo held-out training takes, mean over seeds. The temperature is "
+             f"swept with the lock at {synthesis.LOCK_STRENGTH:g}, the lock with the temperature at "
+             f"{synthesis.TEMPERATURE:g}.", ""]
+    for name, grid in grids.items():
+        lines += table(name, grid, keys)
+    lines += [f"{result['seconds']:.0f} s."]
+    (out / "sampling_tune.md").write_text("\n".join(lines) + "\n")
+    plot(grids, out / "sampling_tune.png")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
