@@ -58,17 +58,16 @@ def _check_temperature(t):
 
 
 def run_generator(model, frames, count=1, labels=None, seed=None, cond=None, away=None, strength=0.0,
-                  temperature=1.0, ids=None):
+                  temperature=1.0):
     """Normalised network output [count, T, C] (float32) and the label ids used.
 
     ``temperature`` scales the noise and the per-clip latent (1 = as trained, 0 = one motion per label).
-    ``ids`` ({column: int [count]}) gives every clip's label ids instead of ``labels``.
     """
     _check_frames(frames)
     _check_temperature(temperature)
     cfg = model.header["arch"]
     rng = np.random.default_rng(seed)
-    ids = label_ids(model, labels, count, rng) if ids is None else ids
+    ids = label_ids(model, labels, count, rng)
     noise, latent = generator.random_inputs(cfg, count, frames, rng)
     if temperature != 1.0:
         noise, latent = noise * np.float32(temperature), latent * np.float32(temperature)
@@ -113,10 +112,10 @@ def lock_feet(motion, spec):
     within 1.06x real's (README, *The network*).
 
     The lock takes out ``LOCK_STRENGTH`` of the slide, not all of it: the two-bone IK that
-    holds a foot bends the leg away from the motion the network made, and on the shipped
-    model's training takes at temperature 0.6 (two seeds, 280 clips each) a full lock raised
-    novelty from 1.48x (no lock) to 1.57x and jitter from 0.53x to 0.78x real; 0.6 gave 1.51x
-    and 0.66x with foot skate at 1.15x real (full lock 1.06x, none 1.47x, bar 1.2x).
+    holds a foot bends the leg away from the motion the network made. On the shipped model's
+    training takes (benchmarks/sampling_tune.py, two seeds of 280 clips) a full lock raised
+    novelty from 1.48x (no lock) to 1.57x and jitter from 0.54x to 0.77x real; 0.6 gave 1.51x
+    and 0.65x with foot skate at 1.15x real (full lock 1.07x, none 1.42x; the bar is 1.2x).
     """
     legs = leg_chains(motion.skeleton, spec)
     if not legs:
@@ -159,19 +158,14 @@ def smooth(f, spec, sigma=SMOOTH_SIGMA):
 
 
 def generate(model, frames, count=1, labels=None, seed=None, start=(0.0, 0.0, 0.0), name="ganim",
-             clean_feet=True, temperature=TEMPERATURE, drafts=1):
+             clean_feet=True, temperature=TEMPERATURE):
     """``count`` new clips of ``frames`` frames; returns (motions, labels per clip).
 
     ``clean_feet`` (default) smooths the network output lightly and locks planted feet;
     False gives the raw network output (what `ganim eval --raw` scores). ``temperature``
     scales the noise: lower is more typical of each label, higher more varied (see TEMPERATURE).
-    ``drafts`` > 1 draws each clip that many times and keeps the draw the model's label
-    classifier reads most clearly as its labels (the first draw is the one drafts=1 gives).
     """
-    _check_drafts(drafts)
     out, ids = run_generator(model, frames, count, labels, seed, temperature=temperature)
-    if drafts > 1 and labeler.available(model):
-        out = _clearest_drafts(model, out, ids, seed, temperature, drafts)
     feats = denormalise(model, out).astype(np.float64)
     skeleton, spec, fps = model.skeleton, model.header["features"], model.header["fps"]
     motions, chosen = [], []
@@ -181,26 +175,6 @@ def generate(model, frames, count=1, labels=None, seed=None, start=(0.0, 0.0, 0.
         motions.append(lock_feet(m, spec) if clean_feet else m)
         chosen.append({k: model.labels[k][int(v[i])] for k, v in ids.items()})
     return motions, chosen
-
-
-def _check_drafts(drafts):
-    if not (isinstance(drafts, (int, np.integer)) and 1 <= drafts <= MAX_DRAFTS):
-        raise SynthesisError(f"drafts must be a whole number from 1 to {MAX_DRAFTS}, got {drafts!r}")
-
-
-def _clearest_drafts(model, first, ids, seed, temperature, drafts):
-    """Per clip, the draw of ``drafts`` (the first given) with the largest label margin."""
-    count, frames = first.shape[:2]
-    best = first.copy()
-    margins = [_margin(model, first[i], {k: int(v[i]) for k, v in ids.items()}) for i in range(count)]
-    for d in range(1, drafts):
-        out, _ = run_generator(model, frames, count, seed=None if seed is None else [int(seed), d],
-                               temperature=temperature, ids=ids)
-        for i in range(count):
-            m = _margin(model, out[i], {k: int(v[i]) for k, v in ids.items()})
-            if m > margins[i]:
-                best[i], margins[i] = out[i], m
-    return best
 
 
 # ------------------------------------------------------------- conditioned synthesis
@@ -554,7 +528,8 @@ def restyle(model, motion, labels, seed=None, strength=STYLE_STRENGTH, drafts=RE
     motion = _check_skeleton(model, motion)
     if not (0.0 <= strength <= 3.0):
         raise SynthesisError(f"style strength must be between 0 and 3, got {strength}")
-    _check_drafts(drafts)
+    if not (isinstance(drafts, (int, np.integer)) and 1 <= drafts <= MAX_DRAFTS):
+        raise SynthesisError(f"drafts must be a whole number from 1 to {MAX_DRAFTS}, got {drafts}")
     spec = model.header["features"]
     known = features.encode(motion, spec)
     labels = dict(labels or {})
@@ -577,15 +552,11 @@ def restyle(model, motion, labels, seed=None, strength=STYLE_STRENGTH, drafts=RE
 def _label_margin(model, f, labels):
     """How clearly features [T, C] read as ``labels``: the classifier's score of each named label
     above the best other one, summed over the named columns."""
-    return _margin(model, _normalise(model, f), {col: model.labels[col].index(v) for col, v in labels.items()})
-
-
-def _margin(model, frames_norm, label_ids):
-    """:func:`_label_margin` on normalised frames, labels as {column: index}."""
-    scores = labeler.scores(model, frames_norm)
+    scores = labeler.scores(model, _normalise(model, f))
     total = 0.0
-    for col, t in label_ids.items():
+    for col, value in labels.items():
         s = scores[col]
+        t = model.labels[col].index(value)
         total += float(s[t] - np.max(np.delete(s, t))) if len(s) > 1 else 0.0
     return total
 
