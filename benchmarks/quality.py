@@ -30,6 +30,14 @@ def default_data():
     return [str(full)] if full.exists() else [str(shared / "bandai-namco-motion-ds2")]
 
 
+def training_takes_reference(model_path, data=None, log=print):
+    """A model and the metrics reference `ganim select` builds from its training takes alone
+    (R vs a pseudo held-out part; the run's held-out takes stay unseen), for the tuning benchmarks."""
+    from trainer.select import training_reference
+    model = model_file.load(model_path)
+    return model, training_reference(model, data or default_data(), log=log)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(REPO / "blender_ganim" / "models" / "default.ganim"))

@@ -26,11 +26,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
-from blender_ganim.core import model_file, synthesis  # noqa: E402
-from quality import default_data  # noqa: E402
-from trainer import metrics  # noqa: E402
-from trainer.evaluate import BANDS, generate_for_eval, shortfall  # noqa: E402
-from trainer.select import training_reference  # noqa: E402
+from blender_ganim.core import synthesis  # noqa: E402
+from quality import training_takes_reference  # noqa: E402
+from trainer.evaluate import BANDS, score_generated, shortfall  # noqa: E402
 
 SHOWN = ("fd", "novelty", "coverage", "diversity_within", "foot_skate", "jitter", "accuracy_style")
 
@@ -54,9 +52,7 @@ def score_cell(model, ref, seeds, count, temperature, frames=120):
     """{"seeds": {seed: ratios}, "mean": ratios, "shortfall": mean shortfall, "shortfall_per_seed"}."""
     per_seed = {}
     for seed in seeds:
-        clips, used = generate_for_eval(model, count, frames, seed, temperature=temperature)
-        lab = {c: {"generated": [u[c] for u in used]} for c in ref.classifiers}
-        result = metrics.evaluate(clips, labels=lab, reference=ref)
+        result, _ = score_generated(model, ref, count, frames, seed, temperature)
         per_seed[str(seed)] = {k: v["ratio"] for k, v in result["metrics"].items()}
     keys = [k for k in per_seed[str(seeds[0])] if all(per_seed[str(s)][k] is not None for s in seeds)]
     falls = [shortfall(r) for r in per_seed.values()]
@@ -141,8 +137,7 @@ def main():
     args = ap.parse_args()
     t0 = time.time()
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    model = model_file.load(args.model)
-    ref = training_reference(model, args.data or default_data(), log=log)
+    model, ref = training_takes_reference(args.model, args.data, log)
     seeds = _numbers(args.seeds, int)
     grids = {"temperature": sweep(model, ref, "temperature", _numbers(args.temperatures, float), seeds,
                                   args.count, log),

@@ -17,7 +17,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from blender_ganim.core import bvh, generator, labeler, model_file  # noqa: E402
+from blender_ganim.core import bvh, generator, labeler, model_file, synthesis  # noqa: E402
 from trainer import cli  # noqa: E402
 from trainer import train as train_mod  # noqa: E402
 from trainer.models import generator_from_file  # noqa: E402
@@ -286,6 +286,13 @@ def test_eval_scores_a_model_against_its_held_out_takes(tiny_run, sample_dir, tm
         entry = result["metrics"][key]
         assert np.isfinite(entry["generated"]) and np.isfinite(entry["reference"]), key
     assert out_png.read_bytes()[:4] == b"\x89PNG"
+    assert result["temperature"] == synthesis.TEMPERATURE  # scored as the tools generate
+    cold_json = tmp_path / "cold.json"
+    assert run_cli("eval", tiny_run / "model.ganim", "--data", sample_dir, "--count", 8, "--frames", 90,
+                   "--temperature", 0, "--json", cold_json) == 0
+    cold = json.loads(cold_json.read_text())
+    assert cold["temperature"] == 0
+    assert cold["metrics"]["diversity"]["generated"] != result["metrics"]["diversity"]["generated"]
 
 
 def test_eval_of_a_folder_of_clips(sample_dir, tmp_path, capsys):
@@ -323,7 +330,7 @@ def test_snapshots_are_kept_and_select_ranks_them_on_training_takes(tiny_run, sa
     assert "| run | step | fd |" in out.out and "**best**" in out.out
     assert "held-out takes are not used" in out.err
     result = json.loads((run / "select.json").read_text())
-    assert [r["step"] for r in result["rows"]] == [6, 12]
+    assert [r["step"] for r in result["rows"]] == [6, 12] and result["temperature"] == synthesis.TEMPERATURE
     nearest = min(r["shortfall"] for r in result["rows"])
     assert result["best"]["shortfall"] == nearest and result["by"] == "bar"
     assert result["best"]["ratios"]["fd"] == min(r["ratios"]["fd"] for r in result["rows"] if r["shortfall"] == nearest)

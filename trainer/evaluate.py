@@ -121,6 +121,14 @@ def generate_for_eval(model, count, frames, seed, clean_feet=True, temperature=s
     return motions, used
 
 
+def score_generated(model, reference, count, frames, seed, temperature=synthesis.TEMPERATURE):
+    """Generate ``count`` clips (labels spread evenly) and score them against a metrics.Reference;
+    returns (result, clips)."""
+    clips, used = generate_for_eval(model, count, frames, seed, temperature=temperature)
+    lab = {c: {"generated": [u[c] for u in used]} for c in reference.classifiers if all(c in u for u in used)}
+    return metrics.evaluate(clips, labels=lab, reference=reference), clips
+
+
 def read_generated_dir(folder):
     folder = Path(folder)
     files = sorted(folder.glob("*.bvh"))

@@ -20,7 +20,7 @@ from blender_ganim.core import labeler, model_file, synthesis
 
 from . import metrics
 from .data import split_takes_by_name
-from .evaluate import _json_default, _progress, generate_for_eval, load_real, shortfall
+from .evaluate import _json_default, _progress, load_real, score_generated, shortfall
 from .plots import plot_select
 
 RULES = {
@@ -118,9 +118,7 @@ def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print
     rows = []
     for step, path in _progress(snaps, len(snaps), "snapshots"):
         model = model_file.load(path)
-        clips, used = generate_for_eval(model, count, frames, seed, temperature=temperature)
-        lab = {c: {"generated": [u[c] for u in used]} for c in ref.classifiers if all(c in u for u in used)}
-        result = metrics.evaluate(clips, labels=lab, reference=ref)
+        result, _ = score_generated(model, ref, count, frames, seed, temperature)
         ratios = {k: v["ratio"] for k, v in result["metrics"].items()}
         rows.append({"run": run_name(path), "step": step, "path": str(path), "ratios": ratios,
                      "shortfall": shortfall(ratios)})
