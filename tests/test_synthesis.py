@@ -60,7 +60,7 @@ def test_temperature_scales_how_far_draws_stray(model):
     assert not np.allclose(default, warm[0])  # the default is not the network as trained
 
 
-@pytest.mark.parametrize("bad", [-0.1, synthesis.MAX_TEMPERATURE + 0.5, "hot", float("nan")])
+@pytest.mark.parametrize("bad", [-0.1, synthesis.MAX_TEMPERATURE + 0.5, "hot", float("nan"), True])
 def test_temperature_outside_its_range_is_refused(model, bad):
     with pytest.raises(synthesis.SynthesisError, match="temperature must be between 0 and"):
         synthesis.generate(model, 30, temperature=bad)

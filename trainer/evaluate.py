@@ -75,7 +75,8 @@ def add_parser(sub):
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--raw", action="store_true", help="score the raw generator output (no foot lock)")
     s.add_argument("--temperature", type=float, default=synthesis.TEMPERATURE,
-                   help=f"noise temperature of the generated clips (default {synthesis.TEMPERATURE:g})")
+                   help=f"noise temperature of the generated clips (default {synthesis.TEMPERATURE:g}, as the "
+                        "tools generate)")
     s.add_argument("--val-fraction", type=float, default=0.05,
                    help="held-out share when the source does not name its held-out takes (default 0.05)")
     s.set_defaults(func=cmd_eval)

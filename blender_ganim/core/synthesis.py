@@ -44,16 +44,16 @@ def _check_frames(frames):
         raise SynthesisError(f"{frames} frames is more than this tool generates at once ({MAX_FRAMES})")
 
 
-# Free generation draws its noise at this temperature (README, *Sampling temperature*): at 1 the
-# shipped model spread clips with the same labels a little wider than real takes do. 0.5 had the
-# smallest shortfall from the quality bar on its training takes (benchmarks/temperature_tune.py):
+# Free generation draws its noise at this temperature (README, *Sampling temperature and the foot
+# lock*): at 1 the shipped model spread clips with the same labels a little wider than real takes
+# do. 0.5 had the smallest shortfall from the quality bar on its training takes (benchmarks/sampling_tune.py):
 # FD, novelty, coverage and style all moved toward their targets, diversity within labels 0.97x real.
 TEMPERATURE = 0.5
 MAX_TEMPERATURE = 2.0
 
 
 def _check_temperature(t):
-    if not (isinstance(t, (int, float, np.floating)) and 0.0 <= t <= MAX_TEMPERATURE):
+    if isinstance(t, bool) or not (isinstance(t, (int, float, np.floating)) and 0.0 <= t <= MAX_TEMPERATURE):
         raise SynthesisError(f"temperature must be between 0 and {MAX_TEMPERATURE:g}, got {t!r}")
 
 
