@@ -30,11 +30,6 @@ from trainer.evaluate import generate_for_eval  # noqa: E402
 from trainer.select import training_split  # noqa: E402
 
 
-def covered(A, B, threshold):
-    """Per row of A: is its nearest row of B closer than ``threshold`` (RMS per feature)?"""
-    return metrics.nearest_neighbour_distances(A, B) / np.sqrt(A.shape[1]) < threshold
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(REPO / "blender_ganim" / "models" / "default.ganim"))
@@ -52,21 +47,19 @@ def main():
     content_h = np.array([labels["content"]["heldout"][c] for c in ref.clips_h])
 
     gen, used = generate_for_eval(model, args.count, 120, args.seed)
-    seqs = [m.global_positions() for m in gen]
-    W, owner = metrics._canonical_windows(seqs, ref.rig, ref.length, ref.stride)
-    X_g = metrics.features(W, ref.fps) - ref.center
+    X_g, owner = ref.windows_of(gen)
     content_g = np.array([used[c]["content"] for c in owner])
     th = ref.coverage_threshold
-    by_g = covered(ref.X_h, X_g, th)
+    by_g = metrics.covered(ref.X_h, X_g, th)
 
     rng = np.random.default_rng(args.seed + 1)
     plain, mixed = [], []
     contents = sorted(set(content_h))
     for _ in range(args.draws):
-        plain.append(covered(ref.X_h, ref.X_r[rng.choice(len(ref.X_r), len(X_g), replace=False)], th))
+        plain.append(metrics.covered(ref.X_h, ref.X_r[rng.choice(len(ref.X_r), len(X_g), replace=False)], th))
         pick = np.concatenate([rng.choice(np.flatnonzero(content_r == k), int(np.sum(content_g == k)), replace=True)
                                for k in contents if np.any(content_r == k)])
-        mixed.append(covered(ref.X_h, ref.X_r[pick], th))
+        mixed.append(metrics.covered(ref.X_h, ref.X_r[pick], th))
     plain, mixed = np.mean(plain, axis=0), np.mean(mixed, axis=0)
 
     def share(values, mask):

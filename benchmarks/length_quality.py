@@ -33,10 +33,8 @@ SHOWN = ("fd", "novelty", "coverage", "diversity_within", "foot_skate", "jitter"
 
 def novelty_profile(clips, ref):
     """Mean NN distance (ratio to H's) of the windows starting at each stride step, in clip order."""
-    seqs = [c.global_positions() for c in clips]
-    W, owner = metrics._canonical_windows(seqs, ref.rig, ref.length, ref.stride)
-    X = metrics.features(W, ref.fps) - ref.center
-    d = metrics.nearest_neighbour_distances(X, ref.X_r) / np.sqrt(X.shape[1])
+    X, owner = ref.windows_of(clips)
+    d = metrics.nearest_neighbour_distances(X, ref.X_r) / np.sqrt(X.shape[1])  # RMS per feature, as novelty
     first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
     position = np.arange(len(owner)) - np.repeat(first, np.diff(np.r_[first, len(owner)]))
     h = ref.h_stats["novelty"]

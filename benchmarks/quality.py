@@ -22,6 +22,7 @@ from blender_ganim.core import model_file, synthesis  # noqa: E402
 from trainer import metrics  # noqa: E402
 from trainer.evaluate import CHECKS, QUALITY_TARGETS, run_eval, shortfall  # noqa: E402
 from trainer.plots import plot_eval  # noqa: E402
+from trainer.select import training_reference  # noqa: E402
 
 
 def default_data():
@@ -33,7 +34,6 @@ def default_data():
 def training_takes_reference(model_path, data=None, log=print):
     """A model and the metrics reference `ganim select` builds from its training takes alone
     (R vs a pseudo held-out part; the run's held-out takes stay unseen), for the tuning benchmarks."""
-    from trainer.select import training_reference
     model = model_file.load(model_path)
     return model, training_reference(model, data or default_data(), log=log)
 
@@ -44,8 +44,7 @@ def main():
     ap.add_argument("--data", nargs="+", default=None)
     ap.add_argument("--count", type=int, default=150, help="generated clips (150 x 120 frames ~ 1,000 windows)")
     ap.add_argument("--frames", type=int, default=120)
-    ap.add_argument("--temperature", type=float, default=synthesis.TEMPERATURE,
-                    help=f"noise temperature (default {synthesis.TEMPERATURE:g}, what the tools use)")
+    ap.add_argument("--temperature", type=float, default=synthesis.TEMPERATURE, help=synthesis.TEMPERATURE_HELP)
     ap.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = ap.parse_args()

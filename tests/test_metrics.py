@@ -190,6 +190,12 @@ def test_ds2_reference(ds2):
     assert ref.ceilings["content"] > 0.6
     # real feet hardly skate
     assert ref.h_stats["foot_skate"] < 0.2
+    # windows_of cuts any clips as the reference cut its own (H is small enough to be kept whole)
+    X, clips = ref.windows_of(ds2["H"])
+    np.testing.assert_allclose(X, ref.X_h, atol=1e-5)
+    np.testing.assert_array_equal(clips, ref.clips_h)
+    assert metrics.covered(ref.X_h, X, ref.coverage_threshold).all()
+    assert metrics.coverage(ref.X_h, X, ref.coverage_threshold) == 1.0
 
 
 def test_ds2_copying_train_is_at_the_floor_with_zero_novelty(ds2):

@@ -74,9 +74,7 @@ def add_parser(sub):
     s.add_argument("--frames", type=int, default=120, help="frames per generated clip (default 120)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--raw", action="store_true", help="score the raw generator output (no foot lock)")
-    s.add_argument("--temperature", type=float, default=synthesis.TEMPERATURE,
-                   help=f"noise temperature of the generated clips (default {synthesis.TEMPERATURE:g}, as the "
-                        "tools generate)")
+    s.add_argument("--temperature", type=float, default=synthesis.TEMPERATURE, help=synthesis.TEMPERATURE_HELP)
     s.add_argument("--val-fraction", type=float, default=0.05,
                    help="held-out share when the source does not name its held-out takes (default 0.05)")
     s.set_defaults(func=cmd_eval)
@@ -145,7 +143,8 @@ def read_generated_dir(folder):
 def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log=print, clean_feet=True,
              temperature=synthesis.TEMPERATURE):
     source = Path(source)
-    if source.is_dir():
+    from_model = not source.is_dir()
+    if not from_model:
         generated, gen_labels = read_generated_dir(source)
         heldout_names = None
     else:
@@ -165,7 +164,7 @@ def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log
     result = metrics.evaluate(generated, real["train"], real["heldout"], labels, targets=QUALITY_TARGETS)
     result["source"] = str(source)
     result["generated_clips"] = len(generated)
-    if not source.is_dir():
+    if from_model:
         result["temperature"] = temperature
     return result
 

@@ -455,10 +455,14 @@ def novelty(G, R):
     return float(_rms(nearest_neighbour_distances(G, R), np.shape(G)[1]).mean())
 
 
+def covered(H, G, threshold):
+    """Per H window: is its nearest G window closer than ``threshold`` (RMS per feature)?"""
+    return _rms(nearest_neighbour_distances(H, G), np.shape(H)[1]) < threshold
+
+
 def coverage(H, G, threshold):
     """Share of H windows whose nearest G window is closer than ``threshold`` (RMS per feature)."""
-    d = _rms(nearest_neighbour_distances(H, G), np.shape(H)[1])
-    return float(np.mean(d < threshold))
+    return float(np.mean(covered(H, G, threshold)))
 
 
 def diversity(X, pairs=2000, seed=0):
@@ -672,6 +676,13 @@ class Reference:
             groups = list(zip(*[labels[c]["heldout"] for c in self.label_columns]))
             self.h_stats["diversity_within"] = diversity_within(self.X_h, self.clips_h, groups)
         self._floors = {}
+
+    def windows_of(self, motions):
+        """Every canonical window of ``motions`` on this reference's rig, as centred features
+        ``[N, D]`` (comparable with ``X_r`` / ``X_h``), and the clip index of each."""
+        seqs, _, _ = _sequences(_as_list(motions), self.fps, self.skeleton)
+        W, clips = _canonical_windows(seqs, self.rig, self.length, self.stride)
+        return features(W, self.fps) - self.center, clips
 
     def floor(self, n):
         """FD floor and coverage reference for a generated set of ``n`` windows (cached)."""

@@ -49,9 +49,7 @@ def add_parser(sub):
                    help="bar: smallest total shortfall from every target of the quality bar, ties by FD "
                         "(default); fd: lowest FD alone")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--temperature", type=float, default=synthesis.TEMPERATURE,
-                   help=f"noise temperature of the generated clips (default {synthesis.TEMPERATURE:g}, "
-                        "as the tools generate)")
+    s.add_argument("--temperature", type=float, default=synthesis.TEMPERATURE, help=synthesis.TEMPERATURE_HELP)
     s.set_defaults(func=cmd_select)
 
 

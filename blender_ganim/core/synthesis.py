@@ -50,6 +50,8 @@ def _check_frames(frames):
 # FD, novelty, coverage and style all moved toward their targets, diversity within labels 0.97x real.
 TEMPERATURE = 0.5
 MAX_TEMPERATURE = 2.0
+TEMPERATURE_HELP = (f"noise temperature, 0-{MAX_TEMPERATURE:g}: lower is more typical of the labels, higher "
+                    f"more varied, 1 the network as trained (default {TEMPERATURE:g})")  # for every CLI
 
 
 def _check_temperature(t):
