@@ -170,9 +170,9 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(sample_dir, cache, tmp_pa
     calls = {"n": 0}
     real_sample = train_mod.data_mod.WindowSampler.sample
 
-    def poisoned(self, batch):
+    def poisoned(self, batch, window=None):
         calls["n"] += 1  # one batch per step: NaN from step 8
-        x, labels = real_sample(self, batch)
+        x, labels = real_sample(self, batch, window)
         return (x * float("nan") if calls["n"] >= 8 else x), labels
 
     monkeypatch.setattr(train_mod.data_mod.WindowSampler, "sample", poisoned)
@@ -445,3 +445,61 @@ def test_diversity_target_is_a_fraction_of_the_real_spread(tiny_run, sample_dir,
         targets[fraction] = float(re.search(r"pushed apart up to ([0-9.]+)", log.out + log.err).group(1))
     assert targets["1"] > 0.05
     assert targets["0.5"] == pytest.approx(targets["1"] / 2, abs=1e-4)
+
+
+def test_mixed_window_lengths_draw_only_clips_that_long(sample_dir, cache):
+    from trainer import data as data_mod
+    ds = data_mod.load_dataset([sample_dir], window=48, cache_dir=cache, log=lambda *a: None)
+    sampler = data_mod.WindowSampler(ds, 48, seed=0, window_max=96)
+    lengths = {sampler.draw_length() for _ in range(200)}
+    assert lengths <= set(range(48, 97, 4)) and {48, 96} <= lengths
+    x, _ = sampler.sample(5, 96)
+    assert x.shape[:2] == (5, 96)
+    long_enough = np.array([len(c) >= 96 for c in ds.clips])
+    assert np.all(sampler.weights_for(96)[~long_enough] == 0) and not long_enough.all()
+    assert data_mod.WindowSampler(ds, 48).draw_length() == 48  # no --window-max: one length
+
+
+def test_mixed_windows_train_and_are_recorded(tiny_run, sample_dir, cache, tmp_path):
+    run = tmp_path / "mixed"
+    assert run_cli("train", sample_dir, "--out", run, "--steps", 3, "--ckpt-every", 3, "--cache", cache,
+                   "--window-max", 96, *SMALL) == 0
+    training = model_file.load(run / "model.ganim").header["training"]
+    assert (training["window"], training["window_max"]) == (48, 96)
+    shutil.copytree(tiny_run, tmp_path / "copy")  # a fixed-window run cannot go on with mixed windows
+    assert run_cli("train", sample_dir, "--out", tmp_path / "copy", "--steps", 14, "--cache", cache, "--resume",
+                   "--window-max", 96, *SMALL) == 2
+
+
+def test_init_fine_tunes_from_a_model_after_the_critic_warms_up(tiny_run, sample_dir, cache, tmp_path, capsys):
+    base = model_file.load(tiny_run / "model.ganim")
+    run = tmp_path / "warm"  # the critic alone for every step: the generator must not move
+    assert run_cli("train", sample_dir, "--out", run, "--steps", 3, "--ckpt-every", 3, "--cache", cache,
+                   "--init", tiny_run / "model.ganim", "--d-warmup", 3, *SMALL) == 0
+    assert "fine-tuning model.ganim" in capsys.readouterr().err
+    warm = model_file.load(run / "model.ganim")
+    assert warm.header["training"]["init"] == "model.ganim:" + base.header["sha256"][:12]
+    assert warm.header["norm"] == base.header["norm"]
+    for k, v in labeler.network_weights(base.weights).items():
+        assert np.array_equal(warm.weights[k], v), k
+    held = set(base.header["training"]["validation_takes"])
+    assert held and held <= set(warm.header["training"]["validation_takes"])
+
+    run = tmp_path / "tuned"  # and after the warm-up it learns
+    assert run_cli("train", sample_dir, "--out", run, "--steps", 4, "--ckpt-every", 4, "--cache", cache,
+                   "--init", tiny_run / "model.ganim", "--d-warmup", 2, *SMALL) == 0
+    tuned = model_file.load(run / "model.ganim")
+    assert any(not np.array_equal(tuned.weights[k], v) for k, v in labeler.network_weights(base.weights).items())
+
+
+def test_init_refuses_a_model_that_does_not_fit_the_data(tiny_run, sample_dir, cache, tmp_path, capsys):
+    args = ["train", sample_dir, "--steps", 2, "--cache", cache, *SMALL]
+    assert run_cli(*args, "--out", tmp_path / "a", "--init", tiny_run / "model.ganim", "--condition", "style") == 2
+    assert "labels differ from the data's (content)" in capsys.readouterr().err
+    assert run_cli(*args, "--out", tmp_path / "b", "--init", tiny_run / "model.ganim", "--hidden", "48") == 2
+    assert "32 wide, not --hidden 48" in capsys.readouterr().err
+    broken = tmp_path / "broken.ganim"
+    broken.write_bytes((tiny_run / "model.ganim").read_bytes()[:2000])
+    assert run_cli(*args, "--out", tmp_path / "c", "--init", broken) == 2
+    err = capsys.readouterr().err
+    assert "--init:" in err and "corrupt" in err

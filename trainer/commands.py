@@ -27,6 +27,17 @@ def add_parsers(sub):
     s.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint")
     s.add_argument("--batch", type=int, help="batch size over all processes (default 32)")
     s.add_argument("--window", type=int, help="training window in frames (default 64)")
+    s.add_argument("--window-max", type=int, metavar="FRAMES",
+                   help="train on windows of mixed length: each batch draws its length from --window to this, "
+                        "in steps of 4 frames, so the generator also learns the middle of clips longer than "
+                        "--window (default: every window is --window long)")
+    s.add_argument("--init", metavar="MODEL.ganim",
+                   help="fine-tune: start the generator from this model's weights (same skeleton, features and "
+                        "labels; its held-out takes stay held out, its normalisation is kept). The critic "
+                        "starts fresh; see --d-warmup")
+    s.add_argument("--d-warmup", type=int, metavar="STEPS",
+                   help="train the critic alone for this many steps before the generator moves, so a fresh "
+                        "critic does not push a trained generator around (default 0)")
     s.add_argument("--hidden", type=int, help="network width (default 128)")
     s.add_argument("--ckpt-every", type=int, help="checkpoint + export every N steps (default 500)")
     s.add_argument("--lr", type=float, help="learning rate of G (default 2e-4)")
@@ -129,7 +140,8 @@ def cmd_train(args):
         torch.set_num_threads(args.threads)
     condition = () if args.condition.strip().lower() == "none" else tuple(
         c.strip() for c in args.condition.split(",") if c.strip())
-    overrides = dict(batch=args.batch, window=args.window, hidden=args.hidden, ckpt_every=args.ckpt_every,
+    overrides = dict(batch=args.batch, window=args.window, window_max=args.window_max, init=args.init,
+                     d_warmup=args.d_warmup, hidden=args.hidden, ckpt_every=args.ckpt_every,
                      lr_g=args.lr, lr_d=args.lr_d, r1=args.r1, val_fraction=args.val_fraction,
                      seed=args.seed, split_seed=args.split_seed, lr_decay_after=args.lr_decay_after,
                      gap_weight=args.gap_weight, d_norm=args.d_norm, d_fk=args.d_fk,

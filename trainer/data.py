@@ -332,20 +332,43 @@ def subset(ds, keep_names):
 
 
 class WindowSampler:
-    """Random fixed-length windows, clips weighted by how many windows they hold."""
+    """Random windows, clips weighted by how many windows they hold.
 
-    def __init__(self, ds, window, seed=0):
+    With ``window_max`` above ``window``, every batch draws its own length from
+    ``window, window + stride, ..., window_max`` and samples only clips that long. The
+    generator's receptive field spans about 277 frames, so at a fixed 64-frame window every
+    frame it learned from lay within 64 frames of a clip edge; clips longer than the window
+    were less real in their middle (`benchmarks/length_quality.py`).
+    """
+
+    def __init__(self, ds, window, seed=0, window_max=None, stride=4):
         self.ds, self.window = ds, window
-        lengths = np.array([len(c) for c in ds.clips])
-        self.weights = (lengths - window + 1) / (lengths - window + 1).sum()
+        self.lengths = np.array([len(c) for c in ds.clips])
+        top = window_max or window
+        self.choices = [t for t in range(window, top + 1, stride) if (self.lengths >= t).any()] or [window]
+        self._weights = {}
+        self.weights = self.weights_for(window)
         self.rng = np.random.default_rng(seed)
         self.label_ids = {c: ds.label_ids(c) for c in ds.vocab}
 
-    def sample(self, batch):
-        clip_idx = self.rng.choice(len(self.ds.clips), size=batch, p=self.weights)
-        out = np.empty((batch, self.window, self.ds.clips[0].shape[1]), dtype=np.float32)
+    def weights_for(self, window):
+        if window not in self._weights:
+            room = np.maximum(self.lengths - window + 1, 0)
+            self._weights[window] = room / room.sum()
+        return self._weights[window]
+
+    def draw_length(self):
+        """This batch's window length (always ``window`` when no ``window_max`` was given)."""
+        if len(self.choices) == 1:
+            return self.choices[0]
+        return int(self.choices[self.rng.integers(len(self.choices))])
+
+    def sample(self, batch, window=None):
+        window = window or self.window
+        clip_idx = self.rng.choice(len(self.ds.clips), size=batch, p=self.weights_for(window))
+        out = np.empty((batch, window, self.ds.clips[0].shape[1]), dtype=np.float32)
         for b, i in enumerate(clip_idx):
-            start = self.rng.integers(0, len(self.ds.clips[i]) - self.window + 1)
-            out[b] = self.ds.clips[i][start:start + self.window]
+            start = self.rng.integers(0, len(self.ds.clips[i]) - window + 1)
+            out[b] = self.ds.clips[i][start:start + window]
         labels = {c: ids[clip_idx] for c, ids in self.label_ids.items()}
         return (out - self.ds.mean) / self.ds.std, labels

@@ -27,7 +27,8 @@ from . import data as data_mod
 from .diversity import diversity_loss, same_label_spread, unconditioned_rows
 from .fk import PoseFK
 from .labels import labeler_weights
-from .models import Discriminator, Generator, count_params, gen_config, generator_weights, make_cond
+from .models import (Discriminator, Generator, count_params, gen_config, generator_from_file,
+                     generator_weights, make_cond)
 
 LICENCE_NOTE = ("Trained on the Bandai Namco Research Motion Dataset (CC BY-NC 4.0, "
                 "(c) 2022 Bandai Namco Research Inc.; Kobayashi et al., arXiv:2306.08861): "
@@ -38,14 +39,14 @@ class TrainError(RuntimeError):
     pass
 
 
-DEFAULTS = dict(steps=20000, batch=32, window=64, lr_g=2e-4, lr_d=None, r1=2.0, r1_every=4,
+DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, init=None, d_warmup=0, lr_g=2e-4, lr_d=None, r1=2.0, r1_every=4,
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, free_prob=0.5, traj_prob=0.3, d_norm="none",
                 d_fk=True, d_time_std=False, d_batch_std=False, diversity=2.0, diversity_target=1.0, diversity_on_paths=True)
 
 
 # What a checkpoint written before a fingerprint key existed was trained with.
-OLDER_RUNS = dict(d_fk=False, d_time_std=False, d_batch_std=False)
+OLDER_RUNS = dict(d_fk=False, d_time_std=False, d_batch_std=False, window_max=None, init=None)
 
 
 # ------------------------------------------------------------------ set-up
@@ -69,7 +70,7 @@ def setup_distributed(device_arg):
 
 def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
-    keys = ("window", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_time_std", "d_batch_std")
+    keys = ("window", "window_max", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_time_std", "d_batch_std")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
     body["vocab"] = ds.vocab
@@ -182,10 +183,50 @@ def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extr
         "training": {"steps": step, "clips": len({n.split('#')[0] for n in ds.names}),
                      "frames": ds.frames, "hours": ds.frames / ds.fps / 3600 / (2 if cfg["mirror"] else 1),
                      "device": str(device), "wall_time_s": wall, "window": cfg["window"],
+                     "window_max": cfg["window_max"] or cfg["window"], "init": cfg["init"],
                      "data": cfg["data_names"], "validation_takes": sorted(val_names)},
         "licence": cfg.get("licence") or LICENCE_NOTE,
     }
     model_file.save(path, header, {**generator_weights(G_ema), **(extra_weights or {})})
+
+
+# ------------------------------------------------------------------ fine-tuning
+
+def load_base_model(path, ds, cfg, hidden_given=None):
+    """The model `--init` starts from, checked against the data: same skeleton, features and labels."""
+    try:
+        base = model_file.load(path)
+    except model_file.ModelFileError as e:
+        raise TrainError(f"--init: {e}") from None
+    h = base.header
+    ours, theirs = ds.skeleton.to_dict()["names"], (h.get("skeleton") or {}).get("names")
+    if theirs != ours:
+        missing = [n for n in theirs or [] if n not in ours]
+        raise TrainError(f"--init {path}: the model is for another skeleton"
+                         + (f" (bones {', '.join(missing[:5])} are not in the data)" if missing else
+                            f" ({len(theirs or [])} joints, the data has {len(ours)})"))
+    if not _same(h.get("features"), json.loads(json.dumps(ds.spec))):
+        raise TrainError(f"--init {path}: the model uses other motion features than this version of the trainer")
+    if (h.get("labels") or {}) != ds.vocab:
+        diff = sorted(k for k in set(h.get("labels") or {}) | set(ds.vocab)
+                      if (h.get("labels") or {}).get(k) != ds.vocab.get(k))
+        raise TrainError(f"--init {path}: the model's labels differ from the data's ({', '.join(diff)}); "
+                         "fine-tuning keeps the label set")
+    if hidden_given is not None and hidden_given != h["arch"]["hidden"]:
+        raise TrainError(f"--init {path}: the model is {h['arch']['hidden']} wide, not --hidden {cfg['hidden']}")
+    cfg["hidden"] = h["arch"]["hidden"]
+    return base
+
+
+def _same(a, b, tol=1e-6):
+    """Equal JSON values, numbers within ``tol`` (a feature spec's axes come from the data, to float noise)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k], tol) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y, tol) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return abs(a - b) <= tol * max(1.0, abs(a), abs(b))
+    return a == b
 
 
 # ------------------------------------------------------------------ the loop
@@ -217,12 +258,23 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
                                log=log if main_proc else (lambda *a: None),
                                progress=_progress_fn(progress and main_proc, "reading BVH"))
     held = data_mod.split_takes(ds, cfg["val_fraction"], seed=cfg["split_seed"])
+    base = None
+    if cfg["init"]:  # fine-tune: the base model's held-out takes stay held out, its normalisation stays
+        base = load_base_model(cfg["init"], ds, cfg, hidden_given=overrides.get("hidden"))
+        held |= set(base.header["training"].get("validation_takes") or []) & {n.split("#")[0] for n in ds.names}
+        cfg["init"] = Path(cfg["init"]).name + ":" + base.header["sha256"][:12]  # names only, no paths
     train_names = {n.split("#")[0] for n in ds.names} - held
     train_ds = data_mod.subset(ds, train_names)
+    if base is not None:
+        train_ds.mean = np.asarray(base.header["norm"]["mean"], dtype=np.float32)
+        train_ds.std = np.asarray(base.header["norm"]["std"], dtype=np.float32)
     cfg["data_names"] = [Path(d).name for d in data_dirs]  # names only: no machine paths in a shipped file
     fingerprint = config_fingerprint(cfg, train_ds)
     label_weights = labeler_weights(train_ds) if main_proc else {}  # editing matches labels to kept frames
-    sampler = data_mod.WindowSampler(train_ds, cfg["window"], seed=cfg["seed"] + 1000 * rank)
+    if cfg["window_max"] is not None and cfg["window_max"] < cfg["window"]:
+        raise TrainError(f"--window-max {cfg['window_max']} is shorter than --window {cfg['window']}")
+    sampler = data_mod.WindowSampler(train_ds, cfg["window"], seed=cfg["seed"] + 1000 * rank,
+                                     window_max=cfg["window_max"])
     spread_target = 0.0
     if cfg["diversity"] > 0:
         spread_target = cfg["diversity_target"] * same_label_spread(
@@ -231,8 +283,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     vocab_sizes = {k: len(v) for k, v in ds.vocab.items()}
 
     # ---- models
-    arch = gen_config(C, vocab_sizes, hidden=cfg["hidden"])
-    G = Generator(arch).to(device)
+    arch = base.header["arch"] if base is not None else gen_config(C, vocab_sizes, hidden=cfg["hidden"])
+    G = (generator_from_file(base) if base is not None else Generator(arch)).to(device)
     fk = PoseFK(ds.skeleton, ds.spec, train_ds.mean, train_ds.std, ds.fps) if cfg["d_fk"] else None
     D = Discriminator(C, vocab_sizes, hidden=cfg["hidden"], spectral=cfg["d_norm"] == "spectral", fk=fk,
                       time_std=cfg["d_time_std"], batch_std=cfg["d_batch_std"]).to(device)
@@ -259,7 +311,10 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         if main_proc:
             log(f"resuming {out} at step {start_step}")
     elif resume and main_proc:
-        log(f"no checkpoint in {out} yet; starting from scratch")
+        log(f"no checkpoint in {out} yet; starting from " + (f"{cfg['init']}" if base is not None else "scratch"))
+    elif base is not None and main_proc:
+        log(f"fine-tuning {cfg['init']} (trained {base.header['training'].get('steps')} steps); "
+            f"the critic starts fresh" + (f" and learns alone for {cfg['d_warmup']} steps" if cfg["d_warmup"] else ""))
 
     if world > 1:  # every rank starts from rank 0's weights (fresh or resumed)
         for module in (G, D, G_ema):
@@ -268,7 +323,6 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _nullcontext()
     gen = torch.Generator().manual_seed(cfg["seed"] * 7919 + rank + start_step)
     batch = cfg["batch"] // world if world > 1 else cfg["batch"]
-    T = cfg["window"]
     traj_idx = arch["traj"]
 
     if main_proc:
@@ -285,7 +339,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     last_good = start_step
     step = start_step
     for step in range(start_step + 1, cfg["steps"] + 1):
-        real_np, lab_np = sampler.sample(batch)
+        T = sampler.draw_length()
+        real_np, lab_np = sampler.sample(batch, T)
         real = torch.from_numpy(real_np).transpose(1, 2).to(device)
         labels = {k: torch.from_numpy(v).to(device) for k, v in lab_np.items()}
         mask, traj_mask = sample_masks(batch, T, C, traj_idx, cfg["free_prob"], cfg["traj_prob"], gen)
@@ -314,8 +369,9 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         set_lr(opt_d, lr_at(step, cfg["lr_d"], cfg))
         opt_d.step()
 
-        # ---- generator
-        with amp:
+        # ---- generator (after --init, the fresh critic first learns alone for --d-warmup steps)
+        warming = step <= cfg["d_warmup"]
+        with amp, torch.set_grad_enabled(not warming):
             fake = G(noise, latent, labels, cond).float()
             adv = -D(composite(fake, real, mask), labels).mean()
             rec = ((fake - real).abs() * mask).sum() / (mask.sum() * C + 1e-6)
@@ -333,11 +389,12 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
                 div, spread = diversity_loss(fake[free], again, spread_target)
             loss_g = adv + cfg["rec_weight"] * (rec + traj_rec) + cfg["gap_weight"] * gap_rec \
                 + cfg["diversity"] * div
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        sync_grads(G, world)
-        set_lr(opt_g, lr_at(step, cfg["lr_g"], cfg))
-        opt_g.step()
+        if not warming:
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            sync_grads(G, world)
+            set_lr(opt_g, lr_at(step, cfg["lr_g"], cfg))
+            opt_g.step()
         with torch.no_grad():
             for pe, p in zip(G_ema.parameters(), G.parameters()):
                 pe.lerp_(p.detach(), 1 - cfg["ema"])
