@@ -63,14 +63,17 @@ def main():
             + ", ".join(f"{k} {ratios[k]:.2f}x" for k in SHOWN if ratios.get(k) is not None))
     training = model.header.get("training") or {}
     result = {"model": Path(args.model).name, "steps": training.get("steps"), "training_window": training.get("window"),
+              "training_window_max": training.get("window_max") or training.get("window"),
               "clips_per_length": args.count, "seed": args.seed, "temperature": synthesis.TEMPERATURE,
               "stride": ref.stride, "rows": rows, "seconds": round(time.time() - t0, 1)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "length_quality.json").write_text(json.dumps(result, indent=2))
     keys = [k for k in SHOWN if all(r["ratios"].get(k) is not None for r in rows.values())]
+    windows = f"{result['training_window']}" + (f"-{result['training_window_max']}"
+                                                if result["training_window_max"] != result["training_window"] else "")
     lines = [f"# Quality by clip length on training takes ({result['model']}, trained on "
-             f"{result['training_window']}-frame windows)", "",
+             f"{windows}-frame windows)", "",
              f"{args.count} clips per length, seed {args.seed}, temperature {synthesis.TEMPERATURE:g}; ratios to the "
              "pseudo held-out training takes (FD against a floor of as many windows). Across lengths compare "
              "novelty, coverage, skate, jitter and style: FD and diversity within labels also change with the "
