@@ -146,7 +146,7 @@ def style_reference(train, heldout, labels):
 
 
 def restyle_scores(model, clips, ref, seed=0, drafts=(1, 8), strength=synthesis.STYLE_STRENGTH,
-                   temperature=1.0):
+                   temperature=1.0, height=True):
     """Style accuracy and root-path error of every clip (>= 60 frames) restyled to every style (one
     copy per style: 117 takes with one style each scatter the accuracy by ~0.05x), once per number
     of drafts, side by side against one reference (see :func:`style_reference`)."""
@@ -159,7 +159,7 @@ def restyle_scores(model, clips, ref, seed=0, drafts=(1, 8), strength=synthesis.
     out = {}
     for n in drafts:
         restyled = [synthesis.restyle(model, clip, {"style": t}, seed=seed + i, drafts=n, strength=strength,
-                                       temperature=temperature)
+                                       temperature=temperature, height=height)
                     for i, (clip, t) in enumerate(zip(sources, targets))]
         path_err = [np.abs(o.global_positions()[:, r, [0, 2]] - c.global_positions()[:, r, [0, 2]]).max()
                     for o, c in zip(restyled, sources)]

@@ -37,6 +37,8 @@ def main():
     ap.add_argument("--data", nargs="+", default=None)
     ap.add_argument("--strengths", default="0,0.25,0.5,1,1.5,2", help="style strengths to try (comma-separated)")
     ap.add_argument("--drafts", default="1,8", help="numbers of drafts to try (comma-separated)")
+    ap.add_argument("--keep-height", action="store_true",
+                    help="restyle with the root's height kept as it was (as before the height moved with the style)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = ap.parse_args()
     t0 = time.time()
@@ -46,13 +48,15 @@ def main():
     drafts = _numbers(args.drafts, int)
     grid = {}
     for s in _numbers(args.strengths, float):
-        grid[f"{s:g}"] = restyle_scores(model, clips["heldout"], ref, drafts=drafts, strength=s)
+        grid[f"{s:g}"] = restyle_scores(model, clips["heldout"], ref, drafts=drafts, strength=s,
+                                        height=not args.keep_height)
         print(f"strength {s:g}: " + ", ".join(f"{n} drafts {r['ratio']:.3f}x" for n, r in grid[f'{s:g}'].items()),
               file=sys.stderr)
     first = grid[next(iter(grid))][str(drafts[0])]  # takes, clips and ceiling are the same in every cell
     result = {"model": Path(args.model).name, "steps": model.header["training"]["steps"],
               "takes": first["takes"], "clips": first["clips"], "ceiling": first["ceiling"],
               "defaults": {"strength": synthesis.STYLE_STRENGTH, "drafts": synthesis.RESTYLE_DRAFTS},
+              "height": "kept" if args.keep_height else "moved to the new style's",
               "grid": grid, "seconds": round(time.time() - t0, 1)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -61,7 +65,7 @@ def main():
              f"{result['takes']} pseudo held-out training takes, each restyled to every style ({result['clips']} "
              f"clips); style accuracy of the quality classifier (fitted on the other training takes) over its "
              f"real ceiling ({result['ceiling']:.3f}). Defaults now: strength {synthesis.STYLE_STRENGTH:g}, "
-             f"best of {synthesis.RESTYLE_DRAFTS} drafts.", "",
+             f"best of {synthesis.RESTYLE_DRAFTS} drafts. Root height: {result['height']}.", "",
              "| drafts \\ strength | " + " | ".join(grid) + " |", "|---|" + "---:|" * len(grid)]
     for n in map(str, drafts):
         lines.append(f"| {n} | " + " | ".join(f"{grid[s][n]['ratio']:.3f}x" for s in grid) + " |")

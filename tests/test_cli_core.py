@@ -75,3 +75,15 @@ def test_preview_draws_a_picture(sample_dir, tmp_path, suffix):
     magic = out.read_bytes()[:4]
     assert magic == (b"\x89PNG" if suffix == ".png" else b"GIF8")
     assert out.stat().st_size > 5000
+
+
+def test_restyle_keep_height_keeps_the_roots_height(sample_dir, default_model, tmp_path):
+    clip = sample_dir / "dataset-2_walk_normal_004.bvh"
+    for flag, name in (([], "moved.bvh"), (["--keep-height"], "kept.bvh")):
+        r = ganim("restyle", default_model, clip, "--label", "style=elderly", "--drafts", 1, "--seed", 3,
+                  "--out", tmp_path / name, *flag)
+        assert r.returncode == 0, r.stderr
+    source, moved, kept = (bvh.read(p).global_positions()[:, 1, 1] for p in (clip, tmp_path / "moved.bvh",
+                                                                            tmp_path / "kept.bvh"))
+    assert np.abs(kept - source).max() < 1e-3  # BVH text keeps a few decimals
+    assert moved.std() < 0.7 * source.std()   # an elderly root bobs less

@@ -217,6 +217,15 @@ def test_restyle_keeps_the_root_path(rig, settings, model):
     best = run_op(bpy.ops.ganim.restyle)
     a, b = (actions.read_action(rig.obj, act, model.skeleton) for act in (first, best))
     assert not np.allclose(a.rotations, b.rotations, atol=1e-3)
+    # And Keep Height: the root's height stays the action's own instead of the new style's.
+    height = lambda act: world(rig.obj, actions.read_action(rig.obj, act, model.skeleton))[:, hips(model), 2]
+    rig.obj.animation_data.action = rig.a  # the normal walk again (the restyled ones already read elderly)
+    moved = run_op(bpy.ops.ganim.restyle)
+    rig.obj.animation_data.action = rig.a
+    settings.restyle_keep_height = True
+    kept = run_op(bpy.ops.ganim.restyle)
+    assert np.abs(height(kept) - height(rig.a)).max() < 1e-4
+    assert np.abs(height(moved) - height(rig.a)).max() > 2e-3
 
 
 # ------------------------------------------------------------------ Follow Path

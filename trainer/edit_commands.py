@@ -47,6 +47,9 @@ def add_parsers(sub):
     s.add_argument("--drafts", type=int, default=synthesis.RESTYLE_DRAFTS,
                    help="noise draws to make; the one the model's label classifier reads most clearly as the "
                         f"new labels is kept (default {synthesis.RESTYLE_DRAFTS}; 1: the first draw)")
+    s.add_argument("--keep-height", action="store_true",
+                   help="keep the root's height exactly as it is (default: moved to the new style's level and "
+                        "bounce, as the model generates that style; the path over the ground stays either way)")
     _outputs(s, label_required=True)
     s.set_defaults(func=cmd_restyle)
 
@@ -103,4 +106,4 @@ def cmd_transition(args):
 def cmd_restyle(args):
     model, (clip,), labels = _load(args, args.clip)
     _write(args.out, synthesis.restyle(model, clip, labels, args.seed, strength=args.strength,
-                                          drafts=args.drafts))
+                                          drafts=args.drafts, height=not args.keep_height))

@@ -151,11 +151,12 @@ def keyframe_guided(obj, model, start, end, frames=None, labels=None, seed=None,
 
 
 def restyle(obj, model, labels=None, seed=None, replace=False, scene=None, strength=synthesis.STYLE_STRENGTH,
-            drafts=synthesis.RESTYLE_DRAFTS):
+            drafts=synthesis.RESTYLE_DRAFTS, keep_height=False):
     """The active action with the same root path and timing, generated with ``labels``."""
     rig = generate.check_armature(obj, model)
     action = active_action(obj)
-    out = synthesis.restyle(model, rig.read(action), labels, seed=seed, strength=strength, drafts=drafts)
+    out = synthesis.restyle(model, rig.read(action), labels, seed=seed, strength=strength, drafts=drafts,
+                            height=not keep_height)
     tag = "_".join(str(v) for v in (labels or {}).values()) or "restyled"
     return _write(rig, out, f"{action.name}_{tag}", rigs.clip_start(action), replace, "restyled", scene)
 

@@ -70,7 +70,7 @@ class GANIM_OT_restyle(_EditOperator, Operator):
 
     def run(self, context, s, model):
         return edit.restyle(context.active_object, model, strength=s.restyle_strength, drafts=s.restyle_drafts,
-                            **self.common(context, s, model))
+                            keep_height=s.restyle_keep_height, **self.common(context, s, model))
 
 
 class GANIM_OT_follow_path(_EditOperator, Operator):

@@ -116,6 +116,7 @@ class VIEW3D_PT_ganim_edit(_SubPanel, Panel):
         row.operator(edit_operators.GANIM_OT_restyle.bl_idname, icon="BRUSH_DATA")
         row.prop(s, "restyle_strength", text="Strength")
         row.prop(s, "restyle_drafts", text="Drafts")
+        layout.prop(s, "restyle_keep_height")
         layout.prop(s, "edit_replace")
         box = layout.box()
         box.prop(s, "path_curve")

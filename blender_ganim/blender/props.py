@@ -139,6 +139,10 @@ class GANimSettings(PropertyGroup):
         name="Drafts", default=synthesis.RESTYLE_DRAFTS, min=1, max=synthesis.MAX_DRAFTS,
         description="Restyle: noise draws to make; the one the model's label classifier reads most clearly "
                     "as the chosen style is kept (each draw is one forward pass)")
+    restyle_keep_height: BoolProperty(
+        name="Keep Height", default=False,
+        description="Restyle: keep the root's height exactly; off, it moves to the new style's level and "
+                    "bounce (an elderly walk bobs less). The path over the ground is kept either way")
     edit_replace: BoolProperty(name="Replace Active", default=False,
                                description="Replace the keys of the active action instead of writing a new one")
     path_curve: PointerProperty(name="Path", type=bpy.types.Object, poll=lambda self, obj: obj.type == "CURVE",
