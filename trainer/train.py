@@ -39,7 +39,8 @@ class TrainError(RuntimeError):
     pass
 
 
-DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, init=None, d_warmup=0, lr_g=2e-4, lr_d=None, r1=2.0, r1_every=4,
+DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, init=None, d_warmup=0,
+                lr_g=2e-4, lr_d=None, r1=2.0, r1_every=4,
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, free_prob=0.5, traj_prob=0.3, d_norm="none",
                 d_fk=True, d_time_std=False, d_batch_std=False, diversity=2.0, diversity_target=1.0, diversity_on_paths=True)
