@@ -498,6 +498,13 @@ def test_init_refuses_a_model_that_does_not_fit_the_data(tiny_run, sample_dir, c
     assert "labels differ from the data's (content)" in capsys.readouterr().err
     assert run_cli(*args, "--out", tmp_path / "b", "--init", tiny_run / "model.ganim", "--hidden", "48") == 2
     assert "32 wide, not --hidden 48" in capsys.readouterr().err
+    base = model_file.load(tiny_run / "model.ganim")
+    skeleton = dict(base.header["skeleton"], names=[*base.header["skeleton"]["names"][:-1], "Tail"])
+    other = tmp_path / "other.ganim"
+    model_file.save(other, {k: v for k, v in base.header.items() if k != "sha256"} | {"skeleton": skeleton},
+                    base.weights)
+    assert run_cli(*args, "--out", tmp_path / "s", "--init", other) == 2
+    assert "the model is for another skeleton (bones Tail are not in the data)" in capsys.readouterr().err
     broken = tmp_path / "broken.ganim"
     broken.write_bytes((tiny_run / "model.ganim").read_bytes()[:2000])
     assert run_cli(*args, "--out", tmp_path / "c", "--init", broken) == 2

@@ -130,7 +130,7 @@ def _iter_motions(sources):
 
 # -------------------------------------------------------------------- loading
 
-def _same_skeleton(a, b, tol=1e-3):
+def same_skeleton(a, b, tol=1e-3):
     """Same names, hierarchy and bone lengths (the moving root's OFFSET is a calibration value)."""
     if not a.same_topology(b):
         return False
@@ -229,7 +229,7 @@ def load_dataset(inputs, labels_csv=None, condition=("style", "content"), window
         if skeleton is None:
             skeleton, fps, spec = m.skeleton, m.fps, features.spec_for(m.skeleton)
             first = src.name
-        elif not _same_skeleton(skeleton, m.skeleton):
+        elif not same_skeleton(skeleton, m.skeleton):
             raise DataError(f"{src.name} has a different skeleton from {first} "
                             "(joint names, hierarchy or bone lengths differ); train one skeleton per model")
         if abs(m.fps - fps) > 1e-3:
@@ -347,11 +347,11 @@ class WindowSampler:
         top = window_max or window
         self.choices = [t for t in range(window, top + 1, stride) if (self.lengths >= t).any()] or [window]
         self._weights = {}
-        self.weights = self.weights_for(window)
         self.rng = np.random.default_rng(seed)
         self.label_ids = {c: ds.label_ids(c) for c in ds.vocab}
 
     def weights_for(self, window):
+        """Each clip's chance of giving a ``window``-frame window (0 for clips shorter than that)."""
         if window not in self._weights:
             room = np.maximum(self.lengths - window + 1, 0)
             self._weights[window] = room / room.sum()

@@ -193,19 +193,19 @@ def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extr
 
 # ------------------------------------------------------------------ fine-tuning
 
-def load_base_model(path, ds, cfg, hidden_given=None):
+def load_base_model(path, ds, hidden_given=None):
     """The model `--init` starts from, checked against the data: same skeleton, features and labels."""
     try:
         base = model_file.load(path)
     except model_file.ModelFileError as e:
         raise TrainError(f"--init: {e}") from None
     h = base.header
-    ours, theirs = ds.skeleton.to_dict()["names"], (h.get("skeleton") or {}).get("names")
-    if theirs != ours:
-        missing = [n for n in theirs or [] if n not in ours]
+    if not data_mod.same_skeleton(base.skeleton, ds.skeleton):  # the rule the data's own files meet
+        ours, theirs = ds.skeleton.names, base.skeleton.names
+        missing = [n for n in theirs if n not in ours]
         raise TrainError(f"--init {path}: the model is for another skeleton"
                          + (f" (bones {', '.join(missing[:5])} are not in the data)" if missing else
-                            f" ({len(theirs or [])} joints, the data has {len(ours)})"))
+                            f" ({len(theirs)} joints, the data has {len(ours)}; other hierarchy or bone lengths)"))
     if not _same(h.get("features"), json.loads(json.dumps(ds.spec))):
         raise TrainError(f"--init {path}: the model uses other motion features than this version of the trainer")
     if (h.get("labels") or {}) != ds.vocab:
@@ -214,8 +214,7 @@ def load_base_model(path, ds, cfg, hidden_given=None):
         raise TrainError(f"--init {path}: the model's labels differ from the data's ({', '.join(diff)}); "
                          "fine-tuning keeps the label set")
     if hidden_given is not None and hidden_given != h["arch"]["hidden"]:
-        raise TrainError(f"--init {path}: the model is {h['arch']['hidden']} wide, not --hidden {cfg['hidden']}")
-    cfg["hidden"] = h["arch"]["hidden"]
+        raise TrainError(f"--init {path}: the model is {h['arch']['hidden']} wide, not --hidden {hidden_given}")
     return base
 
 
@@ -261,8 +260,10 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     held = data_mod.split_takes(ds, cfg["val_fraction"], seed=cfg["split_seed"])
     base = None
     if cfg["init"]:  # fine-tune: the base model's held-out takes stay held out, its normalisation stays
-        base = load_base_model(cfg["init"], ds, cfg, hidden_given=overrides.get("hidden"))
-        held |= set(base.header["training"].get("validation_takes") or []) & {n.split("#")[0] for n in ds.names}
+        base = load_base_model(cfg["init"], ds, hidden_given=overrides.get("hidden"))
+        cfg["hidden"] = base.header["arch"]["hidden"]
+        base_training = base.header.get("training") or {}
+        held |= set(base_training.get("validation_takes") or []) & {n.split("#")[0] for n in ds.names}
         cfg["init"] = Path(cfg["init"]).name + ":" + base.header["sha256"][:12]  # names only, no paths
     train_names = {n.split("#")[0] for n in ds.names} - held
     train_ds = data_mod.subset(ds, train_names)
@@ -314,7 +315,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     elif resume and main_proc:
         log(f"no checkpoint in {out} yet; starting from " + (f"{cfg['init']}" if base is not None else "scratch"))
     elif base is not None and main_proc:
-        log(f"fine-tuning {cfg['init']} (trained {base.header['training'].get('steps')} steps); "
+        log(f"fine-tuning {cfg['init']} (trained {base_training.get('steps')} steps); "
             f"the critic starts fresh" + (f" and learns alone for {cfg['d_warmup']} steps" if cfg["d_warmup"] else ""))
 
     if world > 1:  # every rank starts from rank 0's weights (fresh or resumed)
@@ -370,7 +371,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         set_lr(opt_d, lr_at(step, cfg["lr_d"], cfg))
         opt_d.step()
 
-        # ---- generator (after --init, the fresh critic first learns alone for --d-warmup steps)
+        # ---- generator (after --init, the fresh critic first learns alone for --d-warmup steps;
+        # G's losses are still computed then, so the log shows how it fares against the warming critic)
         warming = step <= cfg["d_warmup"]
         with amp, torch.set_grad_enabled(not warming):
             fake = G(noise, latent, labels, cond).float()

@@ -539,9 +539,10 @@ def restyle(model, motion, labels, seed=None, strength=STYLE_STRENGTH, drafts=RE
     labels = dict(labels or {})
     own = labeler.infer(model, _normalise(model, known)) if labeler.available(model) else {}
     away = {k: own[k] for k in labels if k in own and own[k] != labels[k]}
+    ti = model.header["arch"]["traj"]
     path = known.copy()
     if height and away:
-        path[:, model.header["arch"]["traj"][0]] = _restyled_height(model, known, own, {**own, **labels}, push=strength)
+        path[:, ti[0]] = _restyled_height(model, known, own, {**own, **labels}, push=strength)
     seeds = np.random.default_rng(seed).integers(0, 2 ** 31, size=drafts) if drafts > 1 else [seed]
     best, best_margin = None, -np.inf
     for s in seeds:
@@ -550,8 +551,7 @@ def restyle(model, motion, labels, seed=None, strength=STYLE_STRENGTH, drafts=RE
         margin = _label_margin(model, f, labels) if drafts > 1 and labeler.available(model) else 0.0
         if best is None or margin > best_margin:
             best, best_margin = f, margin
-    ti = model.header["arch"]["traj"]
-    best[:, ti] = path[:, ti]  # the path and timing are the content's, exactly
+    best[:, ti] = path[:, ti]  # the path and timing are the content's, exactly (the height moved or kept)
     return features.decode(best, spec, model.skeleton, model.header["fps"], start=features.start_of(motion, spec),
                            name=f"{motion.name}_restyled")
 
