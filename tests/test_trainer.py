@@ -52,7 +52,8 @@ def test_train_writes_a_loadable_model_and_plots(tiny_run):
         assert (tiny_run / name).is_file(), name
     assert list((tiny_run / "tb").glob("events.out.tfevents.*")), "TensorBoard scalars"
     rows = (tiny_run / "losses.csv").read_text().splitlines()
-    assert len(rows) == 13 and rows[0] == "step,d,g_adv,rec,traj,gap,r1,spread"
+    assert len(rows) == 13 and rows[0] == "step,d,g_adv,rec,traj,gap,r1,spread,cls_d,cls_g"
+    assert all(r.endswith(",0.0,0.0") for r in rows[1:])  # no label heads unless --label-weight
 
 
 def test_sample_writes_bvh_and_labels(tiny_run, tmp_path):
@@ -115,7 +116,8 @@ def test_existing_run_needs_resume(tiny_run, sample_dir, cache, capsys):
     assert "--resume" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("change, named", [(["--hidden", "48"], "hidden"), (["--d-batch-std"], "d_batch_std")])
+@pytest.mark.parametrize("change, named", [(["--hidden", "48"], "hidden"), (["--d-batch-std"], "d_batch_std"),
+                                           (["--label-weight", "1"], "label_weight")])
 def test_resume_with_other_configuration_is_refused(tiny_run, sample_dir, cache, tmp_path, capsys, change, named):
     run = tmp_path / "copy"
     shutil.copytree(tiny_run, run)
@@ -510,3 +512,22 @@ def test_init_refuses_a_model_that_does_not_fit_the_data(tiny_run, sample_dir, c
     assert run_cli(*args, "--out", tmp_path / "c", "--init", broken) == 2
     err = capsys.readouterr().err
     assert "--init:" in err and "corrupt" in err
+
+
+def test_label_weight_gives_the_critic_label_heads_that_learn_real_labels(sample_dir, cache, tmp_path):
+    import torch
+    run = tmp_path / "labelled"
+    assert run_cli("train", sample_dir, "--out", run, "--steps", 60, "--ckpt-every", 60, "--cache", cache,
+                   "--label-weight", 1, "--lr-d", 2e-3, *SMALL) == 0
+    model = model_file.load(run / "model.ganim")
+    vocab = model.labels
+    D = torch.load(run / "checkpoint.pt", weights_only=True)["D"]
+    assert {k for k in D if k.startswith("classify.")} == {f"classify.{c}.{p}" for c in vocab for p in ("weight", "bias")}
+    with open(run / "losses.csv") as f:
+        rows = list(csv.DictReader(f))
+    cls_d = np.array([float(r["cls_d"]) for r in rows])
+    chance = sum(np.log(len(v)) for v in vocab.values())  # fresh heads guess uniformly
+    assert abs(cls_d[0] - chance) < 0.5
+    assert cls_d[-10:].mean() < cls_d[:10].mean() - 0.5  # they learn which labels real windows have
+    assert all(float(r["cls_g"]) > 0 for r in rows)  # and G is scored by them
+    assert max(float(r["d"]) for r in rows) < 4.5  # the logged critic loss stays the hinge alone

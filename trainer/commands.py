@@ -73,6 +73,10 @@ def add_parsers(sub):
                    help="give the critic the spread of its features across groups of 4 windows "
                         "(minibatch standard deviation), so it can tell a batch that is too varied or "
                         "too alike from real (default off)")
+    s.add_argument("--label-weight", type=float, metavar="W",
+                   help="give the critic label heads, fitted on real windows, and ask G to make its windows "
+                        "read as their labels to them, with this weight (an auxiliary classifier, for a "
+                        "stronger style signal; default 0: off)")
     s.add_argument("--snapshot-every", type=int, metavar="N",
                    help="also keep RUN_DIR/snapshots/model_STEP.ganim every N steps (a multiple of "
                         "--ckpt-every), to pick the best with `ganim select RUN_DIR`")
@@ -146,7 +150,7 @@ def cmd_train(args):
                      seed=args.seed, split_seed=args.split_seed, lr_decay_after=args.lr_decay_after,
                      gap_weight=args.gap_weight, d_norm=args.d_norm, d_fk=args.d_fk,
                      d_time_std=args.d_time_std, d_batch_std=args.d_batch_std,
-                     snapshot_every=args.snapshot_every, diversity=args.diversity,
+                     label_weight=args.label_weight, snapshot_every=args.snapshot_every, diversity=args.diversity,
                      diversity_target=args.diversity_target, diversity_on_paths=args.diversity_on_paths)
     if args.no_mirror:
         overrides["mirror"] = False

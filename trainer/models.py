@@ -95,7 +95,8 @@ def make_cond(cfg, known=None, mask=None, traj=None, traj_mask=None, batch=1, fr
 class Discriminator(nn.Module):
     """Temporal conv critic over windows with label projection (Miyato & Koyama 2018)."""
 
-    def __init__(self, channels, vocab_sizes, hidden=128, spectral=True, fk=None, time_std=False, batch_std=False):
+    def __init__(self, channels, vocab_sizes, hidden=128, spectral=True, fk=None, time_std=False, batch_std=False,
+                 classify=False):
         super().__init__()
         self.time_std, self.batch_std = time_std, batch_std
         sn = nn.utils.spectral_norm if spectral else (lambda m: m)  # without it, R1 alone keeps D in check
@@ -126,8 +127,13 @@ class Discriminator(nn.Module):
         feat += 1 if batch_std else 0
         self.head = sn(nn.Linear(feat, 1))
         self.embeds = nn.ModuleDict({k: sn(nn.Embedding(n, feat)) for k, n in vocab_sizes.items()})
+        # Optional label heads (auxiliary classifier, Odena et al. 2017): which label does a window
+        # look like? Fitted on real windows only; G is then asked to make its windows read as theirs.
+        self.classify = nn.ModuleDict({k: sn(nn.Linear(feat, n)) for k, n in vocab_sizes.items()}) \
+            if classify else None
 
-    def forward(self, x, labels):
+    def forward(self, x, labels, classes=False):
+        """Realness score [B]; with ``classes``, also {column: label logits [B, n]} from the label heads."""
         h = x
         for conv in self.convs:
             h = F.leaky_relu(conv(h), 0.2)
@@ -147,6 +153,8 @@ class Discriminator(nn.Module):
         out = self.head(feat).squeeze(-1)
         for k, emb in self.embeds.items():
             out = out + (emb(labels[k]) * feat).sum(-1)
+        if classes:
+            return out, {k: head(feat) for k, head in (self.classify or {}).items()}
         return out
 
     def _pool(self, h):
@@ -186,3 +194,11 @@ def generator_weights(G):
     """State dict as float32 numpy arrays, for the .ganim file."""
     return {k: v.detach().float().cpu().numpy() for k, v in G.state_dict().items()}
 
+
+
+def label_loss(logits, labels):
+    """Cross-entropy of the critic's label heads against the labels, summed over columns."""
+    total = 0.0
+    for k, lg in logits.items():
+        total = total + F.cross_entropy(lg.float(), labels[k])
+    return total

@@ -19,7 +19,9 @@ def plot_losses(history, path):
         return
     width = max(len(r) for r in history)  # a resumed older run has shorter early rows
     h = np.array([list(r) + [np.nan] * (width - len(r)) for r in history], dtype=np.float64)
-    fig, axes = plt.subplots(1, 4 if width > 7 else 3, figsize=(17 if width > 7 else 13, 3.6))
+    labelled = width > 9 and np.abs(np.nan_to_num(h[:, 8:10])).max() > 0  # the critic's label heads were on
+    panels = 3 + (width > 7) + labelled
+    fig, axes = plt.subplots(1, panels, figsize=(4.3 * panels, 3.6))
     k = max(1, len(h) // 200)
     smooth = lambda x: np.convolve(x, np.ones(k) / k, mode="valid")
     steps = h[k - 1:, 0] if k > 1 else h[:, 0]
@@ -35,6 +37,11 @@ def plot_losses(history, path):
     if width > 7:
         axes[3].plot(steps, smooth(h[:, 7]))
         axes[3].set_title("spread between two draws (free rows)")
+    if labelled:
+        axes[4].plot(steps, smooth(h[:, 8]), label="critic, real windows")
+        axes[4].plot(steps, smooth(h[:, 9]), label="G, its windows")
+        axes[4].set_title("label cross-entropy (--label-weight)")
+        axes[4].legend()
     for ax in axes:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

@@ -27,7 +27,7 @@ from . import data as data_mod
 from .diversity import diversity_loss, same_label_spread, unconditioned_rows
 from .fk import PoseFK
 from .labels import labeler_weights
-from .models import (Discriminator, Generator, count_params, gen_config, generator_from_file,
+from .models import (Discriminator, Generator, count_params, gen_config, generator_from_file, label_loss,
                      generator_weights, make_cond)
 
 LICENCE_NOTE = ("Trained on the Bandai Namco Research Motion Dataset (CC BY-NC 4.0, "
@@ -43,11 +43,11 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, init=None, d_
                 lr_g=2e-4, lr_d=None, r1=2.0, r1_every=4,
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, free_prob=0.5, traj_prob=0.3, d_norm="none",
-                d_fk=True, d_time_std=False, d_batch_std=False, diversity=2.0, diversity_target=1.0, diversity_on_paths=True)
+                d_fk=True, d_time_std=False, d_batch_std=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True)
 
 
 # What a checkpoint written before a fingerprint key existed was trained with.
-OLDER_RUNS = dict(d_fk=False, d_time_std=False, d_batch_std=False, window_max=None, init=None)
+OLDER_RUNS = dict(d_fk=False, d_time_std=False, d_batch_std=False, window_max=None, init=None, label_weight=0.0)
 
 
 # ------------------------------------------------------------------ set-up
@@ -71,7 +71,8 @@ def setup_distributed(device_arg):
 
 def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
-    keys = ("window", "window_max", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_time_std", "d_batch_std")
+    keys = ("window", "window_max", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_time_std", "d_batch_std",
+            "label_weight")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
     body["vocab"] = ds.vocab
@@ -289,7 +290,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     G = (generator_from_file(base) if base is not None else Generator(arch)).to(device)
     fk = PoseFK(ds.skeleton, ds.spec, train_ds.mean, train_ds.std, ds.fps) if cfg["d_fk"] else None
     D = Discriminator(C, vocab_sizes, hidden=cfg["hidden"], spectral=cfg["d_norm"] == "spectral", fk=fk,
-                      time_std=cfg["d_time_std"], batch_std=cfg["d_batch_std"]).to(device)
+                      time_std=cfg["d_time_std"], batch_std=cfg["d_batch_std"],
+                      classify=cfg["label_weight"] > 0).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg["lr_g"], betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg["lr_d"], betas=(0.5, 0.99))
@@ -356,9 +358,11 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         with amp:
             with torch.no_grad():
                 fake = G(noise, latent, labels, cond)
-            d_real = D(real, labels)
+            d_real, real_logits = D(real, labels, classes=True)
             d_fake = D(composite(fake.detach().float(), real, mask), labels)
-            loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+            hinge_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+            cls_d = label_loss(real_logits, labels) if cfg["label_weight"] > 0 else torch.zeros((), device=device)
+            loss_d = hinge_d + cfg["label_weight"] * cls_d
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         r1 = torch.zeros((), device=device)
@@ -376,7 +380,10 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         warming = step <= cfg["d_warmup"]
         with amp, torch.set_grad_enabled(not warming):
             fake = G(noise, latent, labels, cond).float()
-            adv = -D(composite(fake, real, mask), labels).mean()
+            score, fake_logits = D(composite(fake, real, mask), labels, classes=True)
+            adv = -score.mean()
+            # With --label-weight, G's windows must also read as their labels to the critic's heads.
+            cls_g = label_loss(fake_logits, labels) if cfg["label_weight"] > 0 else torch.zeros((), device=device)
             rec = ((fake - real).abs() * mask).sum() / (mask.sum() * C + 1e-6)
             # Where frames are known, the frames between them have a ground truth too: supervise
             # them (weaker) so edits land near the real motion, the adversarial term keeps them sharp.
@@ -391,7 +398,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
                           {k: v[free] for k, v in labels.items()}, cond[free]).float()
                 div, spread = diversity_loss(fake[free], again, spread_target)
             loss_g = adv + cfg["rec_weight"] * (rec + traj_rec) + cfg["gap_weight"] * gap_rec \
-                + cfg["diversity"] * div
+                + cfg["diversity"] * div + cfg["label_weight"] * cls_g
         if not warming:
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -402,8 +409,9 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             for pe, p in zip(G_ema.parameters(), G.parameters()):
                 pe.lerp_(p.detach(), 1 - cfg["ema"])
 
-        values = {"d": loss_d.item(), "g_adv": adv.item(), "rec": rec.item(), "traj": traj_rec.item(),
-                  "gap": gap_rec.item(), "r1": r1.item(), "spread": spread.item()}
+        values = {"d": hinge_d.item(), "g_adv": adv.item(), "rec": rec.item(), "traj": traj_rec.item(),
+                  "gap": gap_rec.item(), "r1": r1.item(), "spread": spread.item(),
+                  "cls_d": cls_d.item(), "cls_g": cls_g.item()}
         if not all(math.isfinite(v) for v in values.values()):
             raise TrainError(f"loss became NaN/inf at step {step} ({values}); stopped. The last good "
                              f"checkpoint (step {last_good}) is kept in {ckpt_path}; lower the learning "
@@ -452,7 +460,7 @@ def _checkpoint(path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, histor
         raise
 
 
-LOG_COLUMNS = ("step", "d", "g_adv", "rec", "traj", "gap", "r1", "spread")
+LOG_COLUMNS = ("step", "d", "g_adv", "rec", "traj", "gap", "r1", "spread", "cls_d", "cls_g")
 
 
 def _write_logs(out, history):
