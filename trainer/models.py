@@ -195,7 +195,6 @@ def generator_weights(G):
     return {k: v.detach().float().cpu().numpy() for k, v in G.state_dict().items()}
 
 
-
 def label_loss(logits, labels):
     """Cross-entropy of the critic's label heads against the labels, summed over columns."""
     total = 0.0
