@@ -242,3 +242,22 @@ def test_diversity_within_labels_exposes_one_motion_per_label():
     assert m_col["diversity_within"]["generated"] == 0.0
     assert m_var["diversity_within"]["ratio"] > 0.5
     assert m_col["diversity"]["ratio"] > 0.3  # plain diversity still sees the labels' variety
+
+
+def test_label_accuracy_reads_every_window_of_every_clip_when_the_others_subsample():
+    # FD and distances keep at most max_train_windows windows (here 8, from 10 clips of ~15 windows);
+    # a clip's label must be read from all of its windows, as the ceiling's held-out clips are, and
+    # no clip may drop out. One clip of ten is given the label it reads as: exactly 0.1.
+    train = [_walk(200, seed=s) for s in range(8)]
+    held = [_walk(200, seed=s) for s in range(8, 12)]
+    ref = metrics.Reference(train, held, {"style": {"train": ["a", "b"] * 4, "heldout": ["a", "b"] * 2}},
+                            max_train_windows=8, draws=2)
+    gen = [_walk(200, seed=s) for s in range(20, 30)]
+    seqs = [metrics._sequences([m], ref.fps, None)[0][0] for m in gen]
+    W, clips = metrics._canonical_windows(seqs, ref.rig, ref.length, ref.stride)
+    assert len(W) > 10 * ref.max_windows  # the other figures subsample
+    read_as = ref.classifiers["style"].predict_clips(metrics.features(W, ref.fps), clips)
+    given = [read_as[0]] + [{"a": "b", "b": "a"}[read_as[i]] for i in range(1, 10)]
+    res = metrics.evaluate(gen, labels={"style": {"generated": given}}, reference=ref)
+    assert res["windows"]["generated"] == ref.max_windows
+    assert res["metrics"]["accuracy_style"]["generated"] == pytest.approx(0.1)
