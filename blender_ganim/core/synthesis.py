@@ -191,7 +191,7 @@ SEAM_FRAMES = 16
 # Restyle defaults, set on the shipped model's training takes (README, *Labels when editing*):
 RESTYLE_DRAFTS = 8    # noise draws per restyle; the label classifier keeps the clearest
 MAX_DRAFTS = 64
-STYLE_STRENGTH = 0.5  # how far past the target label, away from the clip's own (0 = plain swap)
+STYLE_STRENGTH = 0.0  # how far past the target label, away from the clip's own (0 = plain swap)
 
 
 def receptive_field(model):
