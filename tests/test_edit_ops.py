@@ -205,10 +205,14 @@ def test_restyle_keeps_the_root_path(rig, settings, model):
     got = world(rig.obj, actions.read_action(rig.obj, action, model.skeleton))[:, hips(model)]
     want = world(rig.obj, rig.walk)[:, hips(model)]
     assert np.linalg.norm((got - want)[:, :2], axis=-1).max() < 0.10
-    # The panel's Strength reaches the generator: a plain label swap is another motion.
+    # The panel's Strength reaches the generator: a style pushed past its target is another motion
+    # than the plain label swap (the default).
+    assert settings.restyle_strength == 0.0
+    rig.obj.animation_data.action = rig.a
+    settings.restyle_strength = 1.0
+    pushed = run_op(bpy.ops.ganim.restyle)
     settings.restyle_strength = 0.0
-    plain = run_op(bpy.ops.ganim.restyle)
-    a, b = (actions.read_action(rig.obj, act, model.skeleton) for act in (action, plain))
+    a, b = (actions.read_action(rig.obj, act, model.skeleton) for act in (action, pushed))
     assert not np.allclose(a.rotations, b.rotations, atol=1e-3)
     # So do its Drafts: the best of three draws is not the first draw.
     settings.restyle_drafts = 1
