@@ -195,9 +195,10 @@ def generator_weights(G):
     return {k: v.detach().float().cpu().numpy() for k, v in G.state_dict().items()}
 
 
-def label_loss(logits, labels):
-    """Cross-entropy of the critic's label heads against the labels, summed over columns."""
-    total = 0.0
+def label_loss(logits, labels, like):
+    """Cross-entropy of the critic's label heads against the labels, summed over columns; a zero
+    like ``like`` when the critic has no heads (``--label-weight 0``)."""
+    total = like.new_zeros((), dtype=torch.float32)
     for k, lg in logits.items():
         total = total + F.cross_entropy(lg.float(), labels[k])
     return total

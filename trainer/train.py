@@ -361,7 +361,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             d_real, real_logits = D(real, labels, classes=True)
             d_fake = D(composite(fake.detach().float(), real, mask), labels)
             hinge_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
-            cls_d = label_loss(real_logits, labels) if cfg["label_weight"] > 0 else torch.zeros((), device=device)
+            cls_d = label_loss(real_logits, labels, like=d_real)
             loss_d = hinge_d + cfg["label_weight"] * cls_d
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
@@ -383,7 +383,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             score, fake_logits = D(composite(fake, real, mask), labels, classes=True)
             adv = -score.mean()
             # With --label-weight, G's windows must also read as their labels to the critic's heads.
-            cls_g = label_loss(fake_logits, labels) if cfg["label_weight"] > 0 else torch.zeros((), device=device)
+            cls_g = label_loss(fake_logits, labels, like=score)
             rec = ((fake - real).abs() * mask).sum() / (mask.sum() * C + 1e-6)
             # Where frames are known, the frames between them have a ground truth too: supervise
             # them (weaker) so edits land near the real motion, the adversarial term keeps them sharp.
