@@ -531,3 +531,38 @@ def test_label_weight_gives_the_critic_label_heads_that_learn_real_labels(sample
     assert cls_d[-10:].mean() < cls_d[:10].mean() - 0.5  # they learn which labels real windows have
     assert all(float(r["cls_g"]) > 0 for r in rows)  # and G is scored by them
     assert max(float(r["d"]) for r in rows) < 4.5  # the logged critic loss stays the hinge alone
+
+
+def test_balanced_labels_give_every_combination_the_same_share(sample_dir, cache):
+    from trainer import data as data_mod
+    ds = data_mod.load_dataset([sample_dir], window=48, cache_dir=cache, log=lambda *a: None)
+    combos = [tuple(ds.labels[c][i] for c in sorted(ds.labels)) for i in range(len(ds.clips))]
+    kinds = sorted(set(combos))
+    assert len(kinds) > 1
+
+    def shares(sampler):
+        w = sampler.weights_for(48)
+        return np.array([sum(w[i] for i, k in enumerate(combos) if k == kind) for kind in kinds])
+
+    plain = shares(data_mod.WindowSampler(ds, 48))
+    balanced = shares(data_mod.WindowSampler(ds, 48, balance_labels=True))
+    assert plain.max() - plain.min() > 0.02  # the sample's takes differ in length
+    np.testing.assert_allclose(balanced, 1 / len(kinds), atol=1e-9)
+    # within one combination the longer take still gives more windows
+    sampler = data_mod.WindowSampler(ds, 48, balance_labels=True)
+    w, lengths = sampler.weights_for(48), [len(c) for c in ds.clips]
+    for kind in kinds:
+        idx = [i for i, k in enumerate(combos) if k == kind]
+        if len(idx) > 1 and len({lengths[i] for i in idx}) > 1:
+            a, b = sorted(idx, key=lambda i: lengths[i])[::len(idx) - 1]
+            assert w[a] < w[b]
+
+
+def test_balanced_labels_are_recorded_and_part_of_resume(tiny_run, sample_dir, cache, tmp_path):
+    run = tmp_path / "balanced"
+    assert run_cli("train", sample_dir, "--out", run, "--steps", 3, "--ckpt-every", 3, "--cache", cache,
+                   "--balance-labels", *SMALL) == 0
+    assert model_file.load(run / "model.ganim").header["training"]["balance_labels"] is True
+    shutil.copytree(tiny_run, tmp_path / "copy")  # an unbalanced run cannot go on balanced
+    assert run_cli("train", sample_dir, "--out", tmp_path / "copy", "--steps", 14, "--cache", cache, "--resume",
+                   "--balance-labels", *SMALL) == 2

@@ -31,6 +31,10 @@ def add_parsers(sub):
                    help="train on windows of mixed length: each batch draws its length from --window to this, "
                         "in steps of 4 frames, so the generator also learns the middle of clips longer than "
                         "--window (default: every window is --window long)")
+    s.add_argument("--balance-labels", action=argparse.BooleanOptionalAction, default=None,
+                   help="draw every combination of label values equally often, instead of by its share of "
+                        "the frames (short takes' labels are otherwise rare in training, though generation "
+                        "asks for every label alike; default off)")
     s.add_argument("--init", metavar="MODEL.ganim",
                    help="fine-tune: start the generator from this model's weights (same skeleton, features and "
                         "labels; its held-out takes stay held out, its normalisation is kept). The critic "
@@ -151,7 +155,8 @@ def cmd_train(args):
                      gap_weight=args.gap_weight, d_norm=args.d_norm, d_fk=args.d_fk,
                      d_time_std=args.d_time_std, d_batch_std=args.d_batch_std,
                      label_weight=args.label_weight, snapshot_every=args.snapshot_every, diversity=args.diversity,
-                     diversity_target=args.diversity_target, diversity_on_paths=args.diversity_on_paths)
+                     diversity_target=args.diversity_target, diversity_on_paths=args.diversity_on_paths,
+                     balance_labels=args.balance_labels)
     if args.no_mirror:
         overrides["mirror"] = False
     try:

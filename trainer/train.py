@@ -43,11 +43,13 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, init=None, d_
                 lr_g=2e-4, lr_d=None, r1=2.0, r1_every=4,
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, free_prob=0.5, traj_prob=0.3, d_norm="none",
-                d_fk=True, d_time_std=False, d_batch_std=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True)
+                d_fk=True, d_time_std=False, d_batch_std=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True,
+                balance_labels=False)
 
 
 # What a checkpoint written before a fingerprint key existed was trained with.
-OLDER_RUNS = dict(d_fk=False, d_time_std=False, d_batch_std=False, window_max=None, init=None, label_weight=0.0)
+OLDER_RUNS = dict(d_fk=False, d_time_std=False, d_batch_std=False, window_max=None, init=None, label_weight=0.0,
+                  balance_labels=False)
 
 
 # ------------------------------------------------------------------ set-up
@@ -72,7 +74,7 @@ def setup_distributed(device_arg):
 def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
     keys = ("window", "window_max", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_time_std", "d_batch_std",
-            "label_weight")
+            "label_weight", "balance_labels")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
     body["vocab"] = ds.vocab
@@ -186,6 +188,7 @@ def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extr
                      "frames": ds.frames, "hours": ds.frames / ds.fps / 3600 / (2 if cfg["mirror"] else 1),
                      "device": str(device), "wall_time_s": wall, "window": cfg["window"],
                      "window_max": cfg["window_max"] or cfg["window"], "init": cfg["init"],
+                     "balance_labels": cfg["balance_labels"],
                      "data": cfg["data_names"], "validation_takes": sorted(val_names)},
         "licence": cfg.get("licence") or LICENCE_NOTE,
     }
@@ -277,7 +280,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     if cfg["window_max"] is not None and cfg["window_max"] < cfg["window"]:
         raise TrainError(f"--window-max {cfg['window_max']} is shorter than --window {cfg['window']}")
     sampler = data_mod.WindowSampler(train_ds, cfg["window"], seed=cfg["seed"] + 1000 * rank,
-                                     window_max=cfg["window_max"])
+                                     window_max=cfg["window_max"], balance_labels=cfg["balance_labels"])
     spread_target = 0.0
     if cfg["diversity"] > 0:
         spread_target = cfg["diversity_target"] * same_label_spread(
