@@ -355,16 +355,18 @@ class WindowSampler:
         self._weights = {}
         self.rng = np.random.default_rng(seed)
         self.label_ids = {c: ds.label_ids(c) for c in ds.vocab}
+        self.combo = np.zeros(len(ds.clips), dtype=int)  # each clip's style x content combination
+        if self.label_ids:
+            ids = np.stack(list(self.label_ids.values()), axis=1)
+            self.combo = np.unique(ids, axis=0, return_inverse=True)[1].reshape(-1)
 
     def weights_for(self, window):
         """Each clip's chance of giving a ``window``-frame window (0 for clips shorter than that)."""
         if window not in self._weights:
             room = np.maximum(self.lengths - window + 1, 0).astype(np.float64)
-            if self.balance_labels and self.label_ids:
-                combo = np.unique(np.stack(list(self.label_ids.values()), axis=1), axis=0,
-                                  return_inverse=True)[1].reshape(-1)
-                per_combo = np.bincount(combo, weights=room)
-                room = np.where(room > 0, room / np.maximum(per_combo[combo], 1e-12), 0.0)
+            if self.balance_labels:
+                per_combo = np.bincount(self.combo, weights=room)[self.combo]
+                room = np.divide(room, per_combo, out=np.zeros_like(room), where=room > 0)
             self._weights[window] = room / room.sum()
         return self._weights[window]
 
