@@ -297,6 +297,39 @@ def test_eval_scores_a_model_against_its_held_out_takes(tiny_run, sample_dir, tm
     assert cold["metrics"]["diversity"]["generated"] != result["metrics"]["diversity"]["generated"]
 
 
+def test_quality_benchmark_over_seeds_scores_each_against_one_reference(tiny_run, sample_dir, tmp_path,
+                                                                       monkeypatch):
+    # benchmarks/quality.py --seeds builds the held-out reference once; each seed must score as
+    # `ganim eval --seed S` does on its own, and the summary is the median of those.
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("quality_bench", REPO / "benchmarks" / "quality.py")
+    quality = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quality)
+    out = tmp_path / "results"
+    monkeypatch.setattr(sys, "argv", ["quality.py", "--model", str(tiny_run / "model.ganim"), "--data", str(sample_dir),
+                                      "--count", "8", "--frames", "90", "--seeds", "0-2", "--out", str(out)])
+    quality.main()
+    record = json.loads((out / "quality_seeds.json").read_text())
+    assert record["seeds"] == [0, 1, 2] and set(record["ratios"]) == {"0", "1", "2"}
+    fds = [record["ratios"][s]["fd"] for s in ("0", "1", "2")]
+    assert len(set(fds)) == 3, "each seed generates its own set"
+    assert record["median"]["fd"] == pytest.approx(sorted(fds)[1])
+    assert record["passes"]["fd"] == sum(f <= 1.5 for f in fds)
+    for name in ("quality.json", "quality.md", "quality_seeds.md"):
+        assert (out / name).is_file(), name
+    assert (out / "quality_seeds.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| median |" in (out / "quality_seeds.md").read_text()
+    alone = tmp_path / "seed1.json"
+    assert run_cli("eval", tiny_run / "model.ganim", "--data", sample_dir, "--count", 8, "--frames", 90,
+                   "--seed", 1, "--json", alone) == 0
+    single = json.loads(alone.read_text())["metrics"]
+    for key in ("fd", "novelty", "coverage", "foot_skate", "accuracy_style"):
+        assert record["ratios"]["1"][key] == pytest.approx(single[key]["ratio"], rel=1e-9), key
+    with pytest.raises(SystemExit):
+        monkeypatch.setattr(sys, "argv", ["quality.py", "--seeds", "zero"])
+        quality.main()
+
+
 def test_eval_of_a_folder_of_clips(sample_dir, tmp_path, capsys):
     # Copies of the real clips scored as if generated: those in the training split are
     # their own nearest neighbours, so novelty falls far below the held-out reference.

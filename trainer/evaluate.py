@@ -120,12 +120,12 @@ def generate_for_eval(model, count, frames, seed, clean_feet=True, temperature=s
     return motions, used
 
 
-def score_generated(model, reference, count, frames, seed, temperature=synthesis.TEMPERATURE):
+def score_generated(model, reference, count, frames, seed, temperature=synthesis.TEMPERATURE, targets=None):
     """Generate ``count`` clips (labels spread evenly) and score them against a metrics.Reference;
     returns (result, clips)."""
     clips, used = generate_for_eval(model, count, frames, seed, temperature=temperature)
     lab = {c: {"generated": [u[c] for u in used]} for c in reference.classifiers if all(c in u for u in used)}
-    return metrics.evaluate(clips, labels=lab, reference=reference), clips
+    return metrics.evaluate(clips, labels=lab, reference=reference, targets=targets), clips
 
 
 def read_generated_dir(folder):
@@ -138,6 +138,17 @@ def read_generated_dir(folder):
         with open(folder / "labels.csv", newline="") as f:
             table = {r["file"]: r for r in csv.DictReader(f)}
     return [bvh.read(f) for f in files], [table.get(f.name, {}) for f in files]
+
+
+def heldout_reference(model, data, log=print):
+    """A metrics.Reference of the model's training takes against the takes its run held out
+    (built once, then any number of generated sets are scored against it)."""
+    heldout_names = (model.header.get("training") or {}).get("validation_takes")
+    if not heldout_names:
+        raise ValueError("the model names no held-out takes, so there is nothing it never saw to score against")
+    real, labels, split = load_real(data, heldout_names, log=log)
+    log(f"reference: {len(split['train'])} training and {len(split['heldout'])} held-out takes")
+    return metrics.Reference(real["train"], real["heldout"], labels)
 
 
 def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log=print, clean_feet=True,

@@ -162,6 +162,38 @@ def plot_eval(result, path, targets=None):
     plt.close(fig)
 
 
+def plot_seeds(per_seed, median, path, targets=None, bands=None):
+    """Each metric over several generation seeds: one tick per seed, a bar at the median, coloured
+    by whether the median meets its target, dashed lines at the target's edges (``bands``: {metric:
+    (low, high)}); the spread shows how far one seed's verdict can be trusted."""
+    plt = _plt()
+    keys = [k for k, r in median.items() if r is not None]
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(keys) + 1.4))
+    y = np.arange(len(keys))[::-1]
+    top = 2.0
+    for yi, k in zip(y, keys):
+        ok = (targets or {}).get(k)
+        colour = "#999999" if ok is None else ("#2f855a" if ok(median[k]) else "#c53030")
+        ax.barh(yi, median[k], color=colour, alpha=0.55)
+        xs = [r[k] for r in per_seed if r.get(k) is not None]
+        ax.plot(xs, [yi] * len(xs), "k|", ms=12, mew=1.5)
+        edges = [e for e in (bands or {}).get(k, ()) if e is not None]
+        for edge in edges:
+            ax.plot([edge, edge], [yi - 0.4, yi + 0.4], color="#2b6cb0", ls="--", lw=1.2)
+        ax.text(max(xs + [median[k]] + edges), yi, f"  {median[k]:.3f}x ({min(xs):.3f}-{max(xs):.3f})", va="center", fontsize=8)
+        top = max(top, max(xs) * 1.35)
+    ax.axvline(1.0, color="black", lw=1)
+    ax.set_yticks(y)
+    ax.set_yticklabels(keys, fontsize=8)
+    ax.set_xlim(0, top)
+    ax.set_xlabel("generated / real reference (bar: median over seeds, ticks: each seed)")
+    ax.set_title(f"{len(per_seed)} generation seeds; green: median meets its target, red: misses; "
+                 "dashed: target edges", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def plot_select(result, path):
     """Every scored snapshot's metrics and its shortfall from the bar over training steps (`ganim select`).
 
