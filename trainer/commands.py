@@ -82,8 +82,8 @@ def add_parsers(sub):
                         "read as their labels to them, with this weight (an auxiliary classifier, for a "
                         "stronger style signal; default 0: off)")
     s.add_argument("--snapshot-every", type=int, metavar="N",
-                   help="also keep RUN_DIR/snapshots/model_STEP.ganim every N steps (a multiple of "
-                        "--ckpt-every), to pick the best with `ganim select RUN_DIR`")
+                   help="also keep RUN_DIR/snapshots/model_STEP.ganim every N steps (each one a checkpoint "
+                        "too), to pick the best with `ganim select RUN_DIR`")
     s.add_argument("--val-fraction", type=float, help="share of whole takes held out for eval (default 0.05)")
     s.add_argument("--no-mirror", action="store_true", help="do not add left/right mirrored copies")
     s.add_argument("--seed", type=int, help="seed of the weights, noise and batches (default 0)")

@@ -426,11 +426,12 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
                     tb.add_scalar(f"loss/{name}", v, step)
             bar.update(1)
             bar.set_postfix(d=f"{values['d']:.3f}", g=f"{values['g_adv']:.3f}", rec=f"{values['rec']:.3f}")
-            if step % cfg["ckpt_every"] == 0 or step == cfg["steps"]:
+            snapshot = bool(cfg["snapshot_every"]) and step % cfg["snapshot_every"] == 0
+            if step % cfg["ckpt_every"] == 0 or step == cfg["steps"] or snapshot:
                 wall = wall_before + time.time() - t0
                 _checkpoint(ckpt_path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, history)
                 export_model(out / "model.ganim", G_ema, train_ds, cfg, arch, step, wall, device, held, label_weights)
-                if cfg["snapshot_every"] and step % cfg["snapshot_every"] == 0:  # for model selection
+                if snapshot:  # for model selection; a snapshot step is a checkpoint too
                     (out / "snapshots").mkdir(exist_ok=True)
                     shutil.copyfile(out / "model.ganim", out / "snapshots" / f"model_{step:07d}.ganim")
                 last_good = step

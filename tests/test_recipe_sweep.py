@@ -1,0 +1,73 @@
+"""benchmarks/recipe_sweep.py: recipes x seeds trained for real (tiny), every snapshot scored, runs kept."""
+
+import importlib.util
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = "--batch 8 --hidden 32 --window 48 --threads 1"
+
+
+def _sweep_module():
+    spec = importlib.util.spec_from_file_location("recipe_sweep", REPO / "benchmarks" / "recipe_sweep.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sweep_trains_every_recipe_and_seed_scores_each_snapshot_and_keeps_finished_runs(sample_dir, tmp_path):
+    sweep = _sweep_module()
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    argv = [str(sample_dir), "--recipe", "base=", "--recipe", "bal=--balance-labels", "--seeds", "0-1",
+            "--steps", "4", "--snapshot-every", "2", "--parallel", "2",
+            "--train-args", f"{TINY} --cache {tmp_path / 'cache'}", "--count", "6", "--frames", "90",
+            "--out", str(runs), "--results", str(results)]
+    assert sweep.main(argv) == 0
+    record = json.loads((results / "recipe_sweep.json").read_text())
+    names = ["base_s0", "base_s1", "bal_s0", "bal_s1"]
+    assert record["status"] == {n: "trained" for n in names}
+    for n in names:  # snapshots every 2 steps although checkpoints default to every 500
+        assert sorted(r["step"] for r in record["rows"] if r["run"] == n) == [2, 4], n
+    config = {n: json.loads((runs / n / "config.json").read_text()) for n in names}
+    assert [config[n]["balance_labels"] for n in names] == [False, False, True, True]
+    assert [config[n]["seed"] for n in names] == [0, 1, 0, 1]
+    assert record["best"]["base_s0"]["ratios"] != record["best"]["base_s1"]["ratios"], "seeds train differently"
+    for name in ("base", "bal"):
+        entry = record["by_recipe"][name]
+        bests = [record["best"][f"{name}_s{s}"]["shortfall"] for s in (0, 1)]
+        assert entry["best_shortfall"] == bests and entry["median_best_shortfall"] == pytest.approx(statistics.median(bests))
+    text = (results / "recipe_sweep.md").read_text()
+    assert "| base | 1 | trained | " in text and "| bal | 0, 1 | " in text
+    assert (results / "recipe_sweep.png").read_bytes()[:4] == b"\x89PNG"
+
+    logs = {n: (runs / f"{n}.log").stat().st_size for n in names}
+    assert sweep.main(argv) == 0  # again: the finished runs are kept, not retrained
+    again = json.loads((results / "recipe_sweep.json").read_text())
+    assert again["status"] == {n: "kept" for n in names}
+    assert {n: (runs / f"{n}.log").stat().st_size for n in names} == logs
+
+
+def test_a_failing_run_is_reported_and_the_sweep_exits_non_zero(sample_dir, tmp_path):
+    sweep = _sweep_module()
+    argv = [str(sample_dir), "--recipe", "bad=--no-such-option", "--seeds", "0", "--steps", "2",
+            "--snapshot-every", "2", "--train-args", TINY, "--out", str(tmp_path / "runs"),
+            "--results", str(tmp_path / "results")]
+    assert sweep.main(argv) == 1
+    record = json.loads((tmp_path / "results" / "recipe_sweep.json").read_text())
+    assert record["status"]["bad_s0"].startswith("failed (exit 2, see ")
+    assert "no-such-option" in (tmp_path / "runs" / "bad_s0.log").read_text()
+
+
+def test_recipes_are_named_and_distinct(tmp_path):
+    sweep = _sweep_module()
+    assert sweep.parse_recipe("bal=--balance-labels --window-max 160") == ("bal", ["--balance-labels", "--window-max", "160"])
+    assert sweep.parse_recipe("base=") == ("base", [])
+    with pytest.raises(SystemExit):
+        sweep.main(["data", "--recipe", "no equals sign"])
+    with pytest.raises(SystemExit):
+        sweep.main(["data", "--recipe", "a=", "--recipe", "a=--balance-labels"])
