@@ -9,7 +9,8 @@ recipe with every seed (`ganim train DATA --out OUT/RECIPE_sSEED --seed SEED --s
 PARALLEL runs at a time, each logging to OUT/RECIPE_sSEED.log; a run already finished is kept,
 one with a checkpoint is resumed), then scores each run's snapshots from --score-from on as
 `ganim select` does (the run's training takes split into R and a pseudo held-out part; its held-out
-takes stay unseen) and keeps each run's best. It writes recipe_sweep.{json,md,png} into --results:
+takes stay unseen) and keeps each run's best. It writes NAME.{json,md,png} into --results
+(--name, default recipe_sweep):
 every snapshot's ratios, each run's best, and per recipe the median best shortfall and how many
 seeds reach the bar (shortfall 0). With --against MODEL a reference model (the shipped one) is
 scored beside them on each reference. Meant for a GPU (several runs share one; pass --parallel),
@@ -99,7 +100,7 @@ def train_all(jobs, data, common, steps, snapshot_every, parallel, log=print):
                 logf.close()
                 del running[run]
                 status[run] = "trained" if proc.returncode == 0 else \
-                    f"failed (exit {proc.returncode}, see {run.parent / (run.name + '.log')})"
+                    f"failed (exit {proc.returncode}, see {os.path.relpath(run.parent / (run.name + '.log'))})"
                 log(f"{run.name}: {status[run]}")
         if bar is not None:
             bar.n = sum(steps_logged(r) - done_before.get(r, 0) for r in done_before)
@@ -205,7 +206,8 @@ def main(argv=None):
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--score-seed", type=int, default=0, help="generation and reference seed of the scoring")
     ap.add_argument("--out", default="runs/sweep", help="folder of the runs (default runs/sweep)")
-    ap.add_argument("--results", default=str(REPO / "benchmarks" / "results"), help="where recipe_sweep.* go")
+    ap.add_argument("--results", default=str(REPO / "benchmarks" / "results"), help="where NAME.* go")
+    ap.add_argument("--name", default="recipe_sweep", help="file name of the record (default recipe_sweep)")
     args = ap.parse_args(argv)
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     names = [n for n, _ in args.recipe]
@@ -231,12 +233,12 @@ def main(argv=None):
               "steps": args.steps, "snapshot_every": args.snapshot_every, "score_from": args.score_from,
               "status": {run.name: status.get(run, "?") for _, _, run, _ in jobs}, "training_seconds": round(train_s),
               "rows": rows, "best": best, "by_recipe": recipes, "score": "fd"}
-    (results / "recipe_sweep.json").write_text(json.dumps(record, indent=2, default=float))
+    (results / f"{args.name}.json").write_text(json.dumps(record, indent=2, default=float))
     text = markdown(best, recipes, jobs, status, header)
-    (results / "recipe_sweep.md").write_text(text)
+    (results / f"{args.name}.md").write_text(text)
     if rows:
         plot_select({"rows": rows, "best": min(best.values(), key=lambda r: (round(r["shortfall"], 6), r["ratios"]["fd"])),
-                     "score": "fd"}, results / "recipe_sweep.png")
+                     "score": "fd"}, results / f"{args.name}.png")
     print(text)
     return 1 if any(s.startswith("failed") for s in status.values()) else 0
 
