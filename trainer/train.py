@@ -522,8 +522,10 @@ def _bar(enabled, start, total):
     if not enabled:
         return _NoBar()
     from tqdm import tqdm
+    # In a terminal the bar redraws every second; into a log file (a sweep, nohup) once a minute,
+    # so that a long run's log stays readable instead of growing by a line a second.
     return tqdm(total=total, initial=start, desc="training", unit="step", dynamic_ncols=True,
-                file=sys.stderr, mininterval=1.0)
+                file=sys.stderr, mininterval=1.0 if sys.stderr.isatty() else 60.0)
 
 
 def _progress_fn(enabled, desc):
