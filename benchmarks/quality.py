@@ -66,9 +66,8 @@ def summarise_seeds(per_seed):
     """Median ratio, range and passes per metric over seeds ({seed: ratios}); the shortfall of each seed
     and of the medians."""
     keys = list(dict.fromkeys(k for r in per_seed.values() for k in r))
-    median = {k: statistics.median([r[k] for r in per_seed.values() if r.get(k) is not None] or [float("nan")])
-              for k in keys}
-    median = {k: (None if v != v else v) for k, v in median.items()}
+    measured = {k: [r[k] for r in per_seed.values() if r.get(k) is not None] for k in keys}
+    median = {k: statistics.median(v) if v else None for k, v in measured.items()}
     passes = {k: sum(bool(check(r[k])) for r in per_seed.values() if r.get(k) is not None)
               for k, check in CHECKS.items() if median.get(k) is not None}
     return {"median": median, "passes": passes, "median_verdicts": verdicts_of(median),

@@ -115,19 +115,28 @@ def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print
     ref = training_reference(newest, data, seed, log)
     rows = []
     for step, path in _progress(snaps, len(snaps), "snapshots"):
-        model = model_file.load(path)
-        result, _ = score_generated(model, ref, count, frames, seed, temperature)
-        ratios = {k: v["ratio"] for k, v in result["metrics"].items()}
-        rows.append({"run": run_name(path), "step": step, "path": str(path), "ratios": ratios,
-                     "shortfall": shortfall(ratios)})
-        log(f"{rows[-1]['run']} step {step}: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items() if v is not None)
+        rows.append(score_snapshot(path, step, ref, count, frames, seed, temperature))
+        log(f"{rows[-1]['run']} step {step}: " + ", ".join(f"{k} {v:.2f}x" for k, v in rows[-1]["ratios"].items() if v is not None)
             + f"; shortfall {rows[-1]['shortfall']:.2f}")
     if by == "bar":
-        best = min(rows, key=lambda r: (round(r["shortfall"], 6), r["ratios"]["fd"]))
+        best = min(rows, key=nearest_the_bar)
     else:
         best = min(rows, key=lambda r: r["ratios"]["fd"])
     return {"rows": rows, "best": best, "score": "fd", "rule": RULES[by], "by": by,
             "clips_per_snapshot": count, "frames": frames, "temperature": temperature}
+
+
+def score_snapshot(path, step, reference, count, frames, seed=0, temperature=synthesis.TEMPERATURE, run=None):
+    """One scored row: {run, step, path, ratios, shortfall} of the model at ``path``."""
+    result, _ = score_generated(model_file.load(path), reference, count, frames, seed, temperature)
+    ratios = {k: v["ratio"] for k, v in result["metrics"].items()}
+    return {"run": run or run_name(path), "step": step, "path": str(path), "ratios": ratios,
+            "shortfall": shortfall(ratios)}
+
+
+def nearest_the_bar(row):
+    """Sort key of the --by bar rule: the smallest shortfall, ties (to 1e-6) broken by the lowest FD."""
+    return round(row["shortfall"], 6), row["ratios"]["fd"]
 
 
 def run_name(path):
