@@ -424,8 +424,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             if tb is not None:
                 for name, v in values.items():
                     tb.add_scalar(f"loss/{name}", v, step)
-            bar.update(1)
-            bar.set_postfix(d=f"{values['d']:.3f}", g=f"{values['g_adv']:.3f}", rec=f"{values['rec']:.3f}")
+            _advance(bar, values)
             snapshot = bool(cfg["snapshot_every"]) and step % cfg["snapshot_every"] == 0
             if step % cfg["ckpt_every"] == 0 or step == cfg["steps"] or snapshot:
                 wall = wall_before + time.time() - t0
@@ -526,6 +525,13 @@ def _bar(enabled, start, total):
     # so that a long run's log stays readable instead of growing by a line a second.
     return tqdm(total=total, initial=start, desc="training", unit="step", dynamic_ncols=True,
                 file=sys.stderr, mininterval=1.0 if sys.stderr.isatty() else 60.0)
+
+
+def _advance(bar, values):
+    """One step on the bar with the losses beside it. No forced refresh: that would redraw every
+    step and ignore the bar's mininterval (a log file grew by a bar per step)."""
+    bar.update(1)
+    bar.set_postfix(d=f"{values['d']:.3f}", g=f"{values['g_adv']:.3f}", rec=f"{values['rec']:.3f}", refresh=False)
 
 
 def _progress_fn(enabled, desc):
