@@ -60,6 +60,15 @@ def run_state(run, steps):
     return "resume" if (run / "checkpoint.pt").is_file() else "new"
 
 
+def stopped_state(run, steps):
+    """For --score-only: 'kept' (finished), 'stopped at step N of STEPS' (its newest snapshot) or
+    'not started'."""
+    if run_state(run, steps) == "done":
+        return "kept"
+    snaps = find_snapshots([run]) if (run / "snapshots").is_dir() else []
+    return f"stopped at step {snaps[-1][0]} of {steps}" if snaps else "not started"
+
+
 def steps_logged(run):
     path = run / "losses.csv"
     try:
@@ -207,6 +216,9 @@ def main(argv=None):
     ap.add_argument("--out", default="runs/sweep", help="folder of the runs (default runs/sweep)")
     ap.add_argument("--results", default=str(REPO / "benchmarks" / "results"), help="where NAME.* go")
     ap.add_argument("--name", default="recipe_sweep", help="file name of the record (default recipe_sweep)")
+    ap.add_argument("--score-only", action="store_true",
+                    help="train nothing: score the snapshots the runs have so far (a sweep stopped part way, "
+                         "to go on later with the same command without this flag)")
     args = ap.parse_args(argv)
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     names = [n for n, _ in args.recipe]
@@ -215,8 +227,11 @@ def main(argv=None):
     out = Path(args.out).resolve()
     jobs = [(name, seed, out / f"{name}_s{seed}", rargs) for name, rargs in args.recipe for seed in args.seeds]
     t0 = time.time()
-    status = train_all(jobs, args.data, shlex.split(args.train_args), args.steps, args.snapshot_every,
-                       max(1, args.parallel), log)
+    if args.score_only:
+        status = {run: stopped_state(run, args.steps) for _, _, run, _ in jobs}
+    else:
+        status = train_all(jobs, args.data, shlex.split(args.train_args), args.steps, args.snapshot_every,
+                           max(1, args.parallel), log)
     train_s = time.time() - t0
     rows = score_runs([run for _, _, run, _ in jobs], args.data, args.score_from, args.count, args.frames,
                       args.score_seed, args.against, log)
