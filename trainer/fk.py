@@ -14,12 +14,18 @@ import torch.nn as nn
 VEL_SCALE = 0.25  # m/s -> about unit size, like the positions in metres
 
 
+def _unit(v, eps):
+    # rsqrt of a clamped sum of squares, not v.norm(): over a 3-wide last axis of a strided view
+    # the norm kernel (and its backward) cost most of this module's time on CPU.
+    return v * torch.rsqrt((v * v).sum(-1, keepdim=True).clamp_min(eps * eps))
+
+
 def sixd_to_matrix(d6, eps=1e-8):
     """[..., 6] -> [..., 3, 3], the same Gram-Schmidt as core.rotations.sixd_to_matrix."""
     a, b = d6[..., :3], d6[..., 3:6]
-    c0 = a / a.norm(dim=-1, keepdim=True).clamp_min(eps)
+    c0 = _unit(a, eps)
     b = b - (c0 * b).sum(-1, keepdim=True) * c0
-    c1 = b / b.norm(dim=-1, keepdim=True).clamp_min(eps)
+    c1 = _unit(b, eps)
     c2 = torch.cross(c0, c1, dim=-1)
     return torch.stack([c0, c1, c2], dim=-1)
 
@@ -45,14 +51,17 @@ class PoseFK(nn.Module):
         f = f.transpose(1, 2)
         B, T, _ = f.shape
         nb = len(self.body)
-        local = sixd_to_matrix(f[..., 10:10 + 6 * nb].reshape(B, T, nb, 6))
+        # unbind, not local[:, :, i]: each indexing's backward would fill a zero tensor as large as all of them
+        local = sixd_to_matrix(f[..., 10:10 + 6 * nb].reshape(B, T, nb, 6)).unbind(2)
+        offsets = self.offsets.unbind(0)
         rots = [sixd_to_matrix(f[..., 0:6])]
-        zero = torch.zeros_like(f[..., 6])
-        pos = [torch.stack([zero, f[..., 6] * self.mpu, zero], dim=-1)]
+        height = f[..., 6]
+        zero = torch.zeros_like(height)
+        pos = [torch.stack([zero, height * self.mpu, zero], dim=-1)]
         for i in range(1, nb + 1):
             p = self.parent_slot[i]
-            pos.append(pos[p] + (rots[p] @ self.offsets[i].unsqueeze(-1)).squeeze(-1))
-            rots.append(rots[p] @ local[:, :, i - 1])
+            pos.append(pos[p] + rots[p] @ offsets[i])
+            rots.append(rots[p] @ local[i - 1])
         return torch.stack(pos, dim=2)
 
     def velocities(self, f, pos):

@@ -381,7 +381,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         # ---- generator (after --init, the fresh critic first learns alone for --d-warmup steps;
         # G's losses are still computed then, so the log shows how it fares against the warming critic)
         warming = step <= cfg["d_warmup"]
-        with amp, torch.set_grad_enabled(not warming):
+        with amp, torch.set_grad_enabled(not warming), _no_weight_grads(D):
             fake = G(noise, latent, labels, cond).float()
             score, fake_logits = D(composite(fake, real, mask), labels, classes=True)
             adv = -score.mean()
@@ -503,6 +503,23 @@ class _nullcontext:
         return self
 
     def __exit__(self, *a):
+        return False
+
+
+class _no_weight_grads:
+    """The critic's weights need no gradients in G's step (they were computed and thrown away):
+    the graph still runs through the critic to G, skipping a third of its backward convolutions."""
+
+    def __init__(self, module):
+        self.params = [p for p in module.parameters() if p.requires_grad]
+
+    def __enter__(self):
+        for p in self.params:
+            p.requires_grad_(False)
+
+    def __exit__(self, *a):
+        for p in self.params:
+            p.requires_grad_(True)
         return False
 
 
