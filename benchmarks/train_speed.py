@@ -73,7 +73,10 @@ def main(argv=None):
             if args.against:
                 subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(other)], check=False)
     medians = {name: statistics.median(t) for name, t in times.items()}
-    record = {"data": os.path.relpath(data, REPO) if data.is_relative_to(REPO) else data.name,
+    commits = {name: subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", rev], capture_output=True,
+                                    text=True).stdout.strip() for name, rev in (("this checkout", "HEAD"),
+                                                                                (args.against, args.against)) if name}
+    record = {"commits": commits, "data": os.path.relpath(data, REPO) if data.is_relative_to(REPO) else data.name,
               "steps": args.steps, "repeats": args.repeats, "threads": args.threads,
               "seconds_per_step": times, "median_seconds_per_step": medians}
     lines = ["# Training speed", "",
@@ -81,7 +84,7 @@ def main(argv=None):
              f"(alternating), {args.threads} thread(s); seconds per step from the loop's own clock.", "",
              "| code | runs (s/step) | median s/step | steps/s |", "|---|---|---:|---:|"]
     for name, t in times.items():
-        lines.append(f"| {name} | {' / '.join(f'{x:.3f}' for x in t)} | {medians[name]:.3f} | {1 / medians[name]:.2f} |")
+        lines.append(f"| {name} (`{commits.get(name, '?')}`) | {' / '.join(f'{x:.3f}' for x in t)} | {medians[name]:.3f} | {1 / medians[name]:.2f} |")
     if args.against:
         ratio = medians[args.against] / medians["this checkout"]
         record["speedup"] = ratio
