@@ -127,10 +127,66 @@ def _bar(total):
     return tqdm(total=total, desc="training", unit="step", file=sys.stderr, disable=not sys.stderr.isatty())
 
 
-def score_runs(runs, data, score_from, count, frames, seed, against=None, log=print):
+_REFERENCES = {}  # held-out set -> its reference; a module global so forked scoring workers share it
+
+
+def _score_task(task):
+    held, path, step, n, frames, seed, name = task
+    return score_snapshot(path, step, _REFERENCES[held], n, frames, seed, run=name)
+
+
+def _one_thread():
+    try:  # a worker per core: BLAS threads in each would only fight
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(1)
+    except ImportError:
+        pass
+
+
+def _score_forked(tasks, workers):
+    """Score ``tasks`` in ``workers`` forked processes (they inherit the references; only the scored
+    rows travel back); the rows come back in the tasks' order."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+
+    def work(share):
+        _one_thread()
+        for i in share:
+            try:
+                results.put((i, _score_task(tasks[i]), None))
+            except Exception as e:  # reported by the parent, with the snapshot that failed
+                results.put((i, None, f"{type(e).__name__}: {e}"))
+
+    workers = min(workers, len(tasks))
+    procs = [ctx.Process(target=work, args=(range(w, len(tasks), workers),)) for w in range(workers)]
+    for p in procs:
+        p.start()
+    rows, errors = [None] * len(tasks), []
+    import queue
+    for _ in tasks:
+        while True:
+            try:
+                i, row, err = results.get(timeout=5)
+                break
+            except queue.Empty:
+                if not any(p.is_alive() for p in procs) and results.empty():
+                    raise RuntimeError("a scoring process died (out of memory?) before scoring all snapshots")
+        rows[i] = row
+        if err:
+            errors.append(f"{tasks[i][1]}: {err}")
+    for p in procs:
+        p.join()
+    if errors:
+        raise RuntimeError("scoring failed: " + "; ".join(errors))
+    return rows
+
+
+def score_runs(runs, data, score_from, count, frames, seed, against=None, log=print, workers=1):
     """Every snapshot from ``score_from`` on, scored against its run's training-take reference (one
-    reference per distinct held-out set, shared by the runs that have it)."""
-    refs, rows = {}, []
+    reference per distinct held-out set, shared by the runs that have it); with ``workers`` > 1 the
+    snapshots are scored in that many processes (a many-core machine; the rows are the same)."""
+    tasks, firsts = [], {}
     for run in runs:
         snaps = [(s, p) for s, p in find_snapshots([run]) if s >= score_from] if (run / "snapshots").is_dir() else []
         if not snaps:
@@ -138,21 +194,24 @@ def score_runs(runs, data, score_from, count, frames, seed, against=None, log=pr
             continue
         newest = model_file.load(snaps[-1][1])
         held = frozenset((newest.header.get("training") or {}).get("validation_takes") or [])
-        if held not in refs:
-            refs[held] = (training_reference(newest, data, seed, log), newest)
+        if held not in _REFERENCES:
+            _REFERENCES[held] = training_reference(newest, data, seed, log)
+            firsts[held] = newest
             if against:
                 snaps.append((None, Path(against)))
-        ref, first = refs[held]
-        n = count or default_count(first)
+        n = count or default_count(firsts.get(held, newest))
         for step, path in snaps:
             if step is None:  # the --against model, named by itself and its training steps
                 step = (model_file.load(path).header.get("training") or {}).get("steps", 0)
                 name = f"{Path(path).stem} (on {run.name}'s reference)"
             else:
                 name = run.name
-            shown = os.path.relpath(path, REPO) if Path(path).resolve().is_relative_to(REPO) else Path(path).name
-            rows.append({**score_snapshot(path, step, ref, n, frames, seed, run=name), "path": shown})
-            log(f"{rows[-1]['run']} step {rows[-1]['step']}: shortfall {rows[-1]['shortfall']:.2f}")
+            tasks.append((held, path, step, n, frames, seed, name))
+    rows = _score_forked(tasks, workers) if workers > 1 and len(tasks) > 1 else [_score_task(t) for t in tasks]
+    _REFERENCES.clear()
+    for row, (_, path, *_rest) in zip(rows, tasks):
+        row["path"] = os.path.relpath(path, REPO) if Path(path).resolve().is_relative_to(REPO) else Path(path).name
+        log(f"{row['run']} step {row['step']}: shortfall {row['shortfall']:.2f}")
     return rows
 
 
@@ -216,6 +275,8 @@ def main(argv=None):
     ap.add_argument("--out", default="runs/sweep", help="folder of the runs (default runs/sweep)")
     ap.add_argument("--results", default=str(REPO / "benchmarks" / "results"), help="where NAME.* go")
     ap.add_argument("--name", default="recipe_sweep", help="file name of the record (default recipe_sweep)")
+    ap.add_argument("--score-workers", type=int, default=1, metavar="N",
+                    help="score the snapshots in N processes (default 1; a many-core machine)")
     ap.add_argument("--score-only", action="store_true",
                     help="train nothing: score the snapshots the runs have so far (a sweep stopped part way, "
                          "to go on later with the same command without this flag)")
@@ -234,7 +295,7 @@ def main(argv=None):
                            max(1, args.parallel), log)
     train_s = time.time() - t0
     rows = score_runs([run for _, _, run, _ in jobs], args.data, args.score_from, args.count, args.frames,
-                      args.score_seed, args.against, log)
+                      args.score_seed, args.against, log, workers=max(1, args.score_workers))
     best, recipes = summarise(rows, jobs)
     header = (f"{len(args.recipe)} recipe(s) x seeds {', '.join(map(str, args.seeds))}, {args.steps} steps, "
               f"snapshots every {args.snapshot_every} scored from step {args.score_from} on training takes "

@@ -52,11 +52,12 @@ def test_sweep_trains_every_recipe_and_seed_scores_each_snapshot_and_keeps_finis
     assert {n: (runs / f"{n}.log").stat().st_size for n in names} == logs
 
     longer = [a if a != "4" else "8" for a in argv] + ["--score-only"]  # a sweep stopped part way: score, train nothing
-    assert sweep.main(longer + ["--recipe", "late="]) == 0
+    assert sweep.main(longer + ["--recipe", "late=", "--score-workers", "3"]) == 0
     partial = json.loads((results / "recipe_sweep.json").read_text())
     assert partial["status"] == {**{n: "stopped at step 4 of 8" for n in names}, "late_s0": "not started",
                                  "late_s1": "not started"}
     assert sorted(r["step"] for r in partial["rows"] if r["run"] == "bal_s1") == [2, 4]
+    assert partial["rows"] == again["rows"], "scored in 3 processes, the same rows as in one"
     assert {n: (runs / f"{n}.log").stat().st_size for n in names} == logs
     assert not (runs / "late_s0").exists()
 
