@@ -508,7 +508,7 @@ class _nullcontext:
 
 class _no_weight_grads:
     """The critic's weights need no gradients in G's step (they were computed and thrown away):
-    the graph still runs through the critic to G, skipping a third of its backward convolutions."""
+    the graph still runs through the critic to G, without the critic's weight gradients."""
 
     def __init__(self, module):
         self.params = [p for p in module.parameters() if p.requires_grad]
