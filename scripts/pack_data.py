@@ -46,57 +46,68 @@ def round_motion(text, decimals):
     return head + (line * len(values)) % tuple(values.ravel())
 
 
-def _read(source):
-    if source.archive:
-        with tarfile.open(source.archive) as tar:
-            return tar.extractfile(source.member).read()
-    return Path(source.path).read_bytes()
+EXTRAS = re.compile(r"(labels\.csv|LICEN[CS]E(\.txt|\.md)?|README(\.md|\.txt)?)$", re.I)
 
 
-def _extras(inputs):
-    """labels.csv, LICENSE / README / NOTE text files beside the BVH files: (name in archive, bytes)."""
-    keep = re.compile(r"(labels\.csv|LICEN[CS]E(\.txt|\.md)?|README(\.md|\.txt)?)$", re.I)
-    out = []
+def _items(inputs):
+    """(name in the new archive, bytes, is BVH) of every BVH file and every labels/licence/README file;
+    an archive is read once, front to back (reaching each member from the start again would unpack
+    an xz archive once per file)."""
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            out += [(str(f.relative_to(p)), f.read_bytes()) for f in sorted(p.rglob("*")) if f.is_file() and keep.search(f.name)]
-        elif p.is_file() and p.suffix.lower() != ".bvh":
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and (f.suffix.lower() == ".bvh" or EXTRAS.search(f.name)):
+                    is_bvh = f.suffix.lower() == ".bvh"
+                    yield (f"data/{f.name}" if is_bvh else str(f.relative_to(p))), f.read_bytes(), is_bvh
+        elif p.suffix.lower() == ".bvh":
+            yield f"data/{p.name}", p.read_bytes(), True
+        else:
             with tarfile.open(p) as tar:
-                out += [(m.name, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile() and keep.search(Path(m.name).name)]
-    return out
+                for m in tar:
+                    is_bvh = m.name.lower().endswith(".bvh")
+                    if m.isfile() and (is_bvh or EXTRAS.search(Path(m.name).name)):
+                        yield m.name, tar.extractfile(m).read(), is_bvh
 
 
-def pack(inputs, out, decimals=2, preset=9, log=print):
-    """Write ``out`` (.tar.xz); returns (files, bytes in, bytes out)."""
-    sources, _ = find_sources(inputs)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    raw_in = 0
+def _write(tmp, inputs, total, decimals, preset, log):
     t0 = time.time()
+    done = raw_in = 0
     with lzma.open(tmp, "wb", preset=preset) as xz, tarfile.open(fileobj=xz, mode="w") as tar:
         def add(name, data):
             info = tarfile.TarInfo(name)
             info.size, info.mtime = len(data), int(t0)
             tar.addfile(info, io.BytesIO(data))
 
-        for i, s in enumerate(sources):
-            data = _read(s)
-            raw_in += len(data)
-            try:
-                text = round_motion(data.decode("utf-8", errors="strict"), decimals)
-            except (DataError, UnicodeDecodeError, ValueError) as e:
-                raise DataError(f"{s.name}: cannot repack ({e})") from None
-            add(s.member if s.archive else f"data/{s.name}", text.encode())
-            if log and (i + 1) % 500 == 0:
-                log(f"{i + 1}/{len(sources)} files, {time.time() - t0:.0f} s")
-        for name, data in _extras(inputs):
+        for name, data, is_bvh in _items(inputs):
+            if is_bvh:
+                raw_in += len(data)
+                try:
+                    data = round_motion(data.decode("utf-8", errors="strict"), decimals).encode()
+                except (DataError, UnicodeDecodeError, ValueError) as e:
+                    raise DataError(f"{Path(name).name}: cannot repack ({e})") from None
+                done += 1
+                if log and done % 500 == 0:
+                    log(f"{done}/{total} files, {time.time() - t0:.0f} s")
             add(name, data)
-        note = (f"Repacked by blender-ganim scripts/pack_data.py from {', '.join(Path(i).name for i in inputs)}: "
-                f"every number after 'Frame Time:' rounded to {decimals} decimals; hierarchies, file names, "
-                f"labels and licence unchanged. The licence of the original data applies.\n")
-        add("NOTE.txt", note.encode())
+        add("NOTE.txt", (f"Repacked by blender-ganim scripts/pack_data.py from "
+                         f"{', '.join(Path(i).name for i in inputs)}: every number after 'Frame Time:' rounded "
+                         f"to {decimals} decimals; hierarchies, file names, labels and licence unchanged. The "
+                         f"licence of the original data applies.\n").encode())
+    return raw_in
+
+
+def pack(inputs, out, decimals=2, preset=9, log=print):
+    """Write ``out`` (.tar.xz) atomically; returns (files, bytes in, bytes out)."""
+    sources, _ = find_sources(inputs)  # the loader's own checks first: no BVH, the same name twice
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    try:
+        raw_in = _write(tmp, inputs, len(sources), decimals, preset, log)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # neither a half archive under the real name nor a stray .part
+        raise
     tmp.replace(out)
     return len(sources), raw_in, out.stat().st_size
 
@@ -112,7 +123,7 @@ def main(argv=None):
         ap.error("--decimals must be 0-6")
     try:
         n, raw, size = pack(args.data, args.out, args.decimals, args.preset, log=lambda m: print(m, file=sys.stderr))
-    except DataError as e:
+    except (DataError, OSError) as e:
         print(f"pack_data: error: {e}", file=sys.stderr)
         return 2
     print(f"{n} BVH files, {raw / 1e6:.1f} MB of text -> {args.out}: {size / 1e6:.1f} MB")
