@@ -71,10 +71,11 @@ $PY benchmarks/recipe_sweep.py "${common[@]}" --score-only --score-from "$SCORE_
 $PY - "$OUT" "$RUNS_ABS" <<'EOF'
 import json, shutil, sys
 from pathlib import Path
+from trainer.select import nearest_the_bar
 out, runs = Path(sys.argv[1]), Path(sys.argv[2])
 record = json.loads((out / "device_sweep.json").read_text())
 ours = [b for name, b in record["best"].items() if name in record["status"]]
-for b in sorted(ours, key=lambda b: (round(b["shortfall"], 6), b["ratios"]["fd"]))[:4]:
+for b in sorted(ours, key=nearest_the_bar)[:4]:
     dest = out / f"best_{b['run']}_{b['step']}.ganim"
     shutil.copyfile(runs / b["run"] / "snapshots" / f"model_{b['step']:07d}.ganim", dest)
     print(f"{dest.name}: shortfall {b['shortfall']:.2f}")

@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from trainer.data import DataError, find_sources  # noqa: E402
+from trainer.data import DataError  # noqa: E402
 
 
 def round_motion(text, decimals):
@@ -62,17 +62,21 @@ def _items(inputs):
                     yield (f"data/{f.name}" if is_bvh else str(f.relative_to(p))), f.read_bytes(), is_bvh
         elif p.suffix.lower() == ".bvh":
             yield f"data/{p.name}", p.read_bytes(), True
-        else:
+        elif p.is_file() and re.search(r"\.tar(\.(xz|gz|bz2))?$|\.t[gx]z$", p.name):
             with tarfile.open(p) as tar:
                 for m in tar:
                     is_bvh = m.name.lower().endswith(".bvh")
                     if m.isfile() and (is_bvh or EXTRAS.search(Path(m.name).name)):
                         yield m.name, tar.extractfile(m).read(), is_bvh
+        else:
+            raise DataError(f"{item}: not a folder, a .bvh file or a .tar.xz archive of BVH files")
 
 
-def _write(tmp, inputs, total, decimals, preset, log):
+def _write(tmp, inputs, decimals, preset, log):
+    """One pass over the inputs; returns (BVH files, their bytes in)."""
     t0 = time.time()
     done = raw_in = 0
+    seen = set()
     with lzma.open(tmp, "wb", preset=preset) as xz, tarfile.open(fileobj=xz, mode="w") as tar:
         def add(name, data):
             info = tarfile.TarInfo(name)
@@ -81,6 +85,9 @@ def _write(tmp, inputs, total, decimals, preset, log):
 
         for name, data, is_bvh in _items(inputs):
             if is_bvh:
+                if Path(name).name in seen:  # the loader refuses the same take name twice, so refuse it here
+                    raise DataError(f"the same file name appears twice: {Path(name).name}")
+                seen.add(Path(name).name)
                 raw_in += len(data)
                 try:
                     data = round_motion(data.decode("utf-8", errors="strict"), decimals).encode()
@@ -88,28 +95,29 @@ def _write(tmp, inputs, total, decimals, preset, log):
                     raise DataError(f"{Path(name).name}: cannot repack ({e})") from None
                 done += 1
                 if log and done % 500 == 0:
-                    log(f"{done}/{total} files, {time.time() - t0:.0f} s")
+                    log(f"{done} files, {time.time() - t0:.0f} s")
             add(name, data)
         add("NOTE.txt", (f"Repacked by blender-ganim scripts/pack_data.py from "
                          f"{', '.join(Path(i).name for i in inputs)}: every number after 'Frame Time:' rounded "
                          f"to {decimals} decimals; hierarchies, file names, labels and licence unchanged. The "
                          f"licence of the original data applies.\n").encode())
-    return raw_in
+    if not done:
+        raise DataError(f"no BVH files found in {', '.join(map(str, inputs))}")
+    return done, raw_in
 
 
 def pack(inputs, out, decimals=2, preset=9, log=print):
     """Write ``out`` (.tar.xz) atomically; returns (files, bytes in, bytes out)."""
-    sources, _ = find_sources(inputs)  # the loader's own checks first: no BVH, the same name twice
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
     try:
-        raw_in = _write(tmp, inputs, len(sources), decimals, preset, log)
+        files, raw_in = _write(tmp, inputs, decimals, preset, log)
     except BaseException:
         tmp.unlink(missing_ok=True)  # neither a half archive under the real name nor a stray .part
         raise
     tmp.replace(out)
-    return len(sources), raw_in, out.stat().st_size
+    return files, raw_in, out.stat().st_size
 
 
 def main(argv=None):

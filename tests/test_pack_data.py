@@ -85,3 +85,9 @@ def test_a_malformed_bvh_is_named(tmp_path):
     with pytest.raises(pack.DataError, match="broken.bvh"):
         pack.pack([str(tmp_path / "in")], tmp_path / "x.tar.xz", log=None)
     assert not list(tmp_path.glob("x.tar.xz*")), "no archive, no stray .part"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(pack.DataError, match="no BVH files"):
+        pack.pack([str(tmp_path / "empty")], tmp_path / "y.tar.xz", log=None)
+    with pytest.raises(pack.DataError, match="not a folder"):
+        pack.pack([str(tmp_path / "in" / "broken.bvh") + ".txt"], tmp_path / "y.tar.xz", log=None)
+    assert not list(tmp_path.glob("y.tar.xz*"))
