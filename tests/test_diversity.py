@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from trainer.diversity import diversity_loss, same_label_spread, unconditioned_rows  # noqa: E402
+from trainer.diversity import diversity_loss, nearest_draw_loss, same_label_spread, unconditioned_rows  # noqa: E402
 
 
 def test_spread_compares_takes_with_the_same_labels_only():
@@ -32,6 +32,17 @@ def test_loss_pushes_draws_apart_until_the_target_and_no_further():
     assert (a.grad > 0).all()  # a descent step lowers a: away from b
     loss, _ = diversity_loss(torch.zeros(2, 3, 8), torch.ones(2, 3, 8), target=0.5)
     assert loss.item() == 0.0
+
+
+def test_nearest_draw_loss_pulls_only_the_nearer_draw():
+    real = torch.zeros(2, 3, 16)
+    near = torch.full((2, 3, 16), 0.2, requires_grad=True)
+    far = torch.full((2, 3, 16), -0.7, requires_grad=True)
+    loss = nearest_draw_loss(real, far, near)
+    assert loss.item() == pytest.approx(0.2)
+    loss.backward()
+    assert (near.grad > 0).all()  # a descent step lowers the near draw: toward the real window
+    assert far.grad is None or (far.grad == 0).all()  # the other draw stays free
 
 
 def test_frame_to_frame_noise_does_not_count_as_diversity():

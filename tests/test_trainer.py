@@ -52,8 +52,9 @@ def test_train_writes_a_loadable_model_and_plots(tiny_run):
         assert (tiny_run / name).is_file(), name
     assert list((tiny_run / "tb").glob("events.out.tfevents.*")), "TensorBoard scalars"
     rows = (tiny_run / "losses.csv").read_text().splitlines()
-    assert len(rows) == 13 and rows[0] == "step,d,g_adv,rec,traj,gap,r1,spread,cls_d,cls_g"
-    assert all(r.endswith(",0.0,0.0") for r in rows[1:])  # no label heads unless --label-weight
+    assert len(rows) == 13 and rows[0] == "step,d,g_adv,rec,traj,gap,r1,spread,cls_d,cls_g,nearest"
+    assert all(r.split(",")[8:10] == ["0.0", "0.0"] for r in rows[1:])  # no label heads unless --label-weight
+    assert all(float(r.split(",")[10]) > 0 for r in rows[1:])  # the nearer draw's distance is logged, term off
 
 
 def test_progress_bar_into_a_log_redraws_rarely(monkeypatch):
@@ -578,6 +579,21 @@ def test_label_weight_gives_the_critic_label_heads_that_learn_real_labels(sample
     assert cls_d[-10:].mean() < cls_d[:10].mean() - 0.5  # they learn which labels real windows have
     assert all(float(r["cls_g"]) > 0 for r in rows)  # and G is scored by them
     assert max(float(r["d"]) for r in rows) < 4.5  # the logged critic loss stays the hinge alone
+
+
+def test_nearest_draw_pulls_draws_toward_the_real_windows(sample_dir, cache, tmp_path):
+    """Same seed, same batches, so steps compare in pairs: with a heavy --nearest-draw the logged
+    distance from each free row's real window to its nearer draw falls below the run without it."""
+    def nearest(weight):
+        run = tmp_path / f"n{weight}"
+        assert run_cli("train", sample_dir, "--out", run, "--steps", 40, "--ckpt-every", 40, "--cache", cache,
+                       "--nearest-draw", weight, "--lr", 1e-3, *SMALL) == 0
+        with open(run / "losses.csv") as f:
+            return np.array([float(r["nearest"]) for r in csv.DictReader(f)])
+    off, on = nearest(0), nearest(20)
+    assert on[0] == pytest.approx(off[0])  # step 1: the same weights and draws
+    gain = off[-15:] - on[-15:]
+    assert (gain > 0).sum() >= 12 and gain.mean() > 0.01, gain
 
 
 def test_balanced_labels_give_every_combination_the_same_share(sample_dir, cache):

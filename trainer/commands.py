@@ -64,6 +64,10 @@ def add_parsers(sub):
                    help="apply the diversity term to free rows that follow a given root path too, though "
                         "their spread cannot reach the target (default on: off, draws along one path "
                         "collapsed to one motion)")
+    s.add_argument("--nearest-draw", type=float, metavar="W",
+                   help="weight of a term that pulls the nearer of two draws toward the real window "
+                        "with their labels (implicit maximum likelihood), so every real motion has a "
+                        "draw near it: what coverage counts (default 0: off)")
     s.add_argument("--d-norm", choices=["spectral", "none"],
                    help="spectral normalisation in the discriminator, or R1 alone (default none)")
     s.add_argument("--d-fk", action=argparse.BooleanOptionalAction, default=None,
@@ -156,7 +160,7 @@ def cmd_train(args):
                      d_time_std=args.d_time_std, d_batch_std=args.d_batch_std,
                      label_weight=args.label_weight, snapshot_every=args.snapshot_every, diversity=args.diversity,
                      diversity_target=args.diversity_target, diversity_on_paths=args.diversity_on_paths,
-                     balance_labels=args.balance_labels)
+                     nearest_draw=args.nearest_draw, balance_labels=args.balance_labels)
     if args.no_mirror:
         overrides["mirror"] = False
     try:

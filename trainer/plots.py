@@ -35,8 +35,11 @@ def plot_losses(history, path):
     axes[2].plot(steps, smooth(h[:, 6]))
     axes[2].set_title("R1 penalty")
     if width > 7:
-        axes[3].plot(steps, smooth(h[:, 7]))
-        axes[3].set_title("spread between two draws (free rows)")
+        axes[3].plot(steps, smooth(h[:, 7]), label="between two draws")
+        if width > 10:  # logged since --nearest-draw (whatever its weight)
+            axes[3].plot(steps, smooth(h[:, 10]), label="real window to the nearer draw")
+        axes[3].set_title("free rows, pooled L1 (normalised)")
+        axes[3].legend()
     if labelled:
         axes[4].plot(steps, smooth(h[:, 8]), label="critic, real windows")
         axes[4].plot(steps, smooth(h[:, 9]), label="G, its windows")

@@ -24,7 +24,7 @@ from blender_ganim.core import model_file
 from blender_ganim.core.generator import noise_length
 
 from . import data as data_mod
-from .diversity import diversity_loss, same_label_spread, unconditioned_rows
+from .diversity import diversity_loss, nearest_draw_loss, same_label_spread, unconditioned_rows
 from .fk import PoseFK
 from .labels import labeler_weights
 from .models import (Discriminator, Generator, count_params, gen_config, generator_from_file, label_loss,
@@ -44,7 +44,7 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, init=None, d_
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, free_prob=0.5, traj_prob=0.3, d_norm="none",
                 d_fk=True, d_time_std=False, d_batch_std=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True,
-                balance_labels=False)
+                nearest_draw=0.0, balance_labels=False)
 
 
 # What a checkpoint written before a fingerprint key existed was trained with.
@@ -394,14 +394,16 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             gap_rec = ((fake - real).abs() * gap).sum() / (gap.sum() * C + 1e-6)
             traj_rec = ((fake[:, traj_idx] - real[:, traj_idx]).abs() * traj_mask).sum() / (traj_mask.sum() * len(traj_idx) + 1e-6)
             # Free rows drawn twice with other noise: their spread is pushed up to real takes'.
-            div, spread = torch.zeros((), device=device), torch.zeros((), device=device)
+            # With --nearest-draw, the nearer of the two is also pulled toward the row's real window.
+            div, spread, nearest = (torch.zeros((), device=device) for _ in range(3))
             free = unconditioned_rows(mask, None if cfg["diversity_on_paths"] else traj_mask)
-            if cfg["diversity"] > 0 and len(free) > 0:
+            if (cfg["diversity"] > 0 or cfg["nearest_draw"] > 0) and len(free) > 0:
                 again = G(torch.randn_like(noise[free]), torch.randn_like(latent[free]),
                           {k: v[free] for k, v in labels.items()}, cond[free]).float()
                 div, spread = diversity_loss(fake[free], again, spread_target)
+                nearest = nearest_draw_loss(real[free], fake[free], again)
             loss_g = adv + cfg["rec_weight"] * (rec + traj_rec) + cfg["gap_weight"] * gap_rec \
-                + cfg["diversity"] * div + cfg["label_weight"] * cls_g
+                + cfg["diversity"] * div + cfg["label_weight"] * cls_g + cfg["nearest_draw"] * nearest
         if not warming:
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -414,7 +416,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
 
         values = {"d": hinge_d.item(), "g_adv": adv.item(), "rec": rec.item(), "traj": traj_rec.item(),
                   "gap": gap_rec.item(), "r1": r1.item(), "spread": spread.item(),
-                  "cls_d": cls_d.item(), "cls_g": cls_g.item()}
+                  "cls_d": cls_d.item(), "cls_g": cls_g.item(), "nearest": nearest.item()}
         if not all(math.isfinite(v) for v in values.values()):
             raise TrainError(f"loss became NaN/inf at step {step} ({values}); stopped. The last good "
                              f"checkpoint (step {last_good}) is kept in {ckpt_path}; lower the learning "
@@ -463,7 +465,7 @@ def _checkpoint(path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, histor
         raise
 
 
-LOG_COLUMNS = ("step", "d", "g_adv", "rec", "traj", "gap", "r1", "spread", "cls_d", "cls_g")
+LOG_COLUMNS = ("step", "d", "g_adv", "rec", "traj", "gap", "r1", "spread", "cls_d", "cls_g", "nearest")
 
 
 def _write_logs(out, history):
