@@ -69,6 +69,14 @@ def stopped_state(run, steps):
     return f"stopped at step {snaps[-1][0]} of {steps}" if snaps else "not started"
 
 
+def training_seconds(run):
+    """A run's own training time over all its resumes (its model's header), or None before one."""
+    try:
+        return round(model_file.load(run / "model.ganim").header["training"]["wall_time_s"], 1)
+    except (OSError, model_file.ModelFileError, KeyError):
+        return None
+
+
 def steps_logged(run):
     path = run / "losses.csv"
     try:
@@ -297,9 +305,13 @@ def main(argv=None):
     rows = score_runs([run for _, _, run, _ in jobs], args.data, args.score_from, args.count, args.frames,
                       args.score_seed, args.against, log, workers=max(1, args.score_workers))
     best, recipes = summarise(rows, jobs)
+    own = {run.name: training_seconds(run) for _, _, run, _ in jobs}
+    this_call = ("no training in this call" if args.score_only
+                 else f"{train_s / 60:.1f} min of training in this call, {args.parallel} at a time")
+    totals = ", ".join(f"{n} {t / 60:.1f} min" for n, t in own.items() if t is not None) or "none yet"
     header = (f"{len(args.recipe)} recipe(s) x seeds {', '.join(map(str, args.seeds))}, {args.steps} steps, "
               f"snapshots every {args.snapshot_every} scored from step {args.score_from} on training takes "
-              f"(`ganim select`'s split); training {train_s / 60:.1f} min, {args.parallel} at a time. Recipes: "
+              f"(`ganim select`'s split); {this_call}; each run's training over all its resumes: {totals}. Recipes: "
               + "; ".join(f"{n}: `{shlex.join(a) or '(defaults)'}`" for n, a in args.recipe)
               + (f"; every run also `{args.train_args}`" if args.train_args else "") + ".")
     results = Path(args.results)
@@ -307,6 +319,7 @@ def main(argv=None):
     record = {"recipes": {n: a for n, a in args.recipe}, "train_args": args.train_args, "seeds": args.seeds,
               "steps": args.steps, "snapshot_every": args.snapshot_every, "score_from": args.score_from,
               "status": {run.name: status.get(run, "?") for _, _, run, _ in jobs}, "training_seconds": round(train_s),
+              "run_training_seconds": own,
               "rows": rows, "best": best, "by_recipe": recipes, "score": "fd"}
     (results / f"{args.name}.json").write_text(json.dumps(record, indent=2, default=float))
     text = markdown(best, recipes, jobs, status, header)

@@ -60,6 +60,10 @@ def test_sweep_trains_every_recipe_and_seed_scores_each_snapshot_and_keeps_finis
     assert partial["rows"] == again["rows"], "scored in 3 processes, the same rows as in one"
     assert {n: (runs / f"{n}.log").stat().st_size for n in names} == logs
     assert not (runs / "late_s0").exists()
+    # each run's own training time (over its resumes) comes from its model; this call trained nothing
+    assert all(partial["run_training_seconds"][n] > 0 for n in names)
+    assert partial["run_training_seconds"]["late_s0"] is None
+    assert "no training in this call" in (results / "recipe_sweep.md").read_text()
 
 
 def test_a_failing_run_is_reported_and_the_sweep_exits_non_zero(sample_dir, tmp_path):
