@@ -36,7 +36,7 @@ def plot_losses(history, path):
     axes[2].set_title("R1 penalty")
     if width > 7:
         axes[3].plot(steps, smooth(h[:, 7]), label="between two draws")
-        if width > 10:  # logged since --nearest-draw (whatever its weight)
+        if width > 10:  # a column since --nearest-draw came (0 when no second draw is made)
             axes[3].plot(steps, smooth(h[:, 10]), label="real window to the nearer draw")
         axes[3].set_title("free rows, pooled L1 (normalised)")
         axes[3].legend()
