@@ -85,3 +85,22 @@ def test_recipes_are_named_and_distinct(tmp_path):
         sweep.main(["data", "--recipe", "no equals sign"])
     with pytest.raises(SystemExit):
         sweep.main(["data", "--recipe", "a=", "--recipe", "a=--balance-labels"])
+
+
+def test_a_reference_model_is_drawn_as_level_lines_not_at_its_own_step(tmp_path, monkeypatch):
+    """A shipped model at step 12,500 beside fine-tunes of 500-1,500 steps once squashed them into a
+    corner; as level lines it leaves the x axis to the runs."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+    from trainer.plots import plot_select
+    ratios = lambda f: {"fd": f, "coverage": 0.8}
+    rows = [{"run": "ft_s0", "step": s, "ratios": ratios(1 + s / 1000), "shortfall": s / 1000} for s in (500, 1000, 1500)]
+    rows.append({"run": "default (on ft_s0's reference)", "step": 12500, "ratios": ratios(1.3), "shortfall": 0.0})
+    figures = []
+    monkeypatch.setattr(plt, "close", lambda fig: figures.append(fig))
+    plot_select({"rows": rows, "best": rows[-1], "score": "fd"}, tmp_path / "a.png", levels={rows[-1]["run"]})
+    ax, ax2 = figures[0].axes[:2]
+    assert ax.get_xlim()[1] < 2000 and ax2.get_xlim()[1] < 2000
+    assert any(line.get_ydata()[0] == 1.3 for line in ax.get_lines())  # the reference's FD, as a level
+    plot_select({"rows": rows, "best": rows[-1], "score": "fd"}, tmp_path / "b.png")
+    assert figures[1].axes[0].get_xlim()[1] > 12000  # without levels, at its own step as before

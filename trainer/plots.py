@@ -197,15 +197,17 @@ def plot_seeds(per_seed, median, path, targets=None, bands=None):
     plt.close(fig)
 
 
-def plot_select(result, path):
+def plot_select(result, path, levels=()):
     """Every scored snapshot's metrics and its shortfall from the bar over training steps (`ganim select`).
 
     One colour per metric and one line style + marker per run, with the two keys kept apart,
-    so that a dozen runs and metrics stay readable.
+    so that a dozen runs and metrics stay readable. Runs named in ``levels`` (a reference model
+    scored beside short fine-tunes) are drawn as faint level lines across the plot instead of at
+    their own step, which would squash 1,500 steps of fine-tune into a corner of 12,500.
     """
     plt = _plt()
     from matplotlib.lines import Line2D
-    runs = sorted({r["run"] for r in result["rows"]})
+    runs = sorted({r["run"] for r in result["rows"]} - set(levels))
     keys = list(dict.fromkeys(k for r in result["rows"] for k in r["ratios"]))
     styles, markers = ["-", "--", ":", "-."], "osD^vP*X"
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=100, gridspec_kw={"width_ratios": [3, 1.3]})
@@ -218,21 +220,31 @@ def plot_select(result, path):
             if all(y is not None for y in ys):
                 ax.plot(steps, ys, color=f"C{j % 10}", lw=2.5 if k == result["score"] else 1, **look)
         ax2.plot(steps, [r.get("shortfall", float("nan")) for r in rows], color="black", **look)
+    for level in sorted({r["run"] for r in result["rows"]} & set(levels)):
+        row = next(r for r in result["rows"] if r["run"] == level)
+        for j, k in enumerate(keys):
+            if row["ratios"].get(k) is not None:
+                ax.axhline(row["ratios"][k], color=f"C{j % 10}", lw=1.2, alpha=0.45)
+        if "shortfall" in row:
+            ax2.axhline(row["shortfall"], color="black", lw=1.2, alpha=0.45)
     best = result["best"]
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     for a in (ax, ax2):
-        a.axvline(best["step"], color="black", lw=0.8, ls=":")
+        if best["run"] not in levels:
+            a.axvline(best["step"], color="black", lw=0.8, ls=":")
         a.set_xlabel("training step")
-    if "shortfall" in best:
+    if "shortfall" in best and best["run"] not in levels:
         ax2.plot([best["step"]], [best["shortfall"]], marker="*", ms=14, color="gold", mec="black", ls="")
     ax.set_yscale("log")  # early snapshots sit tens of times off; the bar lives near 1x
     ax.set_ylabel("generated / real reference (log)")
-    ax.set_title(f"snapshots scored on training takes (best: {best['run']} step {best['step']})", fontsize=10)
-    ax2.set_title("shortfall from the quality bar (lower is better)", fontsize=9)
+    ax.set_title(f"snapshots on training takes; best: {best['run']} step {best['step']}", fontsize=9)
+    ax2.set_title("shortfall from the bar (lower is better)", fontsize=9)
     metric_keys = [Line2D([], [], color=f"C{j % 10}", lw=2.5 if k == result["score"] else 1.5, label=k)
                    for j, k in enumerate(keys)]
     run_keys = [Line2D([], [], color="black", ls=styles[i % len(styles)], marker=markers[i % len(markers)],
                        label=run) for i, run in enumerate(runs)]
+    run_keys += [Line2D([], [], color="black", lw=1.2, alpha=0.45, label=f"{name} (level lines)")
+                 for name in sorted({r["run"] for r in result["rows"]} & set(levels))]
     first = fig.legend(handles=metric_keys, fontsize=7, loc="upper right", title="metric", title_fontsize=8)
     fig.add_artist(first)
     fig.legend(handles=run_keys, fontsize=7, loc="lower right", title="run", title_fontsize=8)
