@@ -325,10 +325,9 @@ def main(argv=None):
     text = markdown(best, recipes, jobs, status, header)
     (results / f"{args.name}.md").write_text(text)
     if rows:
-        trained = {run.name for _, _, run, _ in jobs}
         plot_select({"rows": rows, "best": min(best.values(), key=nearest_the_bar),
                      "score": "fd"}, results / f"{args.name}.png",
-                    levels={r["run"] for r in rows} - trained)  # the --against model
+                    levels={r["run"] for r in rows} - own.keys())  # the --against model
     print(text)
     return 1 if any(s.startswith("failed") for s in status.values()) else 0
 

@@ -207,7 +207,9 @@ def plot_select(result, path, levels=()):
     """
     plt = _plt()
     from matplotlib.lines import Line2D
-    runs = sorted({r["run"] for r in result["rows"]} - set(levels))
+    names = {r["run"] for r in result["rows"]}
+    levels = sorted(names & set(levels))
+    runs = sorted(names - set(levels))
     keys = list(dict.fromkeys(k for r in result["rows"] for k in r["ratios"]))
     styles, markers = ["-", "--", ":", "-."], "osD^vP*X"
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=100, gridspec_kw={"width_ratios": [3, 1.3]})
@@ -220,7 +222,7 @@ def plot_select(result, path, levels=()):
             if all(y is not None for y in ys):
                 ax.plot(steps, ys, color=f"C{j % 10}", lw=2.5 if k == result["score"] else 1, **look)
         ax2.plot(steps, [r.get("shortfall", float("nan")) for r in rows], color="black", **look)
-    for level in sorted({r["run"] for r in result["rows"]} & set(levels)):
+    for level in levels:
         row = next(r for r in result["rows"] if r["run"] == level)
         for j, k in enumerate(keys):
             if row["ratios"].get(k) is not None:
@@ -244,7 +246,7 @@ def plot_select(result, path, levels=()):
     run_keys = [Line2D([], [], color="black", ls=styles[i % len(styles)], marker=markers[i % len(markers)],
                        label=run) for i, run in enumerate(runs)]
     run_keys += [Line2D([], [], color="black", lw=1.2, alpha=0.45, label=f"{name} (level lines)")
-                 for name in sorted({r["run"] for r in result["rows"]} & set(levels))]
+                 for name in levels]
     first = fig.legend(handles=metric_keys, fontsize=7, loc="upper right", title="metric", title_fontsize=8)
     fig.add_artist(first)
     fig.legend(handles=run_keys, fontsize=7, loc="lower right", title="run", title_fontsize=8)
