@@ -629,3 +629,24 @@ def test_balanced_labels_are_recorded_and_part_of_resume(tiny_run, sample_dir, c
     shutil.copytree(tiny_run, tmp_path / "copy")  # an unbalanced run cannot go on balanced
     assert run_cli("train", sample_dir, "--out", tmp_path / "copy", "--steps", 14, "--cache", cache, "--resume",
                    "--balance-labels", *SMALL) == 2
+
+
+def test_average_writes_the_mean_of_snapshots_and_refuses_other_networks(tiny_run, tmp_path, capsys):
+    a, b = tiny_run / "snapshots" / "model_0000006.ganim", tiny_run / "snapshots" / "model_0000012.ganim"
+    out = tmp_path / "avg.ganim"
+    assert run_cli("average", a, b, "--out", out) == 0
+    ma, mb, avg = model_file.load(a), model_file.load(b), model_file.load(out)
+    name = next(k for k in avg.weights if not np.array_equal(ma.weights[k], mb.weights[k]))
+    np.testing.assert_allclose(avg.weights[name], (ma.weights[name] + mb.weights[name]) / 2, rtol=1e-6, atol=1e-7)
+    assert avg.header["training"]["steps"] == 12
+    assert [r["file"] for r in avg.header["training"]["averaged"]] == [a.name, b.name]
+    motions, _ = synthesis.generate(avg, frames=60, seed=0)  # the average is a model like any other
+    assert np.isfinite(motions[0].rotations).all()
+    other = tmp_path / "other.ganim"
+    model_file.save(other, {**mb.header, "arch": {**mb.header["arch"], "hidden": 64}}, mb.weights)
+    assert run_cli("average", a, other, "--out", tmp_path / "bad.ganim") == 2
+    assert "their arch differ" in capsys.readouterr().err and not (tmp_path / "bad.ganim").exists()
+    assert run_cli("average", a, "--out", tmp_path / "one.ganim") == 2
+    assert "at least two" in capsys.readouterr().err
+    assert run_cli("average", a, b, "--out", a) == 2
+    assert "one of the inputs" in capsys.readouterr().err and model_file.load(a).weights.keys() == ma.weights.keys()

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from blender_ganim.core import synthesis
+from . import average
 
 
 def add_parsers(sub):
@@ -132,6 +133,8 @@ def add_parsers(sub):
     s.add_argument("--out", required=True, help="PREVIEW.png or PREVIEW.gif")
     s.add_argument("--frames", type=int, default=8, help="poses on a contact sheet (default 8)")
     s.set_defaults(func=cmd_preview)
+
+    average.add_parser(sub)
 
     try:
         from . import evaluate, select
