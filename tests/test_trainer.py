@@ -640,6 +640,8 @@ def test_average_writes_the_mean_of_snapshots_and_refuses_other_networks(tiny_ru
     np.testing.assert_allclose(avg.weights[name], (ma.weights[name] + mb.weights[name]) / 2, rtol=1e-6, atol=1e-7)
     assert avg.header["training"]["steps"] == 12
     assert [r["file"] for r in avg.header["training"]["averaged"]] == [a.name, b.name]
+    from trainer.select import find_snapshots
+    assert find_snapshots([out]) == [(12, out)]  # scored at its newest snapshot's step, not a number in its name
     motions, _ = synthesis.generate(avg, frames=60, seed=0)  # the average is a model like any other
     assert np.isfinite(motions[0].rotations).all()
     other = tmp_path / "other.ganim"

@@ -62,7 +62,7 @@ def find_snapshots(sources, every=1):
             paths = [src / "model.ganim"]
         steps = []
         for p in paths:
-            m = re.search(r"(\d+)\.ganim$", p.name)
+            m = re.fullmatch(r"model_(\d+)\.ganim", p.name)
             step = int(m.group(1)) if m else model_file.load(p).header.get("training", {}).get("steps", 0)
             steps.append((step, p))
         steps.sort()
