@@ -1,9 +1,9 @@
 """`ganim average`: one model whose weights are the mean of several snapshots' weights.
 
-Why: a GAN's generator wanders around its best point late in a run (see docs/experiments.md); the
-mean of nearby snapshots sits nearer the middle of that wander than any one of them (Yazici et al.
-2019, "The unusual effectiveness of averaging in GAN training"). The EMA inside the trainer does this
-over ~1,000 steps; this does it over any stretch after the fact, from the snapshots a run kept.
+Why: a GAN's generator wanders around its best point late in a run; the mean of nearby snapshots
+can sit nearer the middle of that wander (Yazici et al. 2019, "The unusual effectiveness of averaging
+in GAN training"). The trainer's EMA does this over ~1,000 steps; this does it over any stretch after
+the fact. Measured on a rerun of the shipped recipe it did not beat the best snapshot (docs/experiments.md).
 Only models that can be averaged are: same skeleton, features, normalisation, labels and network.
 """
 
