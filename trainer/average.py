@@ -17,6 +17,10 @@ from blender_ganim.core import model_file
 MUST_MATCH = ("skeleton", "fps", "features", "norm", "labels", "arch")
 
 
+def _steps(model):
+    return (model.header.get("training") or {}).get("steps", 0)
+
+
 def average_models(models):
     """(header, weights) of the uniform mean of `models` (model_file.Model objects, at least two)."""
     if len(models) < 2:
@@ -39,11 +43,10 @@ def average_models(models):
     for name, w in first.weights.items():
         stack = np.stack([m.weights[name].astype(np.float64) for m in models])
         weights[name] = stack.mean(axis=0).astype(w.dtype)
-    newest = max(models, key=lambda m: m.header.get("training", {}).get("steps", 0))
+    newest = max(models, key=_steps)
     header = {k: v for k, v in newest.header.items() if k != "sha256"}
     training = dict(header.get("training") or {})
-    training["averaged"] = [{"file": Path(m.path).name, "steps": m.header.get("training", {}).get("steps")}
-                            for m in models]
+    training["averaged"] = [{"file": Path(m.path).name, "steps": _steps(m)} for m in models]
     header["training"] = training
     return header, weights
 
