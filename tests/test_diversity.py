@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from trainer.diversity import diversity_loss, nearest_draw_loss, same_label_spread, unconditioned_rows  # noqa: E402
+from trainer.diversity import diversity_loss, nearest_draw_loss, nearest_of_loss, same_label_spread, unconditioned_rows  # noqa: E402
 
 
 def test_spread_compares_takes_with_the_same_labels_only():
@@ -43,6 +43,23 @@ def test_nearest_draw_loss_pulls_only_the_nearer_draw():
     loss.backward()
     assert (near.grad > 0).all()  # a descent step lowers the near draw: toward the real window
     assert far.grad is None or (far.grad == 0).all()  # the other draw stays free
+
+
+def test_nearest_of_many_draws_is_nearer_and_only_it_gets_a_gradient():
+    """A toy generator whose draw is its latent plus a shift: the nearest of 64 draws lies far
+    nearer the real window (zeros) than one draw does, and the shift gets the chosen draw's gradient."""
+    torch.manual_seed(0)
+    real, noise, latent = torch.zeros(16, 3, 16), torch.zeros(16, 1, 4), torch.zeros(16, 1)
+    shift = torch.zeros((), requires_grad=True)
+    calls = []
+    def draw(n, lat):
+        calls.append(torch.is_grad_enabled())
+        return (lat[:, :, None] + shift).expand(-1, 3, 16)
+    one, many = (nearest_of_loss(draw, real, noise, latent, k) for k in (1, 64))
+    assert one.item() > 0.4 and many.item() < 0.08   # E|N(0,1)| = 0.80; min of 64 |N(0,1)| ~ 0.02
+    assert calls.count(True) == 2 and calls.count(False) == 65  # k passes without gradients, one with
+    many.backward()
+    assert shift.grad is not None and shift.grad.abs() <= 1
 
 
 def test_frame_to_frame_noise_does_not_count_as_diversity():

@@ -596,6 +596,18 @@ def test_nearest_draw_pulls_draws_toward_the_real_windows(sample_dir, cache, tmp
     assert (gain > 0).sum() >= 12 and gain.mean() > 0.01, gain
 
 
+def test_nearest_of_k_draws_trains_and_refuses_fewer_than_two(sample_dir, cache, tmp_path, capsys):
+    run = tmp_path / "k4"
+    assert run_cli("train", sample_dir, "--out", run, "--steps", 4, "--ckpt-every", 4, "--cache", cache,
+                   "--nearest-draw", 4, "--nearest-of", 4, *SMALL) == 0
+    with open(run / "losses.csv") as f:
+        assert all(float(r["nearest"]) > 0 for r in csv.DictReader(f))
+    capsys.readouterr()
+    assert run_cli("train", sample_dir, "--out", tmp_path / "k1", "--steps", 2, "--cache", cache,
+                   "--nearest-draw", 4, "--nearest-of", 1, *SMALL) != 0
+    assert "--nearest-of 1" in capsys.readouterr().err
+
+
 def test_balanced_labels_give_every_combination_the_same_share(sample_dir, cache):
     from trainer import data as data_mod
     ds = data_mod.load_dataset([sample_dir], window=48, cache_dir=cache, log=lambda *a: None)

@@ -69,6 +69,9 @@ def add_parsers(sub):
                    help="weight of a term that pulls the nearer of two draws toward the real window "
                         "with their labels (implicit maximum likelihood), so every real motion has a "
                         "draw near it: what coverage counts (default 0: off)")
+    s.add_argument("--nearest-of", type=int, metavar="K",
+                   help="with --nearest-draw, pull the nearest of K fresh draws instead of the nearer of the "
+                        "diversity term's two (K passes without gradients, one with; default 2)")
     s.add_argument("--d-norm", choices=["spectral", "none"],
                    help="spectral normalisation in the discriminator, or R1 alone (default none)")
     s.add_argument("--d-fk", action=argparse.BooleanOptionalAction, default=None,
@@ -163,7 +166,7 @@ def cmd_train(args):
                      d_time_std=args.d_time_std, d_batch_std=args.d_batch_std,
                      label_weight=args.label_weight, snapshot_every=args.snapshot_every, diversity=args.diversity,
                      diversity_target=args.diversity_target, diversity_on_paths=args.diversity_on_paths,
-                     nearest_draw=args.nearest_draw, balance_labels=args.balance_labels)
+                     nearest_draw=args.nearest_draw, nearest_of=args.nearest_of, balance_labels=args.balance_labels)
     if args.no_mirror:
         overrides["mirror"] = False
     try:

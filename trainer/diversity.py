@@ -13,7 +13,9 @@ first run raised jitter from 1.2x to 1.6x real while doing so).
 The same two draws serve a second, optional term (``--nearest-draw``): the nearer of them to the
 row's real window is pulled toward it, as in implicit maximum likelihood estimation (Li & Malik
 2018). The critic asks that every draw look real; this asks that every real window have a draw
-near it, which is what the coverage metric counts.
+near it, which is what the coverage metric counts. IMLE proper picks the nearest of many draws, not
+of two (``--nearest-of K``, :func:`nearest_of_loss`): the more draws, the nearer the one pulled already
+is, so the pull moves one motion toward its window instead of averaging motions.
 """
 
 import numpy as np
@@ -93,3 +95,25 @@ def nearest_draw_loss(real, fake_a, fake_b):
     pulling both would reward the one averaged motion the reconstruction terms already favour.
     """
     return torch.minimum(pair_spread(real, fake_a), pair_spread(real, fake_b)).mean()
+
+
+def nearest_of_loss(draw, real, noise, latent, k):
+    """Mean :func:`pair_spread` from each real window to the nearest of ``k`` fresh draws.
+
+    ``draw(noise, latent)`` runs the generator on the rows of ``real``. The ``k`` draws are made
+    without gradients and only each row's nearest is made again with one, so ``k`` costs ``k``
+    forward passes and one backward, not ``k`` backwards.
+    """
+    with torch.no_grad():
+        best_d = best_n = best_l = None
+        for _ in range(k):
+            n, lat = torch.randn_like(noise), torch.randn_like(latent)
+            d = pair_spread(real, draw(n, lat))
+            if best_d is None:
+                best_d, best_n, best_l = d, n, lat
+                continue
+            take = d < best_d
+            best_d = torch.where(take, d, best_d)
+            best_n = torch.where(take[:, None, None], n, best_n)
+            best_l = torch.where(take[:, None], lat, best_l)
+    return pair_spread(real, draw(best_n, best_l)).mean()

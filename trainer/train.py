@@ -24,7 +24,7 @@ from blender_ganim.core import model_file
 from blender_ganim.core.generator import noise_length
 
 from . import data as data_mod
-from .diversity import diversity_loss, nearest_draw_loss, same_label_spread, unconditioned_rows
+from .diversity import diversity_loss, nearest_draw_loss, nearest_of_loss, same_label_spread, unconditioned_rows
 from .fk import PoseFK
 from .labels import labeler_weights
 from .models import (Discriminator, Generator, count_params, gen_config, generator_from_file, label_loss,
@@ -44,7 +44,7 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, init=None, d_
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, free_prob=0.5, traj_prob=0.3, d_norm="none",
                 d_fk=True, d_time_std=False, d_batch_std=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True,
-                nearest_draw=0.0, balance_labels=False)
+                nearest_draw=0.0, nearest_of=2, balance_labels=False)
 
 
 # What a checkpoint written before a fingerprint key existed was trained with.
@@ -277,6 +277,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     cfg["data_names"] = [Path(d).name for d in data_dirs]  # names only: no machine paths in a shipped file
     fingerprint = config_fingerprint(cfg, train_ds)
     label_weights = labeler_weights(train_ds) if main_proc else {}  # editing matches labels to kept frames
+    if cfg["nearest_of"] < 2:
+        raise TrainError(f"--nearest-of {cfg['nearest_of']}: the nearest of fewer than 2 draws is no choice; use 2 or more")
     if cfg["window_max"] is not None and cfg["window_max"] < cfg["window"]:
         raise TrainError(f"--window-max {cfg['window_max']} is shorter than --window {cfg['window']}")
     sampler = data_mod.WindowSampler(train_ds, cfg["window"], seed=cfg["seed"] + 1000 * rank,
@@ -394,14 +396,18 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             gap_rec = ((fake - real).abs() * gap).sum() / (gap.sum() * C + 1e-6)
             traj_rec = ((fake[:, traj_idx] - real[:, traj_idx]).abs() * traj_mask).sum() / (traj_mask.sum() * len(traj_idx) + 1e-6)
             # Free rows drawn twice with other noise: their spread is pushed up to real takes'.
-            # With --nearest-draw, the nearer of the two is also pulled toward the row's real window.
+            # With --nearest-draw, the nearer of the two (or of --nearest-of K) is also pulled toward the row's real window.
             div, spread, nearest = (torch.zeros((), device=device) for _ in range(3))
             free = unconditioned_rows(mask, None if cfg["diversity_on_paths"] else traj_mask)
             if (cfg["diversity"] > 0 or cfg["nearest_draw"] > 0) and len(free) > 0:
-                again = G(torch.randn_like(noise[free]), torch.randn_like(latent[free]),
-                          {k: v[free] for k, v in labels.items()}, cond[free]).float()
+                free_labels = {k: v[free] for k, v in labels.items()}
+                draw = lambda n, lat: G(n, lat, free_labels, cond[free]).float()  # noqa: E731
+                again = draw(torch.randn_like(noise[free]), torch.randn_like(latent[free]))
                 div, spread = diversity_loss(fake[free], again, spread_target)
-                nearest = nearest_draw_loss(real[free], fake[free], again)
+                if cfg["nearest_of"] > 2 and cfg["nearest_draw"] > 0:  # the nearest of K fresh draws
+                    nearest = nearest_of_loss(draw, real[free], noise[free], latent[free], cfg["nearest_of"])
+                else:
+                    nearest = nearest_draw_loss(real[free], fake[free], again)
             loss_g = adv + cfg["rec_weight"] * (rec + traj_rec) + cfg["gap_weight"] * gap_rec \
                 + cfg["diversity"] * div + cfg["label_weight"] * cls_g + cfg["nearest_draw"] * nearest
         if not warming:
