@@ -201,7 +201,8 @@ def score_runs(runs, data, score_from, count, frames, seed, against=None, log=pr
             log(f"{run.name}: no snapshots from step {score_from} on")
             continue
         newest = model_file.load(snaps[-1][1])
-        held = frozenset((newest.header.get("training") or {}).get("validation_takes") or [])
+        training = newest.header.get("training") or {}  # runs share a reference when they left out the same takes
+        held = (frozenset(training.get("validation_takes") or []), frozenset(training.get("selection_takes") or []))
         if held not in _REFERENCES:
             _REFERENCES[held] = training_reference(newest, data, seed, log)
             firsts[held] = newest

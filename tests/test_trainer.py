@@ -401,6 +401,37 @@ def test_shortfall_measures_the_distance_from_every_bar():
     assert shortfall({**met, "jitter": None}) == 0.0
 
 
+def test_select_fraction_keeps_takes_out_of_training_for_select_alone(sample_dir, cache, tmp_path, capsys):
+    from trainer.evaluate import load_real
+    from trainer.select import training_split
+    data = tmp_path / "twice"  # every sample take twice, so every label group can spare one
+    data.mkdir()
+    rows = (sample_dir / "labels.csv").read_text().splitlines()
+    for f in sample_dir.glob("*.bvh"):
+        shutil.copyfile(f, data / f.name)
+        shutil.copyfile(f, data / f.name.replace(".bvh", "9.bvh"))
+    (data / "labels.csv").write_text("\n".join(rows + [r.replace(".bvh", "9.bvh", 1) for r in rows[1:]]) + "\n")
+    sample_dir = data
+    run = tmp_path / "sel"
+    assert run_cli("train", data, "--out", run, "--steps", 4, "--ckpt-every", 4, "--cache", cache,
+                   "--select-fraction", 0.2, *SMALL) == 0
+    assert "kept for `ganim select`" in capsys.readouterr().err
+    model = model_file.load(run / "model.ganim")
+    training = model.header["training"]
+    selection, held = set(training["selection_takes"]), set(training["validation_takes"])
+    assert len(selection) == 3 and len(held) == 1 and not selection & held
+    assert (run / "selection_takes.txt").read_text().split() == sorted(selection)
+    # select ranks on the selection takes; eval's training reference leaves them out
+    clips, labels = training_split(model, [sample_dir], log=lambda m: None)
+    real, _, split = load_real([sample_dir], sorted(held), log=lambda m: None, unused_names=selection)
+    assert len(clips["heldout"]) == len(selection)
+    assert len(clips["train"]) == len(split["train"]) and not selection & set(split["train"])
+    assert sorted(labels["content"]["heldout"]) == sorted(n.split("_")[1] for n in selection)
+    assert run_cli("train", sample_dir, "--out", tmp_path / "bad", "--steps", 2, "--cache", cache,
+                   "--select-fraction", 0.7, *SMALL) != 0
+    assert "--select-fraction 0.7" in capsys.readouterr().err
+
+
 def test_select_generates_each_label_combination_twice_by_default():
     from types import SimpleNamespace
     from trainer.select import default_count

@@ -93,6 +93,9 @@ def add_parsers(sub):
                    help="also keep RUN_DIR/snapshots/model_STEP.ganim every N steps (each one a checkpoint "
                         "too), to pick the best with `ganim select RUN_DIR`")
     s.add_argument("--val-fraction", type=float, help="share of whole takes held out for eval (default 0.05)")
+    s.add_argument("--select-fraction", type=float, metavar="F",
+                   help="share of the remaining takes also kept out of training, for `ganim select` to rank "
+                        "snapshots on motion the run never saw (default 0: select splits the training takes)")
     s.add_argument("--no-mirror", action="store_true", help="do not add left/right mirrored copies")
     s.add_argument("--seed", type=int, help="seed of the weights, noise and batches (default 0)")
     s.add_argument("--split-seed", type=int,
@@ -160,7 +163,7 @@ def cmd_train(args):
         c.strip() for c in args.condition.split(",") if c.strip())
     overrides = dict(batch=args.batch, window=args.window, window_max=args.window_max, init=args.init,
                      d_warmup=args.d_warmup, hidden=args.hidden, ckpt_every=args.ckpt_every,
-                     lr_g=args.lr, lr_d=args.lr_d, r1=args.r1, val_fraction=args.val_fraction,
+                     lr_g=args.lr, lr_d=args.lr_d, r1=args.r1, val_fraction=args.val_fraction, select_fraction=args.select_fraction,
                      seed=args.seed, split_seed=args.split_seed, lr_decay_after=args.lr_decay_after,
                      gap_weight=args.gap_weight, d_norm=args.d_norm, d_fk=args.d_fk,
                      d_time_std=args.d_time_std, d_batch_std=args.d_batch_std,
@@ -197,7 +200,7 @@ def cmd_fit_labels(args):
         raise UserError(f"--data has another skeleton than {args.model}; pass the data it was trained on")
     if ds.vocab != model.labels:
         raise UserError(f"--data has other labels than {args.model} ({ds.vocab} vs {model.labels})")
-    held = set(training.get("validation_takes") or [])
+    held = set(training.get("validation_takes") or []) | set(training.get("selection_takes") or [])
     train_ds = data_mod.subset(ds, {n.split("#")[0] for n in ds.names} - held)
     norm = model.header["norm"]
     train_ds.mean, train_ds.std = np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32)

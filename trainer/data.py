@@ -305,11 +305,12 @@ def split_takes_by_name(names, table, fraction=0.05, seed=0, by=("content", "sty
     return held
 
 
-def split_takes(ds, fraction=0.05, seed=0, by=("content", "style")):
-    """Held-out take names of a Dataset (mirrored copies follow their take)."""
+def split_takes(ds, fraction=0.05, seed=0, by=("content", "style"), exclude=()):
+    """Held-out take names of a Dataset (mirrored copies follow their take), none of ``exclude``."""
     table = {}
     for i, n in enumerate(ds.names):
-        table.setdefault(n.split("#")[0], {c: ds.labels[c][i] for c in by if c in ds.labels})
+        if n.split("#")[0] not in exclude:
+            table.setdefault(n.split("#")[0], {c: ds.labels[c][i] for c in by if c in ds.labels})
     return split_takes_by_name(table, table, fraction, seed, by)
 
 

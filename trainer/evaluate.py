@@ -80,14 +80,15 @@ def add_parser(sub):
     s.set_defaults(func=cmd_eval)
 
 
-def load_real(data, heldout_names=None, val_fraction=0.05, seed=0, log=print):
-    """Real clips split into (train, heldout), with their labels."""
+def load_real(data, heldout_names=None, val_fraction=0.05, seed=0, log=print, unused_names=()):
+    """Real clips split into (train, heldout), with their labels; ``unused_names`` (takes a run kept
+    for `ganim select`, see `--select-fraction`) are in neither part."""
     sources, label_files = find_sources(data)
     table = load_label_table(label_files)
     motions = {}
     for src, m in _progress(_iter_motions(sources), len(sources), "reading real takes"):
         motions[src.name] = m
-    names = sorted(motions)
+    names = sorted(set(motions) - set(unused_names))
     if heldout_names:
         held = set(heldout_names) & set(names)
         if not held:
@@ -143,10 +144,11 @@ def read_generated_dir(folder):
 def heldout_reference(model, data, log=print):
     """A metrics.Reference of the model's training takes against the takes its run held out
     (built once, then any number of generated sets are scored against it)."""
-    heldout_names = (model.header.get("training") or {}).get("validation_takes")
+    training = model.header.get("training") or {}
+    heldout_names = training.get("validation_takes")
     if not heldout_names:
         raise ValueError("the model names no held-out takes, so there is nothing it never saw to score against")
-    real, labels, split = load_real(data, heldout_names, log=log)
+    real, labels, split = load_real(data, heldout_names, log=log, unused_names=training.get("selection_takes") or ())
     log(f"reference: {len(split['train'])} training and {len(split['heldout'])} held-out takes")
     return metrics.Reference(real["train"], real["heldout"], labels)
 
@@ -157,14 +159,15 @@ def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log
     from_model = not source.is_dir()
     if not from_model:
         generated, gen_labels = read_generated_dir(source)
-        heldout_names = None
+        heldout_names, unused = None, ()
     else:
         model = model_file.load(source)
-        heldout_names = (model.header.get("training") or {}).get("validation_takes")
+        training = model.header.get("training") or {}
+        heldout_names, unused = training.get("validation_takes"), training.get("selection_takes") or ()
         log(f"generating {count} clips of {frames} frames ...")
         generated, gen_labels = generate_for_eval(model, count, frames, seed, clean_feet, temperature)
     log("reading real data ...")
-    real, labels, split = load_real(data, heldout_names, val_fraction, seed, log)
+    real, labels, split = load_real(data, heldout_names, val_fraction, seed, log, unused_names=unused)
     for c in list(labels):
         values = [g.get(c, "") for g in gen_labels]
         if all(values):

@@ -81,21 +81,25 @@ def training_reference(model, data, seed=0, log=print):
 
 
 def training_split(model, data, seed=0, log=print):
-    """The model's training takes split into R and pseudo held-out H' ({"train", "heldout"}: clips)
-    with their labels ({column: {part: [...]}}); the run's real held-out takes are left out."""
-    heldout = (model.header.get("training") or {}).get("validation_takes")
-    real, labels, split = load_real(data, heldout, log=log)
+    """R and H' ({"train", "heldout"}: clips) with their labels ({column: {part: [...]}}); the run's
+    real held-out takes are left out. H' is the run's selection takes when it kept some
+    (`ganim train --select-fraction`), else a part of its training takes."""
+    training = model.header.get("training") or {}
+    real, labels, split = load_real(data, training.get("validation_takes"), log=log)
     names = split["train"]
     table = {n: {c: labels[c]["train"][i] for c in labels} for i, n in enumerate(names)}
-    fraction = max(0.1, 3 / max(len(names), 1))
-    # Spread over label groups; a tiny set whose groups hold one take each is split plainly.
-    pseudo = split_takes_by_name(names, table, fraction, seed + 1) or \
-        split_takes_by_name(names, table, fraction, seed + 1, by=())
+    pseudo = set(training.get("selection_takes") or []) & set(names)
+    unseen = bool(pseudo)
+    if not unseen:  # spread over label groups; a tiny set whose groups hold one take each is split plainly
+        fraction = max(0.1, 3 / max(len(names), 1))
+        pseudo = split_takes_by_name(names, table, fraction, seed + 1) or \
+            split_takes_by_name(names, table, fraction, seed + 1, by=())
     by_name = dict(zip(names, real["train"]))
     part = {"train": [n for n in names if n not in pseudo], "heldout": [n for n in names if n in pseudo]}
     ref_labels = {c: {p: [table[n][c] for n in part[p]] for p in part} for c in labels}
-    log(f"reference: {len(part['train'])} training takes vs {len(part['heldout'])} pseudo held-out "
-        "training takes (the run's held-out takes are not used)")
+    log(f"reference: {len(part['train'])} training takes vs {len(part['heldout'])} "
+        + ("selection takes the run never trained on" if unseen else "pseudo held-out training takes")
+        + " (the run's held-out takes are not used)")
     return {p: [by_name[n] for n in part[p]] for p in part}, ref_labels
 
 

@@ -42,14 +42,14 @@ class TrainError(RuntimeError):
 DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, init=None, d_warmup=0,
                 lr_g=2e-4, lr_d=None, r1=2.0, r1_every=4,
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
-                seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, free_prob=0.5, traj_prob=0.3, d_norm="none",
+                seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, select_fraction=0.0, free_prob=0.5, traj_prob=0.3, d_norm="none",
                 d_fk=True, d_time_std=False, d_batch_std=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True,
                 nearest_draw=0.0, nearest_of=2, balance_labels=False)
 
 
 # What a checkpoint written before a fingerprint key existed was trained with.
 OLDER_RUNS = dict(d_fk=False, d_time_std=False, d_batch_std=False, window_max=None, init=None, label_weight=0.0,
-                  balance_labels=False)
+                  balance_labels=False, select_fraction=0.0)
 
 
 # ------------------------------------------------------------------ set-up
@@ -74,7 +74,7 @@ def setup_distributed(device_arg):
 def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
     keys = ("window", "window_max", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_time_std", "d_batch_std",
-            "label_weight", "balance_labels")
+            "label_weight", "balance_labels", "select_fraction")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
     body["vocab"] = ds.vocab
@@ -174,7 +174,7 @@ def set_lr(opt, lr):
 
 # ------------------------------------------------------------------ export
 
-def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extra_weights=None):
+def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extra_weights=None, selection_names=()):
     freq = {k: np.bincount(ds.label_ids(k), minlength=len(v)).tolist() for k, v in ds.vocab.items()}
     header = {
         "skeleton": ds.skeleton.to_dict(),
@@ -189,7 +189,8 @@ def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extr
                      "device": str(device), "wall_time_s": wall, "window": cfg["window"],
                      "window_max": cfg["window_max"] or cfg["window"], "init": cfg["init"],
                      "balance_labels": cfg["balance_labels"],
-                     "data": cfg["data_names"], "validation_takes": sorted(val_names)},
+                     "data": cfg["data_names"], "validation_takes": sorted(val_names),
+                     "selection_takes": sorted(selection_names)},
         "licence": cfg.get("licence") or LICENCE_NOTE,
     }
     model_file.save(path, header, {**generator_weights(G_ema), **(extra_weights or {})})
@@ -269,7 +270,12 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         base_training = base.header.get("training") or {}
         held |= set(base_training.get("validation_takes") or []) & {n.split("#")[0] for n in ds.names}
         cfg["init"] = Path(cfg["init"]).name + ":" + base.header["sha256"][:12]  # names only, no paths
-    train_names = {n.split("#")[0] for n in ds.names} - held
+    # --select-fraction: takes kept out of training for `ganim select` alone, so snapshots are ranked
+    # on motion the run never saw without touching the held-out takes of the quality bar.
+    selection = data_mod.split_takes(ds, cfg["select_fraction"], seed=cfg["split_seed"] + 1, exclude=held)
+    if base is not None:
+        selection |= set(base_training.get("selection_takes") or []) & {n.split("#")[0] for n in ds.names}
+    train_names = {n.split("#")[0] for n in ds.names} - held - selection
     train_ds = data_mod.subset(ds, train_names)
     if base is not None:
         train_ds.mean = np.asarray(base.header["norm"]["mean"], dtype=np.float32)
@@ -277,6 +283,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     cfg["data_names"] = [Path(d).name for d in data_dirs]  # names only: no machine paths in a shipped file
     fingerprint = config_fingerprint(cfg, train_ds)
     label_weights = labeler_weights(train_ds) if main_proc else {}  # editing matches labels to kept frames
+    if not 0 <= cfg["select_fraction"] < 0.5:
+        raise TrainError(f"--select-fraction {cfg['select_fraction']}: give a share of the training takes from 0 to 0.5")
     if cfg["nearest_of"] < 2:
         raise TrainError(f"--nearest-of {cfg['nearest_of']}: the nearest of fewer than 2 draws is no choice; use 2 or more")
     if cfg["window_max"] is not None and cfg["window_max"] < cfg["window"]:
@@ -336,12 +344,15 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
 
     if main_proc:
         log(f"training on {device} x{world}: {len(train_names)} takes ({train_ds.frames} frames incl. mirrored), "
-            f"{len(held)} held out; G {count_params(G):,} / D {count_params(D):,} parameters")
+            f"{len(held)} held out" + (f", {len(selection)} kept for `ganim select`" if selection else "")
+            + f"; G {count_params(G):,} / D {count_params(D):,} parameters")
         if cfg["diversity"] > 0:
             log(f"diversity term: two draws pushed apart up to {spread_target:.4f} "
                 f"({cfg['diversity_target']:g} x the spread of two real takes with the same labels)")
         (out / "config.json").write_text(json.dumps({**cfg, "arch": arch}, indent=2))
         (out / "validation_takes.txt").write_text("\n".join(sorted(held)) + "\n")
+        if selection:
+            (out / "selection_takes.txt").write_text("\n".join(sorted(selection)) + "\n")
     bar = _bar(progress and main_proc, start_step, cfg["steps"])
     tb = _tensorboard(out) if main_proc else None
     t0 = time.time()
@@ -437,7 +448,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             if step % cfg["ckpt_every"] == 0 or step == cfg["steps"] or snapshot:
                 wall = wall_before + time.time() - t0
                 _checkpoint(ckpt_path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, history)
-                export_model(out / "model.ganim", G_ema, train_ds, cfg, arch, step, wall, device, held, label_weights)
+                export_model(out / "model.ganim", G_ema, train_ds, cfg, arch, step, wall, device, held, label_weights,
+                             selection)
                 if snapshot:  # for model selection; a snapshot step is a checkpoint too
                     (out / "snapshots").mkdir(exist_ok=True)
                     shutil.copyfile(out / "model.ganim", out / "snapshots" / f"model_{step:07d}.ganim")
