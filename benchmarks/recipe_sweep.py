@@ -33,6 +33,7 @@ sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
 from blender_ganim.core import model_file  # noqa: E402
 from quality import parse_seeds  # noqa: E402
+from trainer.evaluate import takes_left_out  # noqa: E402
 from trainer.plots import plot_select  # noqa: E402
 from trainer.select import default_count, find_snapshots, nearest_the_bar, score_snapshot, training_reference  # noqa: E402
 
@@ -201,8 +202,7 @@ def score_runs(runs, data, score_from, count, frames, seed, against=None, log=pr
             log(f"{run.name}: no snapshots from step {score_from} on")
             continue
         newest = model_file.load(snaps[-1][1])
-        training = newest.header.get("training") or {}  # runs share a reference when they left out the same takes
-        held = (frozenset(training.get("validation_takes") or []), frozenset(training.get("selection_takes") or []))
+        held = tuple(map(frozenset, takes_left_out(newest)))  # runs that left out the same takes share a reference
         if held not in _REFERENCES:
             _REFERENCES[held] = training_reference(newest, data, seed, log)
             firsts[held] = newest

@@ -185,6 +185,7 @@ def cmd_fit_labels(args):
 
     from . import data as data_mod
     from .cli import UserError
+    from .evaluate import takes_left_out
     from .labels import labeler_weights
     model = model_file.load(args.model)
     if not model.labels:
@@ -200,7 +201,7 @@ def cmd_fit_labels(args):
         raise UserError(f"--data has another skeleton than {args.model}; pass the data it was trained on")
     if ds.vocab != model.labels:
         raise UserError(f"--data has other labels than {args.model} ({ds.vocab} vs {model.labels})")
-    held = set(training.get("validation_takes") or []) | set(training.get("selection_takes") or [])
+    held = set().union(*takes_left_out(model))
     train_ds = data_mod.subset(ds, {n.split("#")[0] for n in ds.names} - held)
     norm = model.header["norm"]
     train_ds.mean, train_ds.std = np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32)

@@ -141,14 +141,19 @@ def read_generated_dir(folder):
     return [bvh.read(f) for f in files], [table.get(f.name, {}) for f in files]
 
 
+def takes_left_out(model):
+    """(held-out takes, selection takes): what the model's run kept out of training, from its header."""
+    training = model.header.get("training") or {}
+    return training.get("validation_takes") or [], training.get("selection_takes") or []
+
+
 def heldout_reference(model, data, log=print):
     """A metrics.Reference of the model's training takes against the takes its run held out
     (built once, then any number of generated sets are scored against it)."""
-    training = model.header.get("training") or {}
-    heldout_names = training.get("validation_takes")
+    heldout_names, selection = takes_left_out(model)
     if not heldout_names:
         raise ValueError("the model names no held-out takes, so there is nothing it never saw to score against")
-    real, labels, split = load_real(data, heldout_names, log=log, unused_names=training.get("selection_takes") or ())
+    real, labels, split = load_real(data, heldout_names, log=log, unused_names=selection)
     log(f"reference: {len(split['train'])} training and {len(split['heldout'])} held-out takes")
     return metrics.Reference(real["train"], real["heldout"], labels)
 
@@ -162,8 +167,7 @@ def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log
         heldout_names, unused = None, ()
     else:
         model = model_file.load(source)
-        training = model.header.get("training") or {}
-        heldout_names, unused = training.get("validation_takes"), training.get("selection_takes") or ()
+        heldout_names, unused = takes_left_out(model)
         log(f"generating {count} clips of {frames} frames ...")
         generated, gen_labels = generate_for_eval(model, count, frames, seed, clean_feet, temperature)
     log("reading real data ...")

@@ -20,7 +20,7 @@ from blender_ganim.core import labeler, model_file, synthesis
 
 from . import metrics
 from .data import split_takes_by_name
-from .evaluate import _json_default, _progress, load_real, score_generated, shortfall
+from .evaluate import _json_default, _progress, load_real, score_generated, shortfall, takes_left_out
 from .plots import plot_select
 
 RULES = {
@@ -84,11 +84,11 @@ def training_split(model, data, seed=0, log=print):
     """R and H' ({"train", "heldout"}: clips) with their labels ({column: {part: [...]}}); the run's
     real held-out takes are left out. H' is the run's selection takes when it kept some
     (`ganim train --select-fraction`), else a part of its training takes."""
-    training = model.header.get("training") or {}
-    real, labels, split = load_real(data, training.get("validation_takes"), log=log)
+    heldout, selection = takes_left_out(model)
+    real, labels, split = load_real(data, heldout, log=log)
     names = split["train"]
     table = {n: {c: labels[c]["train"][i] for c in labels} for i, n in enumerate(names)}
-    pseudo = set(training.get("selection_takes") or []) & set(names)
+    pseudo = set(selection) & set(names)
     unseen = bool(pseudo)
     if not unseen:  # spread over label groups; a tiny set whose groups hold one take each is split plainly
         fraction = max(0.1, 3 / max(len(names), 1))

@@ -246,6 +246,10 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         cfg["steps"] = steps
     cfg["condition"] = list(condition)
     cfg.setdefault("mirror", True)
+    if not 0 <= cfg["select_fraction"] < 0.5:
+        raise TrainError(f"--select-fraction {cfg['select_fraction']}: give a share of the training takes from 0 to 0.5")
+    if cfg["nearest_of"] < 2:
+        raise TrainError(f"--nearest-of {cfg['nearest_of']}: the nearest of fewer than 2 draws is no choice; use 2 or more")
     rank, world, device = setup_distributed(device)
     main_proc = rank == 0
     out = Path(out)
@@ -262,20 +266,21 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
                                window=cfg["window"], mirror=cfg["mirror"], cache_dir=cache_dir,
                                log=log if main_proc else (lambda *a: None),
                                progress=_progress_fn(progress and main_proc, "reading BVH"))
+    takes = {n.split("#")[0] for n in ds.names}  # mirrored copies follow their take
     held = data_mod.split_takes(ds, cfg["val_fraction"], seed=cfg["split_seed"])
     base = None
     if cfg["init"]:  # fine-tune: the base model's held-out takes stay held out, its normalisation stays
         base = load_base_model(cfg["init"], ds, hidden_given=overrides.get("hidden"))
         cfg["hidden"] = base.header["arch"]["hidden"]
         base_training = base.header.get("training") or {}
-        held |= set(base_training.get("validation_takes") or []) & {n.split("#")[0] for n in ds.names}
+        held |= set(base_training.get("validation_takes") or []) & takes
         cfg["init"] = Path(cfg["init"]).name + ":" + base.header["sha256"][:12]  # names only, no paths
     # --select-fraction: takes kept out of training for `ganim select` alone, so snapshots are ranked
     # on motion the run never saw without touching the held-out takes of the quality bar.
     selection = data_mod.split_takes(ds, cfg["select_fraction"], seed=cfg["split_seed"] + 1, exclude=held)
     if base is not None:
-        selection |= set(base_training.get("selection_takes") or []) & {n.split("#")[0] for n in ds.names}
-    train_names = {n.split("#")[0] for n in ds.names} - held - selection
+        selection |= set(base_training.get("selection_takes") or []) & takes
+    train_names = takes - held - selection
     train_ds = data_mod.subset(ds, train_names)
     if base is not None:
         train_ds.mean = np.asarray(base.header["norm"]["mean"], dtype=np.float32)
@@ -283,10 +288,6 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     cfg["data_names"] = [Path(d).name for d in data_dirs]  # names only: no machine paths in a shipped file
     fingerprint = config_fingerprint(cfg, train_ds)
     label_weights = labeler_weights(train_ds) if main_proc else {}  # editing matches labels to kept frames
-    if not 0 <= cfg["select_fraction"] < 0.5:
-        raise TrainError(f"--select-fraction {cfg['select_fraction']}: give a share of the training takes from 0 to 0.5")
-    if cfg["nearest_of"] < 2:
-        raise TrainError(f"--nearest-of {cfg['nearest_of']}: the nearest of fewer than 2 draws is no choice; use 2 or more")
     if cfg["window_max"] is not None and cfg["window_max"] < cfg["window"]:
         raise TrainError(f"--window-max {cfg['window_max']} is shorter than --window {cfg['window']}")
     sampler = data_mod.WindowSampler(train_ds, cfg["window"], seed=cfg["seed"] + 1000 * rank,
