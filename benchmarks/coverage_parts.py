@@ -1,6 +1,8 @@
-"""Where coverage is won and lost: coverage of real windows split by content, on a model's *training* takes.
+"""Where coverage is won and lost: coverage of real windows split by content, on a model's *training* takes
+(or, with --heldout, on the takes its run held out, as the quality bar scores it).
 
     python benchmarks/coverage_parts.py [--model blender_ganim/models/default.ganim] [--data DATA] [--count 280]
+                                        [--heldout]
 
 Coverage (DESIGN section 5) is the share of real held-out windows whose nearest generated window
 is closer than the median real-to-training nearest-neighbour distance, against the same share for
@@ -26,7 +28,7 @@ sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 from blender_ganim.core import model_file, synthesis  # noqa: E402
 from quality import default_data  # noqa: E402
 from trainer import metrics  # noqa: E402
-from trainer.evaluate import generate_for_eval  # noqa: E402
+from trainer.evaluate import generate_for_eval, load_real, takes_left_out  # noqa: E402
 from trainer.select import training_split  # noqa: E402
 
 
@@ -37,11 +39,19 @@ def main():
     ap.add_argument("--count", type=int, default=280, help="generated clips of 120 frames (default 280)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--draws", type=int, default=10, help="training subsamples averaged (default 10)")
+    ap.add_argument("--heldout", action="store_true",
+                    help="score on the run's held-out takes (the quality bar's reference) instead of training takes; "
+                         "writes coverage_parts_heldout.{json,md}")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = ap.parse_args()
     t0 = time.time()
     model = model_file.load(args.model)
-    clips, labels = training_split(model, args.data or default_data(), log=lambda m: print(m, file=sys.stderr))
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    if args.heldout:
+        heldout_names, selection = takes_left_out(model)
+        clips, labels, _ = load_real(args.data or default_data(), heldout_names, log=log, unused_names=selection)
+    else:
+        clips, labels = training_split(model, args.data or default_data(), log=log)
     ref = metrics.Reference(clips["train"], clips["heldout"], labels)
     content_r = np.array([labels["content"]["train"][c] for c in ref.clips_r])
     content_h = np.array([labels["content"]["heldout"][c] for c in ref.clips_h])
@@ -72,14 +82,16 @@ def main():
                    "generated_windows": int(len(X_g) if k == "all" else np.sum(content_g == k)),
                    "training_windows_share": float(1.0 if k == "all" else np.mean(content_r == k)),
                    "generated": share(by_g, m), "reference": share(plain, m), "reference_same_mix": share(mixed, m)}
-    result = {"model": Path(args.model).name, "count": args.count, "seed": args.seed,
+    takes = "held-out" if args.heldout else "training"
+    result = {"model": Path(args.model).name, "takes": takes, "count": args.count, "seed": args.seed,
               "temperature": synthesis.TEMPERATURE, "threshold": th, "rows": rows,
               "seconds": round(time.time() - t0, 1)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "coverage_parts.json").write_text(json.dumps(result, indent=2))
+    stem = "coverage_parts_heldout" if args.heldout else "coverage_parts"
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=2))
     total = rows["all"]
-    lines = [f"# Coverage by content on training takes ({result['model']})", "",
+    lines = [f"# Coverage by content on {takes} takes ({result['model']})", "",
              f"{args.count} clips of 120 frames (labels spread evenly), seed {args.seed}, temperature "
              f"{synthesis.TEMPERATURE:g}; a real window counts as covered when its nearest window is closer than "
              f"{th:.4f} (the median real-to-training distance). References: {args.draws} random training subsamples "
@@ -92,7 +104,7 @@ def main():
     lines += ["", f"Coverage ratio as the bar measures it: {total['generated'] / total['reference']:.3f}x; "
               f"against a reference with the generated set's mix of contents: "
               f"{total['generated'] / total['reference_same_mix']:.3f}x. {result['seconds']:.0f} s."]
-    (out / "coverage_parts.md").write_text("\n".join(lines) + "\n")
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -61,3 +61,16 @@ def test_critic_with_fk_branch_sees_foot_sliding(walk):
     assert score.shape == (1,) and torch.isfinite(score).all()
     score.backward()
     assert D.fk_convs[0].weight.grad.abs().sum() > 0
+
+
+def test_velocity_scale_weighs_the_velocity_channels_alone(walk):
+    """--d-fk-vel-scale: the critic's velocity channels grow with the scale, its positions do not."""
+    motion, spec, fk, xn = walk
+    mean, std = fk.mean[:, 0].double().numpy(), fk.std[:, 0].double().numpy()  # another test casts fk to float
+    fk1 = PoseFK(motion.skeleton, spec, mean, std, motion.fps).double()
+    fk4 = PoseFK(motion.skeleton, spec, mean, std, motion.fps, vel_scale=4 * fk1.vel_scale).double()
+    a, b = fk1(xn), fk4(xn)
+    J = fk.channels // 6
+    assert torch.allclose(b[:, :3 * J], a[:, :3 * J])
+    assert torch.allclose(b[:, 3 * J:], 4 * a[:, 3 * J:])
+    assert a[:, 3 * J:].abs().max() > 0.1

@@ -637,6 +637,9 @@ def test_nearest_of_k_draws_trains_and_refuses_fewer_than_two(sample_dir, cache,
     assert run_cli("train", sample_dir, "--out", tmp_path / "k1", "--steps", 2, "--cache", cache,
                    "--nearest-draw", 4, "--nearest-of", 1, *SMALL) != 0
     assert "--nearest-of 1" in capsys.readouterr().err
+    assert run_cli("train", sample_dir, "--out", tmp_path / "v0", "--steps", 2, "--cache", cache,
+                   "--d-fk-vel-scale", 0, *SMALL) != 0
+    assert "--d-fk-vel-scale 0" in capsys.readouterr().err
 
 
 def test_balanced_labels_give_every_combination_the_same_share(sample_dir, cache):

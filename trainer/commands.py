@@ -77,6 +77,9 @@ def add_parsers(sub):
     s.add_argument("--d-fk", action=argparse.BooleanOptionalAction, default=None,
                    help="give the critic joint positions and velocities from forward kinematics as well "
                         "as the features, so it can see foot sliding (default on)")
+    s.add_argument("--d-fk-vel-scale", type=float, metavar="S",
+                   help="scale of the joint velocities (m/s) the --d-fk critic sees beside positions in metres; "
+                        "the quality metrics weigh velocities at 1 (default 0.25)")
     s.add_argument("--d-time-std", action=argparse.BooleanOptionalAction, default=None,
                    help="let the critic pool each window's features by their spread over time as well as "
                         "their mean, so it sees how a window's speeds vary, not only their average "
@@ -165,7 +168,7 @@ def cmd_train(args):
                      d_warmup=args.d_warmup, hidden=args.hidden, ckpt_every=args.ckpt_every,
                      lr_g=args.lr, lr_d=args.lr_d, r1=args.r1, val_fraction=args.val_fraction, select_fraction=args.select_fraction,
                      seed=args.seed, split_seed=args.split_seed, lr_decay_after=args.lr_decay_after,
-                     gap_weight=args.gap_weight, d_norm=args.d_norm, d_fk=args.d_fk,
+                     gap_weight=args.gap_weight, d_norm=args.d_norm, d_fk=args.d_fk, d_fk_vel_scale=args.d_fk_vel_scale,
                      d_time_std=args.d_time_std, d_batch_std=args.d_batch_std,
                      label_weight=args.label_weight, snapshot_every=args.snapshot_every, diversity=args.diversity,
                      diversity_target=args.diversity_target, diversity_on_paths=args.diversity_on_paths,

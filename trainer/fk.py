@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-VEL_SCALE = 0.25  # m/s -> about unit size, like the positions in metres
+VEL_SCALE = 0.25  # m/s -> about unit size, like the positions in metres (`ganim train --d-fk-vel-scale`)
 
 
 def _unit(v, eps):
@@ -33,8 +33,9 @@ def sixd_to_matrix(d6, eps=1e-8):
 class PoseFK(nn.Module):
     """Normalised features -> [B, 6 * joints, T]: positions then velocities of the root and every body joint."""
 
-    def __init__(self, skeleton, spec, mean, std, fps):
+    def __init__(self, skeleton, spec, mean, std, fps, vel_scale=VEL_SCALE):
         super().__init__()
+        self.vel_scale = float(vel_scale)
         self.root, self.body = int(spec["root"]), [int(j) for j in spec["body"]]
         joints = [self.root] + self.body
         slot = {j: i for i, j in enumerate(joints)}
@@ -80,6 +81,6 @@ class PoseFK(nn.Module):
     def forward(self, x):
         f = x * self.std + self.mean
         pos = self.positions(f)
-        vel = self.velocities(f, pos) * VEL_SCALE
+        vel = self.velocities(f, pos) * self.vel_scale
         B, T = pos.shape[:2]
         return torch.cat([pos.reshape(B, T, -1), vel.reshape(B, T, -1)], dim=-1).transpose(1, 2)

@@ -43,12 +43,12 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, init=None, d_
                 lr_g=2e-4, lr_d=None, r1=2.0, r1_every=4,
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, select_fraction=0.0, free_prob=0.5, traj_prob=0.3, d_norm="none",
-                d_fk=True, d_time_std=False, d_batch_std=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True,
+                d_fk=True, d_fk_vel_scale=0.25, d_time_std=False, d_batch_std=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True,
                 nearest_draw=0.0, nearest_of=2, balance_labels=False)
 
 
 # What a checkpoint written before a fingerprint key existed was trained with.
-OLDER_RUNS = dict(d_fk=False, d_time_std=False, d_batch_std=False, window_max=None, init=None, label_weight=0.0,
+OLDER_RUNS = dict(d_fk=False, d_fk_vel_scale=0.25, d_time_std=False, d_batch_std=False, window_max=None, init=None, label_weight=0.0,
                   balance_labels=False, select_fraction=0.0)
 
 
@@ -73,7 +73,7 @@ def setup_distributed(device_arg):
 
 def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
-    keys = ("window", "window_max", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_time_std", "d_batch_std",
+    keys = ("window", "window_max", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_fk_vel_scale", "d_time_std", "d_batch_std",
             "label_weight", "balance_labels", "select_fraction")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
@@ -250,6 +250,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         raise TrainError(f"--select-fraction {cfg['select_fraction']}: give a share of the training takes from 0 to 0.5")
     if cfg["nearest_of"] < 2:
         raise TrainError(f"--nearest-of {cfg['nearest_of']}: the nearest of fewer than 2 draws is no choice; use 2 or more")
+    if not cfg["d_fk_vel_scale"] > 0:
+        raise TrainError(f"--d-fk-vel-scale {cfg['d_fk_vel_scale']}: give a positive scale (the default is 0.25)")
     rank, world, device = setup_distributed(device)
     main_proc = rank == 0
     out = Path(out)
@@ -302,7 +304,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     # ---- models
     arch = base.header["arch"] if base is not None else gen_config(C, vocab_sizes, hidden=cfg["hidden"])
     G = (generator_from_file(base) if base is not None else Generator(arch)).to(device)
-    fk = PoseFK(ds.skeleton, ds.spec, train_ds.mean, train_ds.std, ds.fps) if cfg["d_fk"] else None
+    fk = PoseFK(ds.skeleton, ds.spec, train_ds.mean, train_ds.std, ds.fps,
+                vel_scale=cfg["d_fk_vel_scale"]) if cfg["d_fk"] else None
     D = Discriminator(C, vocab_sizes, hidden=cfg["hidden"], spectral=cfg["d_norm"] == "spectral", fk=fk,
                       time_std=cfg["d_time_std"], batch_std=cfg["d_batch_std"],
                       classify=cfg["label_weight"] > 0).to(device)
