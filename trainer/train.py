@@ -25,7 +25,7 @@ from blender_ganim.core.generator import noise_length
 
 from . import data as data_mod
 from .diversity import diversity_loss, nearest_draw_loss, nearest_of_loss, same_label_spread, unconditioned_rows
-from .fk import PoseFK
+from .fk import VEL_SCALE, PoseFK
 from .labels import labeler_weights
 from .models import (Discriminator, Generator, count_params, gen_config, generator_from_file, label_loss,
                      generator_weights, make_cond)
@@ -43,12 +43,12 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, init=None, d_
                 lr_g=2e-4, lr_d=None, r1=2.0, r1_every=4,
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, select_fraction=0.0, free_prob=0.5, traj_prob=0.3, d_norm="none",
-                d_fk=True, d_fk_vel_scale=0.25, d_time_std=False, d_batch_std=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True,
+                d_fk=True, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True,
                 nearest_draw=0.0, nearest_of=2, balance_labels=False)
 
 
 # What a checkpoint written before a fingerprint key existed was trained with.
-OLDER_RUNS = dict(d_fk=False, d_fk_vel_scale=0.25, d_time_std=False, d_batch_std=False, window_max=None, init=None, label_weight=0.0,
+OLDER_RUNS = dict(d_fk=False, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, window_max=None, init=None, label_weight=0.0,
                   balance_labels=False, select_fraction=0.0)
 
 
@@ -251,7 +251,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     if cfg["nearest_of"] < 2:
         raise TrainError(f"--nearest-of {cfg['nearest_of']}: the nearest of fewer than 2 draws is no choice; use 2 or more")
     if not cfg["d_fk_vel_scale"] > 0:
-        raise TrainError(f"--d-fk-vel-scale {cfg['d_fk_vel_scale']}: give a positive scale (the default is 0.25)")
+        raise TrainError(f"--d-fk-vel-scale {cfg['d_fk_vel_scale']}: give a positive scale (the default is {VEL_SCALE:g})")
     rank, world, device = setup_distributed(device)
     main_proc = rank == 0
     out = Path(out)
