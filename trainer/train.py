@@ -25,6 +25,7 @@ from blender_ganim.core.generator import noise_length
 
 from . import data as data_mod
 from .diversity import diversity_loss, nearest_draw_loss, nearest_of_loss, same_label_spread, unconditioned_rows
+from .evaluate import takes_left_out
 from .fk import VEL_SCALE, PoseFK
 from .labels import labeler_weights
 from .models import (Discriminator, Generator, count_params, gen_config, generator_from_file, label_loss,
@@ -275,13 +276,14 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         base = load_base_model(cfg["init"], ds, hidden_given=overrides.get("hidden"))
         cfg["hidden"] = base.header["arch"]["hidden"]
         base_training = base.header.get("training") or {}
-        held |= set(base_training.get("validation_takes") or []) & takes
+        base_held, base_selection = takes_left_out(base)
+        held |= set(base_held) & takes
         cfg["init"] = Path(cfg["init"]).name + ":" + base.header["sha256"][:12]  # names only, no paths
     # --select-fraction: takes kept out of training for `ganim select` alone, so snapshots are ranked
     # on motion the run never saw without touching the held-out takes of the quality bar.
     selection = data_mod.split_takes(ds, cfg["select_fraction"], seed=cfg["split_seed"] + 1, exclude=held)
     if base is not None:
-        selection |= set(base_training.get("selection_takes") or []) & takes
+        selection |= set(base_selection) & takes
     train_names = takes - held - selection
     train_ds = data_mod.subset(ds, train_names)
     if base is not None:
