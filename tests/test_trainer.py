@@ -440,6 +440,16 @@ def test_select_generates_each_label_combination_twice_by_default():
     assert default_count(SimpleNamespace(labels={})) == 60
 
 
+def test_select_names_each_scored_file_by_the_run_it_came_from():
+    from trainer.select import run_name
+    assert run_name("runs/r0/snapshots/model_0009500.ganim") == "r0"
+    assert run_name("runs/r0/model.ganim") == "r0"
+    # snapshots gathered into one folder plot as one run, not one run per file
+    assert run_name("runs/picked/model_0008000.ganim") == run_name("runs/picked/model_0008500.ganim") == "picked"
+    assert run_name("blender_ganim/models/default.ganim") == "default"
+    assert run_name("runs/avg/r0_8500-10000.ganim") == "r0_8500-10000"
+
+
 def test_select_without_snapshots_is_a_one_line_error(tmp_path, sample_dir, capsys):
     (tmp_path / "empty").mkdir()
     assert run_cli("select", tmp_path / "empty", "--data", sample_dir) == 2

@@ -23,6 +23,8 @@ from .data import split_takes_by_name
 from .evaluate import _json_default, _progress, load_real, score_generated, shortfall, takes_left_out
 from .plots import plot_select
 
+SNAPSHOT_NAME = re.compile(r"model_(\d+)\.ganim")  # what `ganim train --snapshot-every` writes
+
 RULES = {
     "bar": "the smallest total shortfall from the quality bar (sum of log-distances outside each "
            "target band), then the lowest FD",
@@ -62,7 +64,7 @@ def find_snapshots(sources, every=1):
             paths = [src / "model.ganim"]
         steps = []
         for p in paths:
-            m = re.fullmatch(r"model_(\d+)\.ganim", p.name)
+            m = SNAPSHOT_NAME.fullmatch(p.name)
             step = int(m.group(1)) if m else model_file.load(p).header.get("training", {}).get("steps", 0)
             steps.append((step, p))
         steps.sort()
@@ -144,12 +146,13 @@ def nearest_the_bar(row):
 
 
 def run_name(path):
-    """The run a snapshot belongs to (RUN/snapshots/model_STEP.ganim or RUN/model.ganim -> RUN);
-    any other file is named by itself (models/default.ganim -> default)."""
+    """The run a snapshot belongs to (RUN/snapshots/model_STEP.ganim or RUN/model.ganim -> RUN; a
+    model_STEP.ganim copied elsewhere, DIR/model_STEP.ganim -> DIR, so snapshots gathered in one folder
+    plot as one run); any other file is named by itself (models/default.ganim -> default)."""
     p = Path(path)
     if p.parent.name == "snapshots":
         return p.parent.parent.name
-    return p.parent.name if p.name == "model.ganim" else p.stem
+    return p.parent.name if p.name == "model.ganim" or SNAPSHOT_NAME.fullmatch(p.name) else p.stem
 
 
 def format_table(result):
