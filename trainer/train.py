@@ -560,14 +560,18 @@ class _NoBar:
         pass
 
 
+def _redraw_seconds():
+    """In a terminal a bar redraws every second; into a log file (a sweep, nohup) once a minute,
+    so that a long run's log stays readable instead of growing by a line a second."""
+    return 1.0 if sys.stderr.isatty() else 60.0
+
+
 def _bar(enabled, start, total):
     if not enabled:
         return _NoBar()
     from tqdm import tqdm
-    # In a terminal the bar redraws every second; into a log file (a sweep, nohup) once a minute,
-    # so that a long run's log stays readable instead of growing by a line a second.
     return tqdm(total=total, initial=start, desc="training", unit="step", dynamic_ncols=True,
-                file=sys.stderr, mininterval=1.0 if sys.stderr.isatty() else 60.0)
+                file=sys.stderr, mininterval=_redraw_seconds())
 
 
 def _advance(bar, values):
@@ -581,4 +585,5 @@ def _progress_fn(enabled, desc):
     if not enabled:
         return None
     from tqdm import tqdm
-    return lambda it, total: tqdm(it, total=total, desc=desc, unit="file", file=sys.stderr, leave=False)
+    return lambda it, total: tqdm(it, total=total, desc=desc, unit="file", file=sys.stderr, leave=False,
+                                  mininterval=_redraw_seconds())
