@@ -1,8 +1,11 @@
-"""The critic's spread features: over time within a window, and across a small group of windows."""
+"""The critic's spread features (over time within a window, and across a small group of windows)
+and its reach over time."""
 
 import pytest
 
 torch = pytest.importorskip("torch")
+
+import torch.nn.functional as F  # noqa: E402
 
 from trainer.models import Discriminator, batch_spread  # noqa: E402
 
@@ -49,3 +52,34 @@ def test_with_batch_spread_a_window_is_judged_beside_its_group():
         moved[1] *= 3  # another window of the same group changes
         changed = (D(moved, labels)[0] - D(x, labels)[0]).abs().item()
         assert (changed > 1e-6) == batch_std
+
+
+def _reach(convs, channels, frames=240):
+    """How many input frames one output unit of a conv stack (as the critic runs it) depends on."""
+    x = torch.randn(1, channels, frames, requires_grad=True)
+    h = x
+    for conv in convs:
+        h = F.leaky_relu(conv(h), 0.2)
+    h[0, :, h.shape[-1] // 2].sum().backward()
+    seen = (x.grad[0].abs().sum(0) > 0).nonzero().flatten()
+    return int(seen.max() - seen.min() + 1)
+
+
+class _Positions(torch.nn.Module):
+    """Stands in for the FK module: the FK branch's convs only need its channel count."""
+    channels = 6
+
+    def forward(self, x):
+        return x[:, :6]
+
+
+def test_wide_critic_sees_a_whole_window_in_both_branches():
+    torch.manual_seed(0)
+    patch = Discriminator(12, {"style": 3}, hidden=16, spectral=False, fk=_Positions())
+    wide = Discriminator(12, {"style": 3}, hidden=16, spectral=False, fk=_Positions(), wide=True)
+    assert (_reach(patch.convs, 12), _reach(patch.fk_convs, 6)) == (24, 12)
+    assert (_reach(wide.convs, 12), _reach(wide.fk_convs, 6)) == (72, 68)  # past the 60-frame windows metrics use
+    labels = {"style": torch.tensor([0, 1])}
+    for frames in (16, 64, 100):  # any length still scores, short windows too
+        score = wide(torch.randn(2, 12, frames), labels)
+        assert score.shape == (2,) and torch.isfinite(score).all()

@@ -137,7 +137,7 @@ def test_existing_run_needs_resume(tiny_run, sample_dir, cache, capsys):
 
 
 @pytest.mark.parametrize("change, named", [(["--hidden", "48"], "hidden"), (["--d-batch-std"], "d_batch_std"),
-                                           (["--label-weight", "1"], "label_weight")])
+                                           (["--label-weight", "1"], "label_weight"), (["--d-wide"], "d_wide")])
 def test_resume_with_other_configuration_is_refused(tiny_run, sample_dir, cache, tmp_path, capsys, change, named):
     run = tmp_path / "copy"
     shutil.copytree(tiny_run, run)

@@ -88,6 +88,10 @@ def add_parsers(sub):
                    help="give the critic the spread of its features across groups of 4 windows "
                         "(minibatch standard deviation), so it can tell a batch that is too varied or "
                         "too alike from real (default off)")
+    s.add_argument("--d-wide", action=argparse.BooleanOptionalAction, default=None,
+                   help="add dilated layers so each critic unit sees a whole 64-frame window (72 frames; 68 in "
+                        "the joint-position branch) instead of a 24-frame patch (12 frames), and can judge "
+                        "whether a wave's or a step's parts add up (default off)")
     s.add_argument("--label-weight", type=float, metavar="W",
                    help="give the critic label heads, fitted on real windows, and ask G to make its windows "
                         "read as their labels to them, with this weight (an auxiliary classifier, for a "
@@ -169,7 +173,7 @@ def cmd_train(args):
                      lr_g=args.lr, lr_d=args.lr_d, r1=args.r1, val_fraction=args.val_fraction, select_fraction=args.select_fraction,
                      seed=args.seed, split_seed=args.split_seed, lr_decay_after=args.lr_decay_after,
                      gap_weight=args.gap_weight, d_norm=args.d_norm, d_fk=args.d_fk, d_fk_vel_scale=args.d_fk_vel_scale,
-                     d_time_std=args.d_time_std, d_batch_std=args.d_batch_std,
+                     d_time_std=args.d_time_std, d_batch_std=args.d_batch_std, d_wide=args.d_wide,
                      label_weight=args.label_weight, snapshot_every=args.snapshot_every, diversity=args.diversity,
                      diversity_target=args.diversity_target, diversity_on_paths=args.diversity_on_paths,
                      nearest_draw=args.nearest_draw, nearest_of=args.nearest_of, balance_labels=args.balance_labels)

@@ -92,11 +92,19 @@ def make_cond(cfg, known=None, mask=None, traj=None, traj_mask=None, batch=1, fr
     return cond
 
 
+# --d-wide: dilations of the layers added on each critic branch (after its strides of 8 and 4 frames).
+WIDE_DILATIONS = {"features": (1, 2), "fk": (1, 2, 4)}
+
+
+def _dilated(sn, width, dilations):
+    return [sn(nn.Conv1d(width, width, 3, padding=d, dilation=d)) for d in dilations]
+
+
 class Discriminator(nn.Module):
     """Temporal conv critic over windows with label projection (Miyato & Koyama 2018)."""
 
     def __init__(self, channels, vocab_sizes, hidden=128, spectral=True, fk=None, time_std=False, batch_std=False,
-                 classify=False):
+                 classify=False, wide=False):
         super().__init__()
         self.time_std, self.batch_std = time_std, batch_std
         sn = nn.utils.spectral_norm if spectral else (lambda m: m)  # without it, R1 alone keeps D in check
@@ -106,6 +114,11 @@ class Discriminator(nn.Module):
             sn(nn.Conv1d(hidden, 2 * hidden, 4, stride=2, padding=1)),
             sn(nn.Conv1d(2 * hidden, 2 * hidden, 4, stride=2, padding=1)),
         ])
+        # With ``wide``, dilated layers on top let one critic unit see a whole window (72 frames here,
+        # 68 in the FK branch) instead of a 24-frame (12-frame) patch: a wave's cycle is ~30-60 frames,
+        # and a patch critic passes cycles whose parts each look real but do not add up to one.
+        if wide:
+            self.convs.extend(_dilated(sn, 2 * hidden, WIDE_DILATIONS["features"]))
         # A second, frame-rate branch on the root channels only: walking speed and turning
         # rate get their own pressure instead of drowning among 130 rotation channels.
         self.root = nn.ModuleList([
@@ -123,6 +136,8 @@ class Discriminator(nn.Module):
                 sn(nn.Conv1d(hidden, hidden, 4, stride=2, padding=1)),
                 sn(nn.Conv1d(hidden, hidden, 4, stride=2, padding=1)),
             ])
+            if wide:
+                self.fk_convs.extend(_dilated(sn, hidden, WIDE_DILATIONS["fk"]))
             feat += pooled * hidden
         feat += 1 if batch_std else 0
         self.head = sn(nn.Linear(feat, 1))

@@ -44,12 +44,12 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, init=None, d_
                 lr_g=2e-4, lr_d=None, r1=2.0, r1_every=4,
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, select_fraction=0.0, free_prob=0.5, traj_prob=0.3, d_norm="none",
-                d_fk=True, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True,
+                d_fk=True, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, d_wide=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True,
                 nearest_draw=0.0, nearest_of=2, balance_labels=False)
 
 
 # What a checkpoint written before a fingerprint key existed was trained with.
-OLDER_RUNS = dict(d_fk=False, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, window_max=None, init=None, label_weight=0.0,
+OLDER_RUNS = dict(d_fk=False, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, d_wide=False, window_max=None, init=None, label_weight=0.0,
                   balance_labels=False, select_fraction=0.0)
 
 
@@ -74,7 +74,7 @@ def setup_distributed(device_arg):
 
 def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
-    keys = ("window", "window_max", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_fk_vel_scale", "d_time_std", "d_batch_std",
+    keys = ("window", "window_max", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_fk_vel_scale", "d_time_std", "d_batch_std", "d_wide",
             "label_weight", "balance_labels", "select_fraction")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
@@ -309,7 +309,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     fk = PoseFK(ds.skeleton, ds.spec, train_ds.mean, train_ds.std, ds.fps,
                 vel_scale=cfg["d_fk_vel_scale"]) if cfg["d_fk"] else None
     D = Discriminator(C, vocab_sizes, hidden=cfg["hidden"], spectral=cfg["d_norm"] == "spectral", fk=fk,
-                      time_std=cfg["d_time_std"], batch_std=cfg["d_batch_std"],
+                      time_std=cfg["d_time_std"], batch_std=cfg["d_batch_std"], wide=cfg["d_wide"],
                       classify=cfg["label_weight"] > 0).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg["lr_g"], betas=(0.5, 0.99))
