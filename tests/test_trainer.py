@@ -567,6 +567,20 @@ def test_mixed_windows_train_and_are_recorded(tiny_run, sample_dir, cache, tmp_p
                    "--window-max", 96, *SMALL) == 2
 
 
+def test_free_length_trains_is_recorded_and_part_of_resume(tiny_run, sample_dir, cache, tmp_path, capsys):
+    run = tmp_path / "long"
+    assert run_cli("train", sample_dir, "--out", run, "--steps", 3, "--ckpt-every", 3, "--cache", cache,
+                   "--free-length", 96, *SMALL) == 0
+    assert model_file.load(run / "model.ganim").header["training"]["free_length"] == 96
+    shutil.copytree(tiny_run, tmp_path / "copy")  # a run without long draws cannot go on with them
+    assert run_cli("train", sample_dir, "--out", tmp_path / "copy", "--steps", 14, "--cache", cache, "--resume",
+                   "--free-length", 96, *SMALL) == 2
+    assert "(free_length differ)" in capsys.readouterr().err
+    assert run_cli("train", sample_dir, "--out", tmp_path / "short", "--cache", cache, "--free-length", 40,
+                   *SMALL) == 2
+    assert "--free-length 40 is shorter than --window 48" in capsys.readouterr().err
+
+
 def test_init_fine_tunes_from_a_model_after_the_critic_warms_up(tiny_run, sample_dir, cache, tmp_path, capsys):
     base = model_file.load(tiny_run / "model.ganim")
     run = tmp_path / "warm"  # the critic alone for every step: the generator must not move

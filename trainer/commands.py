@@ -32,6 +32,10 @@ def add_parsers(sub):
                    help="train on windows of mixed length: each batch draws its length from --window to this, "
                         "in steps of 4 frames, so the generator also learns the middle of clips longer than "
                         "--window (default: every window is --window long)")
+    s.add_argument("--free-length", type=int, metavar="FRAMES",
+                   help="draw free-generation rows at a random length up to FRAMES and let the critic judge a "
+                        "random --window-long stretch of each, so the middle of clips longer than the window "
+                        "stays real; real takes need not be that long (default off)")
     s.add_argument("--balance-labels", action=argparse.BooleanOptionalAction, default=None,
                    help="draw every combination of label values equally often, instead of by its share of "
                         "the frames (short takes' labels are otherwise rare in training, though generation "
@@ -168,7 +172,7 @@ def cmd_train(args):
         torch.set_num_threads(args.threads)
     condition = () if args.condition.strip().lower() == "none" else tuple(
         c.strip() for c in args.condition.split(",") if c.strip())
-    overrides = dict(batch=args.batch, window=args.window, window_max=args.window_max, init=args.init,
+    overrides = dict(batch=args.batch, window=args.window, window_max=args.window_max, free_length=args.free_length, init=args.init,
                      d_warmup=args.d_warmup, hidden=args.hidden, ckpt_every=args.ckpt_every,
                      lr_g=args.lr, lr_d=args.lr_d, r1=args.r1, val_fraction=args.val_fraction, select_fraction=args.select_fraction,
                      seed=args.seed, split_seed=args.split_seed, lr_decay_after=args.lr_decay_after,

@@ -24,6 +24,7 @@ from blender_ganim.core import model_file
 from blender_ganim.core.generator import noise_length
 
 from . import data as data_mod
+from . import long_draws
 from .diversity import diversity_loss, nearest_draw_loss, nearest_of_loss, same_label_spread, unconditioned_rows
 from .evaluate import takes_left_out
 from .fk import VEL_SCALE, PoseFK
@@ -40,7 +41,7 @@ class TrainError(RuntimeError):
     pass
 
 
-DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, init=None, d_warmup=0,
+DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, free_length=None, init=None, d_warmup=0,
                 lr_g=2e-4, lr_d=None, r1=2.0, r1_every=4,
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, select_fraction=0.0, free_prob=0.5, traj_prob=0.3, d_norm="none",
@@ -49,7 +50,8 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, init=None, d_
 
 
 # What a checkpoint written before a fingerprint key existed was trained with.
-OLDER_RUNS = dict(d_fk=False, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, d_wide=False, window_max=None, init=None, label_weight=0.0,
+OLDER_RUNS = dict(d_fk=False, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, d_wide=False, window_max=None,
+                  free_length=None, init=None, label_weight=0.0,
                   balance_labels=False, select_fraction=0.0)
 
 
@@ -74,7 +76,7 @@ def setup_distributed(device_arg):
 
 def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
-    keys = ("window", "window_max", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_fk_vel_scale", "d_time_std", "d_batch_std", "d_wide",
+    keys = ("window", "window_max", "free_length", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_fk_vel_scale", "d_time_std", "d_batch_std", "d_wide",
             "label_weight", "balance_labels", "select_fraction")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
@@ -188,7 +190,8 @@ def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extr
         "training": {"steps": step, "clips": len({n.split('#')[0] for n in ds.names}),
                      "frames": ds.frames, "hours": ds.frames / ds.fps / 3600 / (2 if cfg["mirror"] else 1),
                      "device": str(device), "wall_time_s": wall, "window": cfg["window"],
-                     "window_max": cfg["window_max"] or cfg["window"], "init": cfg["init"],
+                     "window_max": cfg["window_max"] or cfg["window"], "free_length": cfg["free_length"],
+                     "init": cfg["init"],
                      "balance_labels": cfg["balance_labels"],
                      "data": cfg["data_names"], "validation_takes": sorted(val_names),
                      "selection_takes": sorted(selection_names)},
@@ -249,6 +252,10 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     cfg.setdefault("mirror", True)
     if not 0 <= cfg["select_fraction"] < 0.5:
         raise TrainError(f"--select-fraction {cfg['select_fraction']}: give a share of the training takes from 0 to 0.5")
+    if cfg["free_length"] is not None and cfg["free_length"] < cfg["window"]:
+        raise TrainError(f"--free-length {cfg['free_length']} is shorter than --window {cfg['window']}")
+    if cfg["free_length"] and cfg["nearest_of"] > 2 and cfg["nearest_draw"] > 0:  # its K draws are not redrawn alike
+        raise TrainError("--free-length does not combine with --nearest-of above 2; use one of them")
     if cfg["nearest_of"] < 2:
         raise TrainError(f"--nearest-of {cfg['nearest_of']}: the nearest of fewer than 2 draws is no choice; use 2 or more")
     if not cfg["d_fk_vel_scale"] > 0:
@@ -371,6 +378,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         labels = {k: torch.from_numpy(v).to(device) for k, v in lab_np.items()}
         mask, traj_mask = sample_masks(batch, T, C, traj_idx, cfg["free_prob"], cfg["traj_prob"], gen)
         mask, traj_mask = mask.to(device), traj_mask.to(device)
+        long = long_draws.plan(mask, traj_mask, T, cfg["free_length"], arch, gen, device)  # --free-length
         cond = make_cond(arch, known=real, mask=mask, traj=real[:, traj_idx], traj_mask=traj_mask,
                          batch=batch, frames=T, device=device)
         noise = torch.randn(batch, arch["noise"], noise_length(T, arch["noise_stride"]), device=device)
@@ -379,7 +387,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         # ---- discriminator
         with amp:
             with torch.no_grad():
-                fake = G(noise, latent, labels, cond)
+                fake = long_draws.draw(G, noise, latent, labels, cond, long)
             d_real, real_logits = D(real, labels, classes=True)
             d_fake = D(composite(fake.detach().float(), real, mask), labels)
             hinge_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
@@ -401,7 +409,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         # G's losses are still computed then, so the log shows how it fares against the warming critic)
         warming = step <= cfg["d_warmup"]
         with amp, torch.set_grad_enabled(not warming), _no_weight_grads(D):
-            fake = G(noise, latent, labels, cond).float()
+            fake = long_draws.draw(G, noise, latent, labels, cond, long).float()
             score, fake_logits = D(composite(fake, real, mask), labels, classes=True)
             adv = -score.mean()
             # With --label-weight, G's windows must also read as their labels to the critic's heads.
@@ -418,7 +426,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             free = unconditioned_rows(mask, None if cfg["diversity_on_paths"] else traj_mask)
             if (cfg["diversity"] > 0 or cfg["nearest_draw"] > 0) and len(free) > 0:
                 free_labels = {k: v[free] for k, v in labels.items()}
-                draw = lambda n, lat: G(n, lat, free_labels, cond[free]).float()  # noqa: E731
+                draw = lambda n, lat: long_draws.draw(G, n, lat, free_labels, cond[free],  # noqa: E731
+                                                      long_draws.within(long, free)).float()
                 again = draw(torch.randn_like(noise[free]), torch.randn_like(latent[free]))
                 div, spread = diversity_loss(fake[free], again, spread_target)
                 if cfg["nearest_of"] > 2 and cfg["nearest_draw"] > 0:  # the nearest of K fresh draws
