@@ -27,6 +27,7 @@ from blender_ganim.core import synthesis  # noqa: E402
 from quality import training_takes_reference  # noqa: E402
 from trainer import metrics  # noqa: E402
 from trainer.evaluate import score_generated, shortfall  # noqa: E402
+from trainer.select import run_name  # noqa: E402
 
 SHOWN = ("fd", "novelty", "coverage", "diversity_within", "foot_skate", "jitter", "accuracy_style")
 
@@ -62,8 +63,11 @@ def main():
         log(f"{frames} frames: shortfall {rows[str(frames)]['shortfall']:.2f}, "
             + ", ".join(f"{k} {ratios[k]:.2f}x" for k in SHOWN if ratios.get(k) is not None))
     training = model.header.get("training") or {}
-    result = {"model": Path(args.model).name, "steps": training.get("steps"), "training_window": training.get("window"),
+    run, name = run_name(args.model), Path(args.model).name  # a snapshot is named with its run
+    result = {"model": name if run == Path(name).stem else f"{run}/{name}", "steps": training.get("steps"),
+              "training_window": training.get("window"),
               "training_window_max": training.get("window_max") or training.get("window"),
+              "training_free_length": training.get("free_length"),
               "clips_per_length": args.count, "seed": args.seed, "temperature": synthesis.TEMPERATURE,
               "stride": ref.stride, "rows": rows, "seconds": round(time.time() - t0, 1)}
     out = Path(args.out)
@@ -72,8 +76,11 @@ def main():
     keys = [k for k in SHOWN if all(r["ratios"].get(k) is not None for r in rows.values())]
     windows = f"{result['training_window']}" + (f"-{result['training_window_max']}"
                                                 if result["training_window_max"] != result["training_window"] else "")
-    lines = [f"# Quality by clip length on training takes ({result['model']}, trained on "
-             f"{windows}-frame windows)", "",
+    if result["training_free_length"]:
+        windows += f" windows, free rows drawn up to {result['training_free_length']} frames (--free-length)"
+    else:
+        windows += "-frame windows"
+    lines = [f"# Quality by clip length on training takes ({result['model']}, trained on {windows})", "",
              f"{args.count} clips per length, seed {args.seed}, temperature {synthesis.TEMPERATURE:g}; ratios to the "
              "pseudo held-out training takes (FD against a floor of as many windows). Across lengths compare "
              "novelty, coverage, skate, jitter and style: FD and diversity within labels also change with the "
