@@ -76,10 +76,9 @@ def main():
     keys = [k for k in SHOWN if all(r["ratios"].get(k) is not None for r in rows.values())]
     windows = f"{result['training_window']}" + (f"-{result['training_window_max']}"
                                                 if result["training_window_max"] != result["training_window"] else "")
+    windows += "-frame windows"
     if result["training_free_length"]:
-        windows += f" windows, free rows drawn up to {result['training_free_length']} frames (--free-length)"
-    else:
-        windows += "-frame windows"
+        windows += f", free rows drawn up to {result['training_free_length']} frames (--free-length)"
     lines = [f"# Quality by clip length on training takes ({result['model']}, trained on {windows})", "",
              f"{args.count} clips per length, seed {args.seed}, temperature {synthesis.TEMPERATURE:g}; ratios to the "
              "pseudo held-out training takes (FD against a floor of as many windows). Across lengths compare "
