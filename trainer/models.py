@@ -115,7 +115,7 @@ class Discriminator(nn.Module):
             sn(nn.Conv1d(2 * hidden, 2 * hidden, 4, stride=2, padding=1)),
         ])
         # With ``wide``, dilated layers on top let one critic unit see a whole window (72 frames here,
-        # 68 in the FK branch) instead of a 24-frame (12-frame) patch: a wave's cycle is ~30-60 frames,
+        # 68 in the FK branch) instead of a 24-frame (12-frame) patch: a wave's cycle is 12-43 frames,
         # and a patch critic passes cycles whose parts each look real but do not add up to one.
         if wide:
             self.convs.extend(_dilated(sn, 2 * hidden, WIDE_DILATIONS["features"]))
