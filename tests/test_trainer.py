@@ -52,7 +52,7 @@ def test_train_writes_a_loadable_model_and_plots(tiny_run):
         assert (tiny_run / name).is_file(), name
     assert list((tiny_run / "tb").glob("events.out.tfevents.*")), "TensorBoard scalars"
     rows = (tiny_run / "losses.csv").read_text().splitlines()
-    assert len(rows) == 13 and rows[0] == "step,d,g_adv,rec,traj,gap,r1,spread,cls_d,cls_g,nearest"
+    assert len(rows) == 13 and rows[0] == "step,d,g_adv,rec,traj,gap,r1,spread,cls_d,cls_g,nearest,slide"
     assert all(r.split(",")[8:10] == ["0.0", "0.0"] for r in rows[1:])  # no label heads unless --label-weight
     assert all(float(r.split(",")[10]) > 0 for r in rows[1:])  # the nearer draw's distance is logged, term off
 
@@ -137,7 +137,8 @@ def test_existing_run_needs_resume(tiny_run, sample_dir, cache, capsys):
 
 
 @pytest.mark.parametrize("change, named", [(["--hidden", "48"], "hidden"), (["--d-batch-std"], "d_batch_std"),
-                                           (["--label-weight", "1"], "label_weight"), (["--d-wide"], "d_wide")])
+                                           (["--label-weight", "1"], "label_weight"), (["--d-wide"], "d_wide"),
+                                           (["--foot-weight", "2"], "foot_weight")])
 def test_resume_with_other_configuration_is_refused(tiny_run, sample_dir, cache, tmp_path, capsys, change, named):
     run = tmp_path / "copy"
     shutil.copytree(tiny_run, run)
@@ -654,6 +655,21 @@ def test_nearest_draw_pulls_draws_toward_the_real_windows(sample_dir, cache, tmp
     assert on[0] == pytest.approx(off[0])  # step 1: the same weights and draws
     gain = off[-15:] - on[-15:]
     assert (gain > 0).sum() >= 12 and gain.mean() > 0.01, gain
+
+
+def test_foot_weight_slows_planted_feet_and_is_recorded(sample_dir, cache, tmp_path):
+    """Same seed, same batches: the sliding of planted feet is logged in every run, and with a
+    heavy --foot-weight it falls below the run without it."""
+    def slide(weight):
+        run = tmp_path / f"f{weight}"
+        assert run_cli("train", sample_dir, "--out", run, "--steps", 40, "--ckpt-every", 40, "--cache", cache,
+                       "--foot-weight", weight, "--lr", 1e-3, *SMALL) == 0
+        assert model_file.load(run / "model.ganim").header["training"]["foot_weight"] == weight
+        with open(run / "losses.csv") as f:
+            return np.array([float(r["slide"]) for r in csv.DictReader(f)])
+    off, on = slide(0), slide(50)
+    assert off[0] == pytest.approx(on[0]) and off[0] > 0  # step 1: the same weights and draws, logged either way
+    assert on[-15:].mean() < 0.7 * off[-15:].mean(), (off[-15:], on[-15:])
 
 
 def test_nearest_of_k_draws_trains_and_refuses_fewer_than_two(sample_dir, cache, tmp_path, capsys):

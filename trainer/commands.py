@@ -100,6 +100,10 @@ def add_parsers(sub):
                    help="give the critic label heads, fitted on real windows, and ask G to make its windows "
                         "read as their labels to them, with this weight (an auxiliary classifier, for a "
                         "stronger style signal; default 0: off)")
+    s.add_argument("--foot-weight", type=float, metavar="W",
+                   help="charge generated frames where a planted foot slides (0.25-1 m/s, its floor from the "
+                        "real windows), with this weight; whether a foot is down is not differentiated, so "
+                        "lifting feet does not pay (default 0: off; see README)")
     s.add_argument("--snapshot-every", type=int, metavar="N",
                    help="also keep RUN_DIR/snapshots/model_STEP.ganim every N steps (each one a checkpoint "
                         "too), to pick the best with `ganim select RUN_DIR`")
@@ -180,7 +184,8 @@ def cmd_train(args):
                      d_time_std=args.d_time_std, d_batch_std=args.d_batch_std, d_wide=args.d_wide,
                      label_weight=args.label_weight, snapshot_every=args.snapshot_every, diversity=args.diversity,
                      diversity_target=args.diversity_target, diversity_on_paths=args.diversity_on_paths,
-                     nearest_draw=args.nearest_draw, nearest_of=args.nearest_of, balance_labels=args.balance_labels)
+                     nearest_draw=args.nearest_draw, nearest_of=args.nearest_of, balance_labels=args.balance_labels,
+                     foot_weight=args.foot_weight)
     if args.no_mirror:
         overrides["mirror"] = False
     try:

@@ -20,7 +20,8 @@ def plot_losses(history, path):
     width = max(len(r) for r in history)  # a resumed older run has shorter early rows
     h = np.array([list(r) + [np.nan] * (width - len(r)) for r in history], dtype=np.float64)
     labelled = width > 9 and np.abs(np.nan_to_num(h[:, 8:10])).max() > 0  # the critic's label heads were on
-    panels = 3 + (width > 7) + labelled
+    footed = width > 11 and np.abs(np.nan_to_num(h[:, 11])).max() > 0  # logged since --foot-weight came
+    panels = 3 + (width > 7) + labelled + footed
     fig, axes = plt.subplots(1, panels, figsize=(4.3 * panels, 3.6))
     k = max(1, len(h) // 200)
     smooth = lambda x: np.convolve(x, np.ones(k) / k, mode="valid")
@@ -45,6 +46,9 @@ def plot_losses(history, path):
         axes[4].plot(steps, smooth(h[:, 9]), label="G, its windows")
         axes[4].set_title("label cross-entropy (--label-weight)")
         axes[4].legend()
+    if footed:
+        axes[-1].plot(steps, smooth(h[:, 11]))
+        axes[-1].set_title("planted feet sliding in generated frames, m/s")
     for ax in axes:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

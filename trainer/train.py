@@ -24,7 +24,7 @@ from blender_ganim.core import model_file
 from blender_ganim.core.generator import noise_length
 
 from . import data as data_mod
-from . import long_draws
+from . import foot_slide, long_draws
 from .diversity import diversity_loss, nearest_draw_loss, nearest_of_loss, same_label_spread, unconditioned_rows
 from .evaluate import takes_left_out
 from .fk import VEL_SCALE, PoseFK
@@ -46,13 +46,13 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, free_length=N
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, select_fraction=0.0, free_prob=0.5, traj_prob=0.3, d_norm="none",
                 d_fk=True, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, d_wide=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True,
-                nearest_draw=0.0, nearest_of=2, balance_labels=False)
+                nearest_draw=0.0, nearest_of=2, balance_labels=False, foot_weight=0.0)
 
 
 # What a checkpoint written before a fingerprint key existed was trained with.
 OLDER_RUNS = dict(d_fk=False, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, d_wide=False, window_max=None,
                   free_length=None, init=None, label_weight=0.0,
-                  balance_labels=False, select_fraction=0.0)
+                  balance_labels=False, select_fraction=0.0, foot_weight=0.0)
 
 
 # ------------------------------------------------------------------ set-up
@@ -77,7 +77,7 @@ def setup_distributed(device_arg):
 def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
     keys = ("window", "window_max", "free_length", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_fk_vel_scale", "d_time_std", "d_batch_std", "d_wide",
-            "label_weight", "balance_labels", "select_fraction")
+            "label_weight", "balance_labels", "select_fraction", "foot_weight")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
     body["vocab"] = ds.vocab
@@ -191,7 +191,7 @@ def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extr
                      "frames": ds.frames, "hours": ds.frames / ds.fps / 3600 / (2 if cfg["mirror"] else 1),
                      "device": str(device), "wall_time_s": wall, "window": cfg["window"],
                      "window_max": cfg["window_max"] or cfg["window"], "free_length": cfg["free_length"],
-                     "init": cfg["init"],
+                     "init": cfg["init"], "foot_weight": cfg["foot_weight"],
                      "balance_labels": cfg["balance_labels"],
                      "data": cfg["data_names"], "validation_takes": sorted(val_names),
                      "selection_takes": sorted(selection_names)},
@@ -236,6 +236,20 @@ def _same(a, b, tol=1e-6):
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return abs(a - b) <= tol * max(1.0, abs(a), abs(b))
     return a == b
+
+
+# ------------------------------------------------------------------ feet
+
+def _feet_and_floor(cfg, fk, train_ds, spec):
+    """The foot groups and each foot joint's floor, from real windows drawn with their own seed (the
+    same on --resume), so every run logs how its planted feet slide; ([], None) without FK or feet."""
+    feet = foot_slide.foot_groups(train_ds.skeleton, spec) if fk is not None else []
+    if not feet:
+        if cfg["foot_weight"] > 0:
+            raise TrainError("--foot-weight: the skeleton has no foot joints (names with foot, toe or ankle)")
+        return [], None
+    windows = data_mod.WindowSampler(train_ds, cfg["window"], seed=cfg["seed"] + 4242).sample(512, cfg["window"])[0]
+    return feet, foot_slide.floors(fk, torch.from_numpy(windows).transpose(1, 2), feet)
 
 
 # ------------------------------------------------------------------ the loop
@@ -314,10 +328,14 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     arch = base.header["arch"] if base is not None else gen_config(C, vocab_sizes, hidden=cfg["hidden"])
     G = (generator_from_file(base) if base is not None else Generator(arch)).to(device)
     fk = PoseFK(ds.skeleton, ds.spec, train_ds.mean, train_ds.std, ds.fps,
-                vel_scale=cfg["d_fk_vel_scale"]) if cfg["d_fk"] else None
-    D = Discriminator(C, vocab_sizes, hidden=cfg["hidden"], spectral=cfg["d_norm"] == "spectral", fk=fk,
+                vel_scale=cfg["d_fk_vel_scale"]) if cfg["d_fk"] or cfg["foot_weight"] > 0 else None
+    feet, floor = _feet_and_floor(cfg, fk, train_ds, ds.spec)
+    D = Discriminator(C, vocab_sizes, hidden=cfg["hidden"], spectral=cfg["d_norm"] == "spectral",
+                      fk=fk if cfg["d_fk"] else None,
                       time_std=cfg["d_time_std"], batch_std=cfg["d_batch_std"], wide=cfg["d_wide"],
                       classify=cfg["label_weight"] > 0).to(device)
+    if fk is not None:
+        fk.to(device)  # the critic's own when --d-fk; the foot term's alone otherwise
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg["lr_g"], betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg["lr_d"], betas=(0.5, 0.99))
@@ -434,8 +452,14 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
                     nearest = nearest_of_loss(draw, real[free], noise[free], latent[free], cfg["nearest_of"])
                 else:
                     nearest = nearest_draw_loss(real[free], fake[free], again)
+            # With --foot-weight, planted feet that slide in generated frames cost (trainer/foot_slide.py).
+            slide = torch.zeros((), device=device)
+            if feet:  # logged in every run; a gradient only with the weight on
+                with torch.set_grad_enabled(cfg["foot_weight"] > 0 and not warming):
+                    slide = foot_slide.slide_loss(fk, fake, feet, floor, 1 - mask)
             loss_g = adv + cfg["rec_weight"] * (rec + traj_rec) + cfg["gap_weight"] * gap_rec \
-                + cfg["diversity"] * div + cfg["label_weight"] * cls_g + cfg["nearest_draw"] * nearest
+                + cfg["diversity"] * div + cfg["label_weight"] * cls_g + cfg["nearest_draw"] * nearest \
+                + cfg["foot_weight"] * slide
         if not warming:
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -448,7 +472,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
 
         values = {"d": hinge_d.item(), "g_adv": adv.item(), "rec": rec.item(), "traj": traj_rec.item(),
                   "gap": gap_rec.item(), "r1": r1.item(), "spread": spread.item(),
-                  "cls_d": cls_d.item(), "cls_g": cls_g.item(), "nearest": nearest.item()}
+                  "cls_d": cls_d.item(), "cls_g": cls_g.item(), "nearest": nearest.item(),
+                  "slide": slide.item()}
         if not all(math.isfinite(v) for v in values.values()):
             raise TrainError(f"loss became NaN/inf at step {step} ({values}); stopped. The last good "
                              f"checkpoint (step {last_good}) is kept in {ckpt_path}; lower the learning "
@@ -498,7 +523,7 @@ def _checkpoint(path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, histor
         raise
 
 
-LOG_COLUMNS = ("step", "d", "g_adv", "rec", "traj", "gap", "r1", "spread", "cls_d", "cls_g", "nearest")
+LOG_COLUMNS = ("step", "d", "g_adv", "rec", "traj", "gap", "r1", "spread", "cls_d", "cls_g", "nearest", "slide")
 
 
 def _write_logs(out, history):
