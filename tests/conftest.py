@@ -27,6 +27,21 @@ def walk_clip():
     return bvh.read(SAMPLE / "dataset-2_walk_normal_004.bvh")
 
 
+@pytest.fixture(scope="module")
+def walk_fk(walk_clip):
+    """(clip, feature spec, torch PoseFK in float64, its normalised features [1, C, T]) of the walk;
+    one per test module, as a test may cast the PoseFK in place."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+    from blender_ganim.core import features
+    from trainer.fk import PoseFK
+    spec = features.spec_for(walk_clip.skeleton)
+    x = features.encode(walk_clip, spec)
+    mean, std = x.mean(0), x.std(0) + 1e-3
+    fk = PoseFK(walk_clip.skeleton, spec, mean, std, walk_clip.fps).double()
+    return walk_clip, spec, fk, torch.tensor(np.asarray((x - mean) / std).T[None])
+
+
 @pytest.fixture(scope="session")
 def default_model():
     """The shipped model: the add-on's default, which every Blender test uses."""

@@ -5,20 +5,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from blender_ganim.core import features  # noqa: E402
 from trainer import foot_slide  # noqa: E402
-from trainer.fk import PoseFK  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def walk(walk_clip):
-    spec = features.spec_for(walk_clip.skeleton)
-    x = features.encode(walk_clip, spec)
-    mean, std = x.mean(0), x.std(0) + 1e-3
-    fk = PoseFK(walk_clip.skeleton, spec, mean, std, walk_clip.fps).double()
-    xn = torch.tensor(((x - mean) / std).T[None])
-    feet = foot_slide.foot_groups(walk_clip.skeleton, spec)
-    return walk_clip, spec, fk, xn, feet, foot_slide.floors(fk, xn, feet).double()
+def walk(walk_fk):
+    motion, spec, fk, xn = walk_fk
+    feet = foot_slide.foot_groups(motion.skeleton, spec)
+    return motion, spec, fk, xn, feet, foot_slide.floors(fk, xn, feet).double()
 
 
 def test_each_foot_is_its_ankle_and_toes(walk):
