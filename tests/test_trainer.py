@@ -657,6 +657,12 @@ def test_nearest_draw_pulls_draws_toward_the_real_windows(sample_dir, cache, tmp
     assert (gain > 0).sum() >= 12 and gain.mean() > 0.01, gain
 
 
+def test_negative_foot_weight_is_refused(sample_dir, cache, tmp_path, capsys):
+    assert run_cli("train", sample_dir, "--out", tmp_path / "neg", "--cache", cache, "--foot-weight", -1,
+                   *SMALL) == 2
+    assert "--foot-weight -1.0: give 0 (off) or a positive weight" in capsys.readouterr().err
+
+
 def test_foot_weight_slows_planted_feet_and_is_recorded(sample_dir, cache, tmp_path):
     """Same seed, same batches: the sliding of planted feet is logged in every run, and with a
     heavy --foot-weight it falls below the run without it."""

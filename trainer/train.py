@@ -272,6 +272,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         raise TrainError("--free-length does not combine with --nearest-of above 2; use one of them")
     if cfg["nearest_of"] < 2:
         raise TrainError(f"--nearest-of {cfg['nearest_of']}: the nearest of fewer than 2 draws is no choice; use 2 or more")
+    if not cfg["foot_weight"] >= 0:
+        raise TrainError(f"--foot-weight {cfg['foot_weight']}: give 0 (off) or a positive weight")
     if not cfg["d_fk_vel_scale"] > 0:
         raise TrainError(f"--d-fk-vel-scale {cfg['d_fk_vel_scale']}: give a positive scale (the default is {VEL_SCALE:g})")
     rank, world, device = setup_distributed(device)
