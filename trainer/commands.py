@@ -101,7 +101,7 @@ def add_parsers(sub):
                         "read as their labels to them, with this weight (an auxiliary classifier, for a "
                         "stronger style signal; default 0: off)")
     s.add_argument("--foot-weight", type=float, metavar="W",
-                   help="charge generated frames where a planted foot slides (0.25-1 m/s, its floor from the "
+                   help="charge generated frames where a planted foot slides (0.5-1 m/s, its floor from the "
                         "real windows), with this weight; whether a foot is down is not differentiated, so "
                         "lifting feet does not pay (default 0: off; see README)")
     s.add_argument("--snapshot-every", type=int, metavar="N",
