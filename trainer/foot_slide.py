@@ -22,6 +22,8 @@ real windows 0.025.
 import numpy as np
 import torch
 
+from . import metrics
+
 CONTACT_HEIGHT_M = 0.05   # the foot-skate metric's (trainer/metrics.py)
 SPEED_M_S = 0.5           # the metric's sliding speed; charged from 0.25 m/s, the network paid in FD
 FAST_M_S = 1.0            # a low foot faster than this is swinging or dragging, for the critic to judge
@@ -29,20 +31,12 @@ FLOOR_PERCENTILE = 5.0    # each foot joint's floor: this low percentile of its 
 
 
 def foot_groups(skeleton, spec):
-    """The features' foot joints as one group per foot (ankle + toes), as slots of ``PoseFK``'s joints
-    (root first, then ``spec["body"]``)."""
-    slots = {int(spec["root"]): 0, **{int(j): i + 1 for i, j in enumerate(spec["body"])}}
-    feet = [int(j) for j in spec.get("feet") or []]
-    groups, group_of = [], {}
-    for j in feet:  # parents come before children in the joint order
-        parent = int(skeleton.parents[j])
-        if parent in group_of:
-            groups[group_of[parent]].append(slots[j])
-            group_of[j] = group_of[parent]
-        else:
-            group_of[j] = len(groups)
-            groups.append([slots[j]])
-    return groups
+    """The features' foot joints as one group per foot (ankle + toes), grouped as the metrics group
+    them, as slots of ``PoseFK``'s joints (root first, then ``spec["body"]``)."""
+    joints = [int(spec["root"])] + [int(j) for j in spec["body"]]
+    slot = {j: i for i, j in enumerate(joints)}
+    feet = [slot[int(j)] for j in spec.get("feet") or []]
+    return metrics.group_feet(feet, joints, np.asarray(skeleton.parents))
 
 
 def floors(fk, windows, groups, percentile=FLOOR_PERCENTILE):

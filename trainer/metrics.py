@@ -62,7 +62,7 @@ GROUND_PERCENTILE = 5.0
 
 __all__ = ["windows", "features", "frechet_distance", "PCA", "nearest_neighbours", "nearest_neighbour_distances", "novelty",
            "coverage", "diversity", "diversity_within", "foot_skate", "foot_heights_floor", "jitter", "LabelClassifier",
-           "Reference", "evaluate", "format_table", "Rig", "make_rig"]
+           "Reference", "evaluate", "format_table", "Rig", "make_rig", "group_feet"]
 
 
 # ===================================================================== rig analysis
@@ -174,14 +174,14 @@ def make_rig(seqs, names=None, parents=None, up_axis=1, meters_per_unit=None, ro
         heights = np.array([np.mean([s[:, keep[i], 1].mean() for s in ups]) for i in leaves])
         scale = float(np.mean([np.ptp(s[:, keep, 1]) for s in ups])) or 1.0
         feet = [leaves[k] for k in np.nonzero(heights <= heights.min() + 0.1 * scale)[0]]
-    feet = _group_feet(feet, keep, parents)
+    feet = group_feet(feet, keep, parents)
 
     if meters_per_unit is None:
         meters_per_unit = _guess_meters_per_unit(ups, parents, root, keep, feet)
     return Rig(names, parents, root, keep, pairs, feet, float(meters_per_unit), up_axis)
 
 
-def _group_feet(feet, keep, parents):
+def group_feet(feet, keep, parents):
     """Foot joints joined through parent links form one foot: [[ankle, toes], [ankle, toes]]."""
     if parents is None:
         return [[f] for f in feet]
