@@ -138,7 +138,8 @@ def test_existing_run_needs_resume(tiny_run, sample_dir, cache, capsys):
 
 @pytest.mark.parametrize("change, named", [(["--hidden", "48"], "hidden"), (["--d-batch-std"], "d_batch_std"),
                                            (["--label-weight", "1"], "label_weight"), (["--d-wide"], "d_wide"),
-                                           (["--foot-weight", "2"], "foot_weight")])
+                                           (["--foot-weight", "2"], "foot_weight"),
+                                           (["--energy-weight", "1"], "energy_weight")])
 def test_resume_with_other_configuration_is_refused(tiny_run, sample_dir, cache, tmp_path, capsys, change, named):
     run = tmp_path / "copy"
     shutil.copytree(tiny_run, run)
@@ -657,10 +658,10 @@ def test_nearest_draw_pulls_draws_toward_the_real_windows(sample_dir, cache, tmp
     assert (gain > 0).sum() >= 12 and gain.mean() > 0.01, gain
 
 
-def test_negative_foot_weight_is_refused(sample_dir, cache, tmp_path, capsys):
-    assert run_cli("train", sample_dir, "--out", tmp_path / "neg", "--cache", cache, "--foot-weight", -1,
-                   *SMALL) == 2
-    assert "--foot-weight -1.0: give 0 (off) or a positive weight" in capsys.readouterr().err
+@pytest.mark.parametrize("option", ["--foot-weight", "--energy-weight"])
+def test_negative_term_weights_are_refused(sample_dir, cache, tmp_path, capsys, option):
+    assert run_cli("train", sample_dir, "--out", tmp_path / "neg", "--cache", cache, option, -1, *SMALL) == 2
+    assert f"{option} -1.0: give 0 (off) or a positive weight" in capsys.readouterr().err
 
 
 def test_foot_weight_slows_planted_feet_and_is_recorded(sample_dir, cache, tmp_path):
@@ -676,6 +677,21 @@ def test_foot_weight_slows_planted_feet_and_is_recorded(sample_dir, cache, tmp_p
     off, on = slide(0), slide(50)
     assert off[0] == pytest.approx(on[0]) and off[0] > 0  # step 1: the same weights and draws, logged either way
     assert on[-15:].mean() < 0.7 * off[-15:].mean(), (off[-15:], on[-15:])
+
+
+def test_energy_weight_brings_labels_energy_toward_real_and_is_recorded(sample_dir, cache, tmp_path):
+    """Same seed, same batches: how far each label's energy is off real's is logged in every run with
+    FK, and with a heavy --energy-weight it falls below the run without it."""
+    def energy(weight):
+        run = tmp_path / f"e{weight}"
+        assert run_cli("train", sample_dir, "--out", run, "--steps", 40, "--ckpt-every", 40, "--cache", cache,
+                       "--energy-weight", weight, "--lr", 1e-3, *SMALL) == 0
+        assert model_file.load(run / "model.ganim").header["training"]["energy_weight"] == weight
+        with open(run / "losses.csv") as f:
+            return np.array([float(r["energy"]) for r in csv.DictReader(f)])
+    off, on = energy(0), energy(20)
+    assert off[0] == pytest.approx(on[0]) and off[0] > 0  # step 1: the same weights and draws, logged either way
+    assert on[10:].mean() < 0.7 * off[10:].mean(), (off[10:], on[10:])
 
 
 def test_nearest_of_k_draws_trains_and_refuses_fewer_than_two(sample_dir, cache, tmp_path, capsys):

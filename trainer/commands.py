@@ -104,6 +104,10 @@ def add_parsers(sub):
                    help="charge generated frames where a planted foot slides (0.5-1 m/s, its floor from the "
                         "real windows), with this weight; whether a foot is down is not differentiated, so "
                         "lifting feet does not pay (default 0: off; see README)")
+    s.add_argument("--energy-weight", type=float, metavar="W",
+                   help="ask each label's generated windows to move their joints as fast as real windows with "
+                        "the same labels do, on average over the windows sharing a label (a squared log "
+                        "deviation), with this weight (default 0: off; see README)")
     s.add_argument("--snapshot-every", type=int, metavar="N",
                    help="also keep RUN_DIR/snapshots/model_STEP.ganim every N steps (each one a checkpoint "
                         "too), to pick the best with `ganim select RUN_DIR`")
@@ -185,7 +189,7 @@ def cmd_train(args):
                      label_weight=args.label_weight, snapshot_every=args.snapshot_every, diversity=args.diversity,
                      diversity_target=args.diversity_target, diversity_on_paths=args.diversity_on_paths,
                      nearest_draw=args.nearest_draw, nearest_of=args.nearest_of, balance_labels=args.balance_labels,
-                     foot_weight=args.foot_weight)
+                     foot_weight=args.foot_weight, energy_weight=args.energy_weight)
     if args.no_mirror:
         overrides["mirror"] = False
     try:

@@ -21,7 +21,8 @@ def plot_losses(history, path):
     h = np.array([list(r) + [np.nan] * (width - len(r)) for r in history], dtype=np.float64)
     labelled = width > 9 and np.abs(np.nan_to_num(h[:, 8:10])).max() > 0  # the critic's label heads were on
     footed = width > 11 and np.abs(np.nan_to_num(h[:, 11])).max() > 0  # logged since --foot-weight came
-    panels = 3 + (width > 7) + labelled + footed
+    energised = width > 12 and np.abs(np.nan_to_num(h[:, 12])).max() > 0  # logged since --energy-weight came
+    panels = 3 + (width > 7) + labelled + footed + energised
     fig, axes = plt.subplots(1, panels, figsize=(4.3 * panels, 3.6))
     k = max(1, len(h) // 200)
     smooth = lambda x: np.convolve(x, np.ones(k) / k, mode="valid")
@@ -47,8 +48,11 @@ def plot_losses(history, path):
         axes[4].set_title("label cross-entropy (--label-weight)")
         axes[4].legend()
     if footed:
-        axes[-1].plot(steps, smooth(h[:, 11]))
-        axes[-1].set_title("planted feet sliding in generated frames, m/s")
+        axes[3 + (width > 7) + labelled].plot(steps, smooth(h[:, 11]))
+        axes[3 + (width > 7) + labelled].set_title("planted feet sliding in generated frames, m/s")
+    if energised:
+        axes[-1].plot(steps, smooth(h[:, 12]))
+        axes[-1].set_title("labels' energy off real's (squared log)")
     for ax in axes:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

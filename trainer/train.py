@@ -24,7 +24,7 @@ from blender_ganim.core import model_file
 from blender_ganim.core.generator import noise_length
 
 from . import data as data_mod
-from . import foot_slide, long_draws
+from . import foot_slide, label_energy, long_draws
 from .diversity import diversity_loss, nearest_draw_loss, nearest_of_loss, same_label_spread, unconditioned_rows
 from .evaluate import takes_left_out
 from .fk import VEL_SCALE, PoseFK
@@ -46,13 +46,13 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, free_length=N
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, select_fraction=0.0, free_prob=0.5, traj_prob=0.3, d_norm="none",
                 d_fk=True, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, d_wide=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True,
-                nearest_draw=0.0, nearest_of=2, balance_labels=False, foot_weight=0.0)
+                nearest_draw=0.0, nearest_of=2, balance_labels=False, foot_weight=0.0, energy_weight=0.0)
 
 
 # What a checkpoint written before a fingerprint key existed was trained with.
 OLDER_RUNS = dict(d_fk=False, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, d_wide=False, window_max=None,
                   free_length=None, init=None, label_weight=0.0,
-                  balance_labels=False, select_fraction=0.0, foot_weight=0.0)
+                  balance_labels=False, select_fraction=0.0, foot_weight=0.0, energy_weight=0.0)
 
 
 # ------------------------------------------------------------------ set-up
@@ -77,7 +77,7 @@ def setup_distributed(device_arg):
 def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
     keys = ("window", "window_max", "free_length", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_fk_vel_scale", "d_time_std", "d_batch_std", "d_wide",
-            "label_weight", "balance_labels", "select_fraction", "foot_weight")
+            "label_weight", "balance_labels", "select_fraction", "foot_weight", "energy_weight")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
     body["vocab"] = ds.vocab
@@ -191,7 +191,7 @@ def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extr
                      "frames": ds.frames, "hours": ds.frames / ds.fps / 3600 / (2 if cfg["mirror"] else 1),
                      "device": str(device), "wall_time_s": wall, "window": cfg["window"],
                      "window_max": cfg["window_max"] or cfg["window"], "free_length": cfg["free_length"],
-                     "init": cfg["init"], "foot_weight": cfg["foot_weight"],
+                     "init": cfg["init"], "foot_weight": cfg["foot_weight"], "energy_weight": cfg["energy_weight"],
                      "balance_labels": cfg["balance_labels"],
                      "data": cfg["data_names"], "validation_takes": sorted(val_names),
                      "selection_takes": sorted(selection_names)},
@@ -252,6 +252,17 @@ def _feet_and_floor(cfg, fk, train_ds, spec):
     return feet, foot_slide.floors(fk, torch.from_numpy(windows).transpose(1, 2), feet)
 
 
+def _energy_targets(cfg, fk, train_ds, sampler, windows=4096):
+    """Each label combination's mean log energy over real windows drawn with their own seed (the same
+    on --resume), so every run with FK logs how far its labels' energy is off; None without FK."""
+    if fk is None:
+        return None
+    real, ids = data_mod.WindowSampler(train_ds, cfg["window"], seed=cfg["seed"] + 5151).sample(windows, cfg["window"])
+    labels = {k: torch.from_numpy(ids[k]) for k in sampler.label_ids}
+    return label_energy.cell_targets(fk, torch.from_numpy(real).transpose(1, 2), labels,
+                                     {k: len(train_ds.vocab[k]) for k in sampler.label_ids})
+
+
 # ------------------------------------------------------------------ the loop
 
 def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps=None, device="auto",
@@ -272,8 +283,9 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         raise TrainError("--free-length does not combine with --nearest-of above 2; use one of them")
     if cfg["nearest_of"] < 2:
         raise TrainError(f"--nearest-of {cfg['nearest_of']}: the nearest of fewer than 2 draws is no choice; use 2 or more")
-    if not cfg["foot_weight"] >= 0:
-        raise TrainError(f"--foot-weight {cfg['foot_weight']}: give 0 (off) or a positive weight")
+    for key in ("foot_weight", "energy_weight"):
+        if not cfg[key] >= 0:
+            raise TrainError(f"--{key.replace('_', '-')} {cfg[key]}: give 0 (off) or a positive weight")
     if not cfg["d_fk_vel_scale"] > 0:
         raise TrainError(f"--d-fk-vel-scale {cfg['d_fk_vel_scale']}: give a positive scale (the default is {VEL_SCALE:g})")
     rank, world, device = setup_distributed(device)
@@ -330,8 +342,9 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     arch = base.header["arch"] if base is not None else gen_config(C, vocab_sizes, hidden=cfg["hidden"])
     G = (generator_from_file(base) if base is not None else Generator(arch)).to(device)
     fk = PoseFK(ds.skeleton, ds.spec, train_ds.mean, train_ds.std, ds.fps,
-                vel_scale=cfg["d_fk_vel_scale"]) if cfg["d_fk"] or cfg["foot_weight"] > 0 else None
+                vel_scale=cfg["d_fk_vel_scale"]) if cfg["d_fk"] or cfg["foot_weight"] > 0 or cfg["energy_weight"] > 0 else None
     feet, floor = _feet_and_floor(cfg, fk, train_ds, ds.spec)
+    energy_targets = _energy_targets(cfg, fk, train_ds, sampler)
     D = Discriminator(C, vocab_sizes, hidden=cfg["hidden"], spectral=cfg["d_norm"] == "spectral",
                       fk=fk if cfg["d_fk"] else None,
                       time_std=cfg["d_time_std"], batch_std=cfg["d_batch_std"], wide=cfg["d_wide"],
@@ -459,9 +472,17 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             if feet:  # logged in every run; a gradient only with the weight on
                 with torch.set_grad_enabled(cfg["foot_weight"] > 0 and not warming):
                     slide = foot_slide.slide_loss(fk, fake, feet, floor, 1 - mask)
+            # With --energy-weight, each label's free rows must move as much as real windows of it
+            # (trainer/label_energy.py); where frames are known, they set how much the row moves.
+            energy = torch.zeros((), device=device)
+            unknown = unconditioned_rows(mask)
+            if energy_targets is not None and len(unknown) > 0:  # logged in every run with FK
+                with torch.set_grad_enabled(cfg["energy_weight"] > 0 and not warming):
+                    energy = label_energy.energy_loss(fk, fake[unknown], {k: v[unknown] for k, v in labels.items()},
+                                                      vocab_sizes, *energy_targets)
             loss_g = adv + cfg["rec_weight"] * (rec + traj_rec) + cfg["gap_weight"] * gap_rec \
                 + cfg["diversity"] * div + cfg["label_weight"] * cls_g + cfg["nearest_draw"] * nearest \
-                + cfg["foot_weight"] * slide
+                + cfg["foot_weight"] * slide + cfg["energy_weight"] * energy
         if not warming:
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -475,7 +496,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         values = {"d": hinge_d.item(), "g_adv": adv.item(), "rec": rec.item(), "traj": traj_rec.item(),
                   "gap": gap_rec.item(), "r1": r1.item(), "spread": spread.item(),
                   "cls_d": cls_d.item(), "cls_g": cls_g.item(), "nearest": nearest.item(),
-                  "slide": slide.item()}
+                  "slide": slide.item(), "energy": energy.item()}
         if not all(math.isfinite(v) for v in values.values()):
             raise TrainError(f"loss became NaN/inf at step {step} ({values}); stopped. The last good "
                              f"checkpoint (step {last_good}) is kept in {ckpt_path}; lower the learning "
@@ -525,7 +546,7 @@ def _checkpoint(path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, histor
         raise
 
 
-LOG_COLUMNS = ("step", "d", "g_adv", "rec", "traj", "gap", "r1", "spread", "cls_d", "cls_g", "nearest", "slide")
+LOG_COLUMNS = ("step", "d", "g_adv", "rec", "traj", "gap", "r1", "spread", "cls_d", "cls_g", "nearest", "slide", "energy")
 
 
 def _write_logs(out, history):

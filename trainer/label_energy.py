@@ -1,0 +1,73 @@
+"""How much each label moves (``ganim train --energy-weight``).
+
+A clip's *energy* here is the mean speed of its joints (metres per second, the root's travel
+included), the plainest figure that tells an active run from a tired jog. GAN training
+leaves it wrong per label, in ways the conditional critic does not pull back: on the free-length
+fine-tunes' training takes, generated *active* clips move their joints at 0.23-0.70x the speed of real
+*active* takes of the same content (an *active* run at half speed), *elderly* raising and waving at
+1.2-1.6x, and most styles raise their hands at 0.6-0.8x (docs/experiments.md, *How much each label
+moves*). The style classifier then reads *active* as *youthful* or *exhausted*.
+
+This term asks each label of a batch to move as much as the real windows of that label do, on
+average: every freely generated window's log energy (rows with known frames are left out: those
+frames set how much such a row moves) is compared with the mean log energy of real windows with the
+same labels (one cell per label combination, e.g. style x content), and the deviations are averaged
+over the windows that share a label value before squaring. So a group of windows may spread
+as real ones do (one slower, one faster); only their mean is pulled to the label's. The cell means
+come from real windows drawn with their own seed, the same on ``--resume``.
+"""
+
+import numpy as np
+import torch
+
+MIN_WINDOWS = 8       # a label combination with fewer real windows than this gets no target
+EPS_M_S = 1e-3        # keeps log(energy) finite for a window that stands still
+
+
+def log_energy(fk, x):
+    """Log of each window's mean joint speed [B] (m/s, the root's travel included); ``x``: normalised
+    features [B, C, T]."""
+    f = x * fk.std + fk.mean
+    vel = fk.velocities(f, fk.positions(f))[:, :-1]  # its last frame repeats the one before
+    return vel.pow(2).sum(-1).add(1e-10).sqrt().mean(dim=(1, 2)).clamp_min(EPS_M_S).log()
+
+
+def cell_index(labels, vocab_sizes):
+    """One integer per window for its label combination (0 for every window without labels)."""
+    index = None
+    for k, n in vocab_sizes.items():
+        ids = labels[k].long()
+        index = ids if index is None else index * n + ids
+    return index
+
+
+def cell_targets(fk, windows, labels, vocab_sizes, chunk=256):
+    """Mean log energy of real windows per label combination: (targets [cells], known [cells] bool).
+
+    ``windows``: real normalised windows [N, C, T]; ``labels``: {column: ids [N]}.
+    """
+    cells = int(np.prod(list(vocab_sizes.values()))) if vocab_sizes else 1
+    idx = cell_index(labels, vocab_sizes) if vocab_sizes else torch.zeros(len(windows), dtype=torch.long)
+    with torch.no_grad():
+        e = torch.cat([log_energy(fk, windows[i:i + chunk]) for i in range(0, len(windows), chunk)])
+    total = e.new_zeros(cells).index_add_(0, idx, e)
+    count = e.new_zeros(cells).index_add_(0, idx, torch.ones_like(e))
+    known = count >= MIN_WINDOWS
+    return torch.where(known, total / count.clamp_min(1), torch.zeros_like(total)), known
+
+
+def energy_loss(fk, x, labels, vocab_sizes, targets, known):
+    """Squared mean log-energy deviation of the windows sharing each label value, weighted by their share
+    of the batch and summed over label columns (one group of all windows without labels)."""
+    idx = cell_index(labels, vocab_sizes) if vocab_sizes else torch.zeros(len(x), dtype=torch.long, device=x.device)
+    targets, known = targets.to(x), known.to(x.device)
+    ok = known[idx].to(x.dtype)
+    d = (log_energy(fk, x) - targets[idx]) * ok
+    groups = [labels[k].long() for k in vocab_sizes] or [torch.zeros_like(idx)]
+    loss = x.new_zeros(())
+    for g in groups:
+        size = max(int(g.max()) + 1, 1)
+        total = x.new_zeros(size).index_add(0, g, d)
+        count = x.new_zeros(size).index_add(0, g, ok)
+        loss = loss + (total.pow(2) / count.clamp_min(1)).sum() / ok.sum().clamp_min(1)
+    return loss
