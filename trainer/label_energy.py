@@ -19,15 +19,28 @@ come from real windows drawn with their own seed, the same on ``--resume``.
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+
+from blender_ganim.core.synthesis import SMOOTH_SIGMA
 
 MIN_WINDOWS = 8       # a label combination with fewer real windows than this gets no target
 EPS_M_S = 1e-3        # keeps log(energy) finite for a window that stands still
 
 
-def log_energy(fk, x):
-    """Log of each window's mean joint speed [B] (m/s, the root's travel included); ``x``: normalised
-    features [B, C, T]."""
+def smooth(f, sigma=SMOOTH_SIGMA):
+    """The Gaussian low-pass over time that sampling applies (``synthesis.smooth``), on features [B, C, T]."""
+    r = int(np.ceil(3 * sigma))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=f.dtype, device=f.device) / sigma) ** 2)
+    k = (k / k.sum()).expand(f.shape[1], 1, -1)
+    return F.conv1d(F.pad(f, (r, r), mode="replicate"), k, groups=f.shape[1])
+
+
+def log_energy(fk, x, sigma=SMOOTH_SIGMA):
+    """Log of each window's mean joint speed [B] (m/s, the root's travel included) after the sampling's
+    low-pass (frame-to-frame noise is no motion a viewer sees); ``x``: normalised features [B, C, T]."""
     f = x * fk.std + fk.mean
+    if sigma > 0 and f.shape[-1] > 2:
+        f = smooth(f, sigma)
     vel = fk.velocities(f, fk.positions(f))[:, :-1]  # its last frame repeats the one before
     return vel.pow(2).sum(-1).add(1e-10).sqrt().mean(dim=(1, 2)).clamp_min(EPS_M_S).log()
 
