@@ -41,23 +41,35 @@ def test_cell_targets_are_the_mean_log_energy_of_each_label_combination(walk_fk)
     assert targets[1].item() == pytest.approx(e[:9].mean().item(), rel=1e-6)
 
 
-def test_windows_sharing_a_label_may_spread_but_their_mean_is_pulled(walk_fk):
+def test_a_label_off_by_a_factor_costs_its_squared_log(walk_fk):
     _, _, fk, xn = walk_fk
-    w = windows_of(xn, [0, 100, 200])
+    w = windows_of(xn, [0, 0, 0])                                # one energy, three times
     e = label_energy.log_energy(fk, w).detach()
-    sizes = {"style": 1}
+    sizes, known = {"style": 1}, torch.tensor([True])
     labels = {"style": torch.zeros(3, dtype=torch.long)}
-    known = torch.tensor([True])
-    on_mean = label_energy.energy_loss(fk, w, labels, sizes, e.mean()[None], known)
-    assert e.std() > 0.01 and on_mean.item() == pytest.approx(0, abs=1e-12)  # they differ, their mean is right
-    off = label_energy.energy_loss(fk, w, labels, sizes, e.mean()[None] + 0.3, known)
+    assert label_energy.energy_loss(fk, w, labels, sizes, e[:1], known).item() == pytest.approx(0, abs=1e-12)
+    off = label_energy.energy_loss(fk, w, labels, sizes, e[:1] + 0.3, known)
     assert off.item() == pytest.approx(0.09, rel=1e-6)
-    two_columns = label_energy.energy_loss(fk, w, {**labels, "content": torch.tensor([0, 0, 1])},
-                                           {"style": 1, "content": 2}, (e.mean() + torch.tensor([0.3, 0.3]))
-                                           .to(e), torch.tensor([True, True]))
-    assert two_columns.item() > off.item()  # content adds its own groups' deviations
-    unknown = label_energy.energy_loss(fk, w, labels, sizes, e.mean()[None] + 0.3, torch.tensor([False]))
+    content = {**labels, "content": torch.tensor([0, 0, 1])}        # content adds its own groups
+    both = label_energy.energy_loss(fk, w, content, {"style": 1, "content": 2}, (e[0] + torch.tensor([0.3, 0.3])).to(e),
+                                    torch.tensor([True, True]))
+    assert both.item() == pytest.approx(0.09 + 0.09 * 2 / 3, rel=1e-6)  # the lone content-1 window adds nothing
+    unknown = label_energy.energy_loss(fk, w, labels, sizes, e[:1] + 0.3, torch.tensor([False]))
     assert unknown.item() == 0  # a label combination without enough real windows has no target
+
+
+def test_a_window_is_pulled_by_the_others_deviation_not_its_own(walk_fk):
+    """So windows of one label may spread as real ones do: with the other window on target, a window
+    far off it gets no pull, and the charge does not grow with the spread."""
+    _, _, fk, xn = walk_fk
+    w = windows_of(xn, [0, 150]).clone().requires_grad_(True)
+    e = label_energy.log_energy(fk, w).detach()
+    assert abs(e[0] - e[1]) > 0.05                                # two different energies
+    labels = {"style": torch.zeros(2, dtype=torch.long)}
+    loss = label_energy.energy_loss(fk, w, labels, {"style": 1}, e[1:], torch.tensor([True]))
+    loss.backward()
+    assert loss.item() == pytest.approx(0, abs=1e-12)
+    assert w.grad[0].abs().max() == 0 and w.grad[1].abs().max() > 0
 
 
 def test_the_pull_reaches_the_joints_and_the_travel(walk_fk):
@@ -67,3 +79,22 @@ def test_the_pull_reaches_the_joints_and_the_travel(walk_fk):
     label_energy.energy_loss(fk, w, labels, {"style": 1}, torch.tensor([2.0]).to(w), torch.tensor([True])).backward()
     assert w.grad[:, 7:9].abs().max() > 0     # root travel
     assert w.grad[:, 10:].abs().max() > 0     # joint rotations
+
+
+def test_descending_it_moves_a_label_to_its_energy_and_keeps_the_spread(walk_fk):
+    """Windows of one label start at the walk's energy with the target 1.5x faster: the group's mean
+    log energy reaches the target, and the windows stay as far apart in energy as they were."""
+    _, _, fk, xn = walk_fk
+    fk = fk.float()
+    w = windows_of(xn, [0, 50, 100, 150, 200], length=32).float().clone().requires_grad_(True)
+    labels = {"style": torch.zeros(5, dtype=torch.long)}
+    e0 = label_energy.log_energy(fk, w).detach()
+    target = (e0.mean() + np.log(1.5))[None]
+    opt = torch.optim.Adam([w], lr=0.05)
+    for _ in range(60):
+        opt.zero_grad()
+        label_energy.energy_loss(fk, w, labels, {"style": 1}, target, torch.tensor([True])).backward()
+        opt.step()
+    e = label_energy.log_energy(fk, w).detach()
+    assert abs(e.mean() - target) < 0.05, (e.mean(), target)
+    assert e.std() > 0.7 * e0.std(), (e0, e)

@@ -12,8 +12,9 @@ This term asks each label of a batch to move as much as the real windows of that
 average: every freely generated window's log energy (rows with known frames are left out: those
 frames set how much such a row moves) is compared with the mean log energy of real windows with the
 same labels (one cell per label combination, e.g. style x content), and the deviations are averaged
-over the windows that share a label value before squaring. So a group of windows may spread
-as real ones do (one slower, one faster); only their mean is pulled to the label's. The cell means
+over the windows that share a label value before squaring (without each window's own square, see
+:func:`energy_loss`). So a group of windows may spread as real ones do (one slower, one faster); only
+their mean is pulled to the label's. The cell means
 come from real windows drawn with their own seed, the same on ``--resume``.
 """
 
@@ -70,8 +71,15 @@ def cell_targets(fk, windows, labels, vocab_sizes, chunk=256):
 
 
 def energy_loss(fk, x, labels, vocab_sizes, targets, known):
-    """Squared mean log-energy deviation of the windows sharing each label value, weighted by their share
-    of the batch and summed over label columns (one group of all windows without labels)."""
+    """How far the windows sharing each label value are off their labels' energy, on average: an
+    unbiased estimate of the squared mean log-energy deviation per group, weighted by the group's share
+    of the batch and summed over label columns (one group of all windows without labels).
+
+    The plain square of a group's mean deviation would also charge the spread of a few windows (its
+    expectation is bias^2 + variance / n) and so pull every window of a label to one energy; the sum of
+    d_i d_j over pairs i != j has expectation bias^2 alone, and each window's gradient is the others'
+    deviation, not its own. It can dip below 0 on one batch; a group of one window adds nothing.
+    """
     idx = cell_index(labels, vocab_sizes) if vocab_sizes else torch.zeros(len(x), dtype=torch.long, device=x.device)
     targets, known = targets.to(x), known.to(x.device)
     ok = known[idx].to(x.dtype)
@@ -81,6 +89,8 @@ def energy_loss(fk, x, labels, vocab_sizes, targets, known):
     for g in groups:
         size = max(int(g.max()) + 1, 1)
         total = x.new_zeros(size).index_add(0, g, d)
+        squares = x.new_zeros(size).index_add(0, g, d * d)
         count = x.new_zeros(size).index_add(0, g, ok)
-        loss = loss + (total.pow(2) / count.clamp_min(1)).sum() / ok.sum().clamp_min(1)
+        pairs = (total.pow(2) - squares) / (count - 1).clamp_min(1)
+        loss = loss + (pairs * (count > 1)).sum() / ok.sum().clamp_min(1)
     return loss
