@@ -52,7 +52,7 @@ def test_train_writes_a_loadable_model_and_plots(tiny_run):
         assert (tiny_run / name).is_file(), name
     assert list((tiny_run / "tb").glob("events.out.tfevents.*")), "TensorBoard scalars"
     rows = (tiny_run / "losses.csv").read_text().splitlines()
-    assert len(rows) == 13 and rows[0] == "step,d,g_adv,rec,traj,gap,r1,spread,cls_d,cls_g,nearest,slide"
+    assert len(rows) == 13 and rows[0] == "step,d,g_adv,rec,traj,gap,r1,spread,cls_d,cls_g,nearest,slide,energy"
     assert all(r.split(",")[8:10] == ["0.0", "0.0"] for r in rows[1:])  # no label heads unless --label-weight
     assert all(float(r.split(",")[10]) > 0 for r in rows[1:])  # the nearer draw's distance is logged, term off
 

@@ -2,11 +2,10 @@
 
 A clip's *energy* here is the mean speed of its joints (metres per second, the root's travel
 included), the plainest figure that tells an active run from a tired jog. GAN training
-leaves it wrong per label, in ways the conditional critic does not pull back: on the free-length
-fine-tunes' training takes, generated *active* clips move their joints at 0.23-0.70x the speed of real
-*active* takes of the same content (an *active* run at half speed), *elderly* raising and waving at
-1.2-1.6x, and most styles raise their hands at 0.6-0.8x (docs/experiments.md, *How much each label
-moves*). The style classifier then reads *active* as *youthful* or *exhausted*.
+leaves it wrong per label, in ways the conditional critic does not pull back: the foot-band fine-tune
+(seed 1, 1,250 steps) generates *active* clips at 0.69x the speed of real *active* takes (an *active
+run* at 0.50x) and *elderly* waving at 1.26-1.76x (`benchmarks/label_energy.py`, training takes), and
+the style classifier reads *active* as *youthful* or *exhausted*.
 
 This term asks each label of a batch to move as much as the real windows of that label do, on
 average: every freely generated window's log energy (rows with known frames are left out: those
@@ -14,8 +13,11 @@ frames set how much such a row moves) is compared with the mean log energy of re
 same labels (one cell per label combination, e.g. style x content), and the deviations are averaged
 over the windows that share a label value before squaring (without each window's own square, see
 :func:`energy_loss`). So a group of windows may spread as real ones do (one slower, one faster); only
-their mean is pulled to the label's. The cell means
-come from real windows drawn with their own seed, the same on ``--resume``.
+their mean is pulled to the label's. The cell means come from real windows drawn with their own
+seed, the same on ``--resume``.
+
+Tried as that fine-tune at weight 1 and not adopted: *active* rose only to 0.75x while raising and
+waving slowed to 0.66-0.75x (docs/experiments.md, *How much each label moves*).
 """
 
 import numpy as np
