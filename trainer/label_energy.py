@@ -48,12 +48,11 @@ def log_energy(fk, x, sigma=SMOOTH_SIGMA):
     return vel.pow(2).sum(-1).add(1e-10).sqrt().mean(dim=(1, 2)).clamp_min(EPS_M_S).log()
 
 
-def cell_index(labels, vocab_sizes):
-    """One integer per window for its label combination (0 for every window without labels)."""
-    index = None
+def cell_index(labels, vocab_sizes, like):
+    """One integer per window of ``like`` [B, ...] for its label combination (0 for all without labels)."""
+    index = torch.zeros(len(like), dtype=torch.long, device=like.device)
     for k, n in vocab_sizes.items():
-        ids = labels[k].long()
-        index = ids if index is None else index * n + ids
+        index = index * n + labels[k].long()
     return index
 
 
@@ -63,7 +62,7 @@ def cell_targets(fk, windows, labels, vocab_sizes, chunk=256):
     ``windows``: real normalised windows [N, C, T]; ``labels``: {column: ids [N]}.
     """
     cells = int(np.prod(list(vocab_sizes.values()))) if vocab_sizes else 1
-    idx = cell_index(labels, vocab_sizes) if vocab_sizes else torch.zeros(len(windows), dtype=torch.long)
+    idx = cell_index(labels, vocab_sizes, windows)
     with torch.no_grad():
         e = torch.cat([log_energy(fk, windows[i:i + chunk]) for i in range(0, len(windows), chunk)])
     total = e.new_zeros(cells).index_add_(0, idx, e)
@@ -82,7 +81,7 @@ def energy_loss(fk, x, labels, vocab_sizes, targets, known):
     d_i d_j over pairs i != j has expectation bias^2 alone, and each window's gradient is the others'
     deviation, not its own. It can dip below 0 on one batch; a group of one window adds nothing.
     """
-    idx = cell_index(labels, vocab_sizes) if vocab_sizes else torch.zeros(len(x), dtype=torch.long, device=x.device)
+    idx = cell_index(labels, vocab_sizes, x)
     targets, known = targets.to(x), known.to(x.device)
     ok = known[idx].to(x.dtype)
     d = (log_energy(fk, x) - targets[idx]) * ok

@@ -48,11 +48,11 @@ def plot_losses(history, path):
         axes[4].set_title("label cross-entropy (--label-weight)")
         axes[4].legend()
     if footed:
-        axes[3 + (width > 7) + labelled].plot(steps, smooth(h[:, 11]))
-        axes[3 + (width > 7) + labelled].set_title("planted feet sliding in generated frames, m/s")
+        axes[panels - 1 - energised].plot(steps, smooth(h[:, 11]))
+        axes[panels - 1 - energised].set_title("planted feet sliding in generated frames, m/s")
     if energised:
         axes[-1].plot(steps, smooth(h[:, 12]))
-        axes[-1].set_title("labels' energy off real's (squared log)")
+        axes[-1].set_title("labels' energy off real's (squared log, unbiased)")
     for ax in axes:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

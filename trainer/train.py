@@ -252,15 +252,14 @@ def _feet_and_floor(cfg, fk, train_ds, spec):
     return feet, foot_slide.floors(fk, torch.from_numpy(windows).transpose(1, 2), feet)
 
 
-def _energy_targets(cfg, fk, train_ds, sampler, windows=4096):
+def _energy_targets(cfg, fk, train_ds, vocab_sizes, windows=4096):
     """Each label combination's mean log energy over real windows drawn with their own seed (the same
     on --resume), so every run with FK logs how far its labels' energy is off; None without FK."""
     if fk is None:
         return None
     real, ids = data_mod.WindowSampler(train_ds, cfg["window"], seed=cfg["seed"] + 5151).sample(windows, cfg["window"])
-    labels = {k: torch.from_numpy(ids[k]) for k in sampler.label_ids}
-    return label_energy.cell_targets(fk, torch.from_numpy(real).transpose(1, 2), labels,
-                                     {k: len(train_ds.vocab[k]) for k in sampler.label_ids})
+    labels = {k: torch.from_numpy(ids[k]) for k in vocab_sizes}
+    return label_energy.cell_targets(fk, torch.from_numpy(real).transpose(1, 2), labels, vocab_sizes)
 
 
 # ------------------------------------------------------------------ the loop
@@ -344,13 +343,13 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     fk = PoseFK(ds.skeleton, ds.spec, train_ds.mean, train_ds.std, ds.fps,
                 vel_scale=cfg["d_fk_vel_scale"]) if cfg["d_fk"] or cfg["foot_weight"] > 0 or cfg["energy_weight"] > 0 else None
     feet, floor = _feet_and_floor(cfg, fk, train_ds, ds.spec)
-    energy_targets = _energy_targets(cfg, fk, train_ds, sampler)
+    energy_targets = _energy_targets(cfg, fk, train_ds, vocab_sizes)
     D = Discriminator(C, vocab_sizes, hidden=cfg["hidden"], spectral=cfg["d_norm"] == "spectral",
                       fk=fk if cfg["d_fk"] else None,
                       time_std=cfg["d_time_std"], batch_std=cfg["d_batch_std"], wide=cfg["d_wide"],
                       classify=cfg["label_weight"] > 0).to(device)
     if fk is not None:
-        fk.to(device)  # the critic's own when --d-fk; the foot term's alone otherwise
+        fk.to(device)  # the critic's own when --d-fk; the foot and energy terms' alone otherwise
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg["lr_g"], betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg["lr_d"], betas=(0.5, 0.99))
