@@ -107,7 +107,7 @@ def add_parsers(sub):
     s.add_argument("--energy-weight", type=float, metavar="W",
                    help="ask each label's generated windows to move their joints as fast as real windows with "
                         "the same labels do, on average over the windows sharing a label (an unbiased "
-                        "squared log deviation), with this weight (default 0: off; tried and not adopted, "
+                        "squared relative deviation of the mean speed), with this weight (default 0: off; "
                         "see README)")
     s.add_argument("--snapshot-every", type=int, metavar="N",
                    help="also keep RUN_DIR/snapshots/model_STEP.ganim every N steps (each one a checkpoint "

@@ -8,16 +8,19 @@ run* at 0.50x) and *elderly* waving at 1.26-1.76x (`benchmarks/label_energy.py`,
 the style classifier reads *active* as *youthful* or *exhausted*.
 
 This term asks each label of a batch to move as much as the real windows of that label do, on
-average: every freely generated window's log energy (rows with known frames are left out: those
-frames set how much such a row moves) is compared with the mean log energy of real windows with the
-same labels (one cell per label combination, e.g. style x content), and the deviations are averaged
-over the windows that share a label value before squaring (without each window's own square, see
-:func:`energy_loss`). So a group of windows may spread as real ones do (one slower, one faster); only
-their mean is pulled to the label's. The cell means come from real windows drawn with their own
-seed, the same on ``--resume``.
+average: every freely generated window's energy (rows with known frames are left out: those frames
+set how much such a row moves) is divided by the mean energy of real windows with the same labels
+(one cell per label combination, e.g. style x content), and the relative deviations (ratio - 1) are
+averaged over the windows that share a label value before squaring (without each window's own
+square, see :func:`energy_loss`). So a group of windows may spread as real ones do (one slower, one
+faster); only their arithmetic mean, the speed a viewer sees, is pulled to the label's. The cell means
+come from real windows drawn with their own seed, the same on ``--resume``.
 
-Tried as that fine-tune at weight 1 and not adopted: *active* rose only to 0.75x while raising and
-waving slowed to 0.66-0.75x (docs/experiments.md, *How much each label moves*).
+An earlier version matched mean *log* energies (geometric means) and was tried as that fine-tune at
+weight 1: *active* rose only to 0.75x while raising and waving slowed to 0.66-0.75x (docs/experiments.md,
+*How much each label moves*); a raise is mostly still with a few fast frames, so its geometric mean
+sits far below its arithmetic one, and a network whose windows vary less than real ones met it by
+slowing whole labels.
 """
 
 import numpy as np
@@ -27,7 +30,7 @@ import torch.nn.functional as F
 from blender_ganim.core.synthesis import SMOOTH_SIGMA
 
 MIN_WINDOWS = 8       # a label combination with fewer real windows than this gets no target
-EPS_M_S = 1e-3        # keeps log(energy) finite for a window that stands still
+EPS_M_S = 1e-3        # a window that stands still still has a target to divide by
 
 
 def smooth(f, sigma=SMOOTH_SIGMA):
@@ -38,14 +41,14 @@ def smooth(f, sigma=SMOOTH_SIGMA):
     return F.conv1d(F.pad(f, (r, r), mode="replicate"), k, groups=f.shape[1])
 
 
-def log_energy(fk, x, sigma=SMOOTH_SIGMA):
-    """Log of each window's mean joint speed [B] (m/s, the root's travel included) after the sampling's
+def energy(fk, x, sigma=SMOOTH_SIGMA):
+    """Each window's mean joint speed [B] (m/s, the root's travel included) after the sampling's
     low-pass (frame-to-frame noise is no motion a viewer sees); ``x``: normalised features [B, C, T]."""
     f = x * fk.std + fk.mean
     if sigma > 0 and f.shape[-1] > 2:
         f = smooth(f, sigma)
     vel = fk.velocities(f, fk.positions(f))[:, :-1]  # its last frame repeats the one before
-    return vel.pow(2).sum(-1).add(1e-10).sqrt().mean(dim=(1, 2)).clamp_min(EPS_M_S).log()
+    return vel.pow(2).sum(-1).add(1e-10).sqrt().mean(dim=(1, 2)).clamp_min(EPS_M_S)
 
 
 def cell_index(labels, vocab_sizes, like):
@@ -57,14 +60,14 @@ def cell_index(labels, vocab_sizes, like):
 
 
 def cell_targets(fk, windows, labels, vocab_sizes, chunk=256):
-    """Mean log energy of real windows per label combination: (targets [cells], known [cells] bool).
+    """Mean energy of real windows per label combination: (targets [cells], known [cells] bool).
 
     ``windows``: real normalised windows [N, C, T]; ``labels``: {column: ids [N]}.
     """
     cells = int(np.prod(list(vocab_sizes.values()))) if vocab_sizes else 1
     idx = cell_index(labels, vocab_sizes, windows)
     with torch.no_grad():
-        e = torch.cat([log_energy(fk, windows[i:i + chunk]) for i in range(0, len(windows), chunk)])
+        e = torch.cat([energy(fk, windows[i:i + chunk]) for i in range(0, len(windows), chunk)])
     total = e.new_zeros(cells).index_add_(0, idx, e)
     count = e.new_zeros(cells).index_add_(0, idx, torch.ones_like(e))
     known = count >= MIN_WINDOWS
@@ -73,7 +76,7 @@ def cell_targets(fk, windows, labels, vocab_sizes, chunk=256):
 
 def energy_loss(fk, x, labels, vocab_sizes, targets, known):
     """How far the windows sharing each label value are off their labels' energy, on average: an
-    unbiased estimate of the squared mean log-energy deviation per group, weighted by the group's share
+    unbiased estimate of the squared mean relative deviation (energy / target - 1) per group, weighted by the group's share
     of the batch and summed over label columns (one group of all windows without labels).
 
     The plain square of a group's mean deviation would also charge the spread of a few windows (its
@@ -84,7 +87,7 @@ def energy_loss(fk, x, labels, vocab_sizes, targets, known):
     idx = cell_index(labels, vocab_sizes, x)
     targets, known = targets.to(x), known.to(x.device)
     ok = known[idx].to(x.dtype)
-    d = (log_energy(fk, x) - targets[idx]) * ok
+    d = (energy(fk, x) / targets[idx].clamp_min(EPS_M_S) - 1) * ok
     groups = [labels[k].long() for k in vocab_sizes] or [torch.zeros_like(idx)]
     loss = x.new_zeros(())
     for g in groups:

@@ -253,7 +253,7 @@ def _feet_and_floor(cfg, fk, train_ds, spec):
 
 
 def _energy_targets(cfg, fk, train_ds, vocab_sizes, windows=4096):
-    """Each label combination's mean log energy over real windows drawn with their own seed (the same
+    """Each label combination's mean energy over real windows drawn with their own seed (the same
     on --resume), so every run with FK logs how far its labels' energy is off; None without FK."""
     if fk is None:
         return None
