@@ -1,5 +1,5 @@
-"""The critic's spread features (over time within a window, and across a small group of windows)
-and its reach over time."""
+"""The critic's spread features (over time within a window, and across a small group of windows),
+its reach over time, and the wrong labels it is shown with --mismatch-weight."""
 
 import pytest
 
@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch")
 
 import torch.nn.functional as F  # noqa: E402
 
-from trainer.models import Discriminator, batch_spread  # noqa: E402
+from trainer.models import Discriminator, batch_spread, mismatched_labels  # noqa: E402
 
 
 def test_batch_spread_is_zero_for_alike_windows_and_grows_with_their_spread():
@@ -83,3 +83,15 @@ def test_wide_critic_sees_a_whole_window_in_both_branches():
     for frames in (16, 64, 100):  # any length still scores, short windows too
         score = wide(torch.randn(2, 12, frames), labels)
         assert score.shape == (2,) and torch.isfinite(score).all()
+
+
+def test_mismatched_labels_move_one_column_per_row_to_another_value():
+    gen = torch.Generator().manual_seed(0)
+    labels = {"style": torch.arange(400) % 7, "content": torch.arange(400) % 10, "actor": torch.zeros(400, dtype=torch.long)}
+    wrong = mismatched_labels(labels, {"style": 7, "content": 10, "actor": 1}, gen)
+    moved = torch.stack([wrong[k] != labels[k] for k in ("style", "content")])
+    assert (moved.sum(0) == 1).all()                       # every row wrong in exactly one column
+    assert 150 < moved[0].sum() < 250                       # either column, about as often
+    assert torch.equal(wrong["actor"], labels["actor"])     # a column with one value cannot be wrong
+    assert all(((wrong[k] >= 0) & (wrong[k] < n)).all() for k, n in (("style", 7), ("content", 10)))
+    assert mismatched_labels({"actor": labels["actor"]}, {"actor": 1}, gen) is None

@@ -52,9 +52,10 @@ def test_train_writes_a_loadable_model_and_plots(tiny_run):
         assert (tiny_run / name).is_file(), name
     assert list((tiny_run / "tb").glob("events.out.tfevents.*")), "TensorBoard scalars"
     rows = (tiny_run / "losses.csv").read_text().splitlines()
-    assert len(rows) == 13 and rows[0] == "step,d,g_adv,rec,traj,gap,r1,spread,cls_d,cls_g,nearest,slide,energy"
+    assert len(rows) == 13 and rows[0] == "step,d,g_adv,rec,traj,gap,r1,spread,cls_d,cls_g,nearest,slide,energy,mismatch"
     assert all(r.split(",")[8:10] == ["0.0", "0.0"] for r in rows[1:])  # no label heads unless --label-weight
     assert all(float(r.split(",")[10]) > 0 for r in rows[1:])  # the nearer draw's distance is logged, term off
+    assert all(float(r.split(",")[13]) == 0 for r in rows[1:])  # no wrong labels unless --mismatch-weight
 
 
 def test_progress_bar_into_a_log_redraws_rarely(monkeypatch):
@@ -139,7 +140,8 @@ def test_existing_run_needs_resume(tiny_run, sample_dir, cache, capsys):
 @pytest.mark.parametrize("change, named", [(["--hidden", "48"], "hidden"), (["--d-batch-std"], "d_batch_std"),
                                            (["--label-weight", "1"], "label_weight"), (["--d-wide"], "d_wide"),
                                            (["--foot-weight", "2"], "foot_weight"),
-                                           (["--energy-weight", "1"], "energy_weight")])
+                                           (["--energy-weight", "1"], "energy_weight"),
+                                           (["--mismatch-weight", "1"], "mismatch_weight")])
 def test_resume_with_other_configuration_is_refused(tiny_run, sample_dir, cache, tmp_path, capsys, change, named):
     run = tmp_path / "copy"
     shutil.copytree(tiny_run, run)
@@ -658,7 +660,7 @@ def test_nearest_draw_pulls_draws_toward_the_real_windows(sample_dir, cache, tmp
     assert (gain > 0).sum() >= 12 and gain.mean() > 0.01, gain
 
 
-@pytest.mark.parametrize("option", ["--foot-weight", "--energy-weight"])
+@pytest.mark.parametrize("option", ["--foot-weight", "--energy-weight", "--mismatch-weight"])
 def test_negative_term_weights_are_refused(sample_dir, cache, tmp_path, capsys, option):
     assert run_cli("train", sample_dir, "--out", tmp_path / "neg", "--cache", cache, option, -1, *SMALL) == 2
     assert f"{option} -1.0: give 0 (off) or a positive weight" in capsys.readouterr().err
@@ -695,6 +697,20 @@ def test_energy_weight_is_logged_in_every_run_recorded_and_acts(sample_dir, cach
     (off, g_off), (on, g_on) = run(0), run(50)
     assert off[0] == pytest.approx(on[0]) and np.abs(off).max() > 0  # step 1: the same weights and draws
     assert max((g_off[k] - g_on[k]).abs().max().item() for k in g_off) > 1e-4
+
+
+def test_mismatch_weight_teaches_the_critic_to_tell_labels_apart(sample_dir, cache, tmp_path):
+    """With --mismatch-weight the critic sees real windows under wrong labels as fakes: its hinge on
+    them, logged as `mismatch` (0 without the option), falls as it learns the labels, and the weight
+    is recorded."""
+    run = tmp_path / "mismatched"
+    assert run_cli("train", sample_dir, "--out", run, "--steps", 60, "--ckpt-every", 60, "--cache", cache,
+                   "--mismatch-weight", 1, "--lr-d", 2e-3, *SMALL) == 0
+    assert model_file.load(run / "model.ganim").header["training"]["mismatch_weight"] == 1
+    with open(run / "losses.csv") as f:
+        logged = np.array([float(r["mismatch"]) for r in csv.DictReader(f)])
+    assert logged.min() >= 0 and logged[:10].mean() > 0.2
+    assert logged[-10:].mean() < 0.5 * logged[:10].mean(), logged
 
 
 def test_nearest_of_k_draws_trains_and_refuses_fewer_than_two(sample_dir, cache, tmp_path, capsys):

@@ -109,6 +109,10 @@ def add_parsers(sub):
                         "the same labels do, on average over the windows sharing a label (an unbiased "
                         "squared relative deviation of the mean speed), with this weight (default 0: off; "
                         "see README)")
+    s.add_argument("--mismatch-weight", type=float, metavar="W",
+                   help="show the critic real windows under labels they do not have (one column moved per "
+                        "row) as fakes, with this weight, so that it must tell the labels apart (a "
+                        "matching-aware critic; default 0: off; see README)")
     s.add_argument("--snapshot-every", type=int, metavar="N",
                    help="also keep RUN_DIR/snapshots/model_STEP.ganim every N steps (each one a checkpoint "
                         "too), to pick the best with `ganim select RUN_DIR`")
@@ -190,7 +194,8 @@ def cmd_train(args):
                      label_weight=args.label_weight, snapshot_every=args.snapshot_every, diversity=args.diversity,
                      diversity_target=args.diversity_target, diversity_on_paths=args.diversity_on_paths,
                      nearest_draw=args.nearest_draw, nearest_of=args.nearest_of, balance_labels=args.balance_labels,
-                     foot_weight=args.foot_weight, energy_weight=args.energy_weight)
+                     foot_weight=args.foot_weight, energy_weight=args.energy_weight,
+                     mismatch_weight=args.mismatch_weight)
     if args.no_mirror:
         overrides["mirror"] = False
     try:

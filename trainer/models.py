@@ -210,6 +210,27 @@ def generator_weights(G):
     return {k: v.detach().float().cpu().numpy() for k, v in G.state_dict().items()}
 
 
+def mismatched_labels(labels, vocab_sizes, gen):
+    """The same rows under labels they do not have: each row gets one column, drawn at random among
+    those with two or more values, moved to another of its values (``--mismatch-weight``).
+
+    A critic shown real windows under wrong labels as fakes (matching-aware, Reed et al. 2016) must
+    learn what tells the labels apart, and G gets that through the critic's label projection.
+    """
+    columns = [k for k, n in vocab_sizes.items() if n > 1]
+    if not columns:
+        return None
+    rows = len(next(iter(labels.values())))
+    pick = torch.randint(len(columns), (rows,), generator=gen)
+    out = dict(labels)
+    for i, k in enumerate(columns):
+        n = vocab_sizes[k]
+        shift = torch.randint(1, n, (rows,), generator=gen).to(labels[k].device)
+        moved = (labels[k] + shift) % n
+        out[k] = torch.where((pick == i).to(moved.device), moved, labels[k])
+    return out
+
+
 def label_loss(logits, labels, like):
     """Cross-entropy of the critic's label heads against the labels, summed over columns; a zero
     like ``like`` when the critic has no heads (``--label-weight 0``)."""

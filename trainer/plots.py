@@ -29,6 +29,8 @@ def plot_losses(history, path):
     steps = h[k - 1:, 0] if k > 1 else h[:, 0]
     axes[0].plot(steps, smooth(h[:, 1]), label="D hinge")
     axes[0].plot(steps, smooth(h[:, 2]), label="G adversarial")
+    if width > 13 and np.abs(np.nan_to_num(h[:, 13])).max() > 0:  # --mismatch-weight
+        axes[0].plot(steps, smooth(h[:, 13]), label="D hinge, real under wrong labels")
     axes[0].set_title("adversarial losses")
     axes[1].plot(steps, smooth(h[:, 3]), label="known frames")
     axes[1].plot(steps, smooth(h[:, 4]), label="trajectory")
@@ -52,7 +54,7 @@ def plot_losses(history, path):
         axes[panels - 1 - energised].set_title("planted feet sliding in generated frames, m/s")
     if energised:
         axes[-1].plot(steps, smooth(h[:, 12]))
-        axes[-1].set_title("labels' energy off real's (squared log, unbiased)")
+        axes[-1].set_title("labels' energy off real's (squared ratio - 1, unbiased)")
     for ax in axes:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

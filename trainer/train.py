@@ -30,7 +30,7 @@ from .evaluate import takes_left_out
 from .fk import VEL_SCALE, PoseFK
 from .labels import labeler_weights
 from .models import (Discriminator, Generator, count_params, gen_config, generator_from_file, label_loss,
-                     generator_weights, make_cond)
+                     generator_weights, make_cond, mismatched_labels)
 
 LICENCE_NOTE = ("Trained on the Bandai Namco Research Motion Dataset (CC BY-NC 4.0, "
                 "(c) 2022 Bandai Namco Research Inc.; Kobayashi et al., arXiv:2306.08861): "
@@ -46,13 +46,13 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, free_length=N
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, select_fraction=0.0, free_prob=0.5, traj_prob=0.3, d_norm="none",
                 d_fk=True, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, d_wide=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True,
-                nearest_draw=0.0, nearest_of=2, balance_labels=False, foot_weight=0.0, energy_weight=0.0)
+                nearest_draw=0.0, nearest_of=2, balance_labels=False, foot_weight=0.0, energy_weight=0.0, mismatch_weight=0.0)
 
 
 # What a checkpoint written before a fingerprint key existed was trained with.
 OLDER_RUNS = dict(d_fk=False, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, d_wide=False, window_max=None,
                   free_length=None, init=None, label_weight=0.0,
-                  balance_labels=False, select_fraction=0.0, foot_weight=0.0, energy_weight=0.0)
+                  balance_labels=False, select_fraction=0.0, foot_weight=0.0, energy_weight=0.0, mismatch_weight=0.0)
 
 
 # ------------------------------------------------------------------ set-up
@@ -77,7 +77,7 @@ def setup_distributed(device_arg):
 def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
     keys = ("window", "window_max", "free_length", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_fk_vel_scale", "d_time_std", "d_batch_std", "d_wide",
-            "label_weight", "balance_labels", "select_fraction", "foot_weight", "energy_weight")
+            "label_weight", "balance_labels", "select_fraction", "foot_weight", "energy_weight", "mismatch_weight")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
     body["vocab"] = ds.vocab
@@ -192,6 +192,7 @@ def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extr
                      "device": str(device), "wall_time_s": wall, "window": cfg["window"],
                      "window_max": cfg["window_max"] or cfg["window"], "free_length": cfg["free_length"],
                      "init": cfg["init"], "foot_weight": cfg["foot_weight"], "energy_weight": cfg["energy_weight"],
+                     "mismatch_weight": cfg["mismatch_weight"],
                      "balance_labels": cfg["balance_labels"],
                      "data": cfg["data_names"], "validation_takes": sorted(val_names),
                      "selection_takes": sorted(selection_names)},
@@ -282,7 +283,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         raise TrainError("--free-length does not combine with --nearest-of above 2; use one of them")
     if cfg["nearest_of"] < 2:
         raise TrainError(f"--nearest-of {cfg['nearest_of']}: the nearest of fewer than 2 draws is no choice; use 2 or more")
-    for key in ("foot_weight", "energy_weight"):
+    for key in ("foot_weight", "energy_weight", "mismatch_weight"):
         if not cfg[key] >= 0:
             raise TrainError(f"--{key.replace('_', '-')} {cfg[key]}: give 0 (off) or a positive weight")
     if not cfg["d_fk_vel_scale"] > 0:
@@ -424,7 +425,10 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             d_fake = D(composite(fake.detach().float(), real, mask), labels)
             hinge_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
             cls_d = label_loss(real_logits, labels, like=d_real)
-            loss_d = hinge_d + cfg["label_weight"] * cls_d
+            # With --mismatch-weight, real windows under labels they do not have count as fakes.
+            wrong = mismatched_labels(labels, vocab_sizes, gen) if cfg["mismatch_weight"] > 0 else None
+            mismatch = F.relu(1 + D(real, wrong)).mean() if wrong is not None else torch.zeros((), device=device)
+            loss_d = hinge_d + cfg["label_weight"] * cls_d + cfg["mismatch_weight"] * mismatch
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         r1 = torch.zeros((), device=device)
@@ -495,7 +499,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         values = {"d": hinge_d.item(), "g_adv": adv.item(), "rec": rec.item(), "traj": traj_rec.item(),
                   "gap": gap_rec.item(), "r1": r1.item(), "spread": spread.item(),
                   "cls_d": cls_d.item(), "cls_g": cls_g.item(), "nearest": nearest.item(),
-                  "slide": slide.item(), "energy": energy.item()}
+                  "slide": slide.item(), "energy": energy.item(), "mismatch": mismatch.item()}
         if not all(math.isfinite(v) for v in values.values()):
             raise TrainError(f"loss became NaN/inf at step {step} ({values}); stopped. The last good "
                              f"checkpoint (step {last_good}) is kept in {ckpt_path}; lower the learning "
@@ -545,7 +549,7 @@ def _checkpoint(path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, histor
         raise
 
 
-LOG_COLUMNS = ("step", "d", "g_adv", "rec", "traj", "gap", "r1", "spread", "cls_d", "cls_g", "nearest", "slide", "energy")
+LOG_COLUMNS = ("step", "d", "g_adv", "rec", "traj", "gap", "r1", "spread", "cls_d", "cls_g", "nearest", "slide", "energy", "mismatch")
 
 
 def _write_logs(out, history):
