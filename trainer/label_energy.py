@@ -79,8 +79,9 @@ def cell_targets(fk, windows, labels, vocab_sizes, chunk=256):
 
 def energy_loss(fk, x, labels, vocab_sizes, targets, known):
     """How far the windows sharing each label value are off their labels' energy, on average: an
-    unbiased estimate of the squared mean relative deviation (energy / target - 1) per group, weighted by the group's share
-    of the batch and summed over label columns (one group of all windows without labels).
+    unbiased estimate of the squared mean relative deviation (energy / target - 1) per group,
+    weighted by the group's share of the batch and summed over label columns (one group of all
+    windows without labels).
 
     The plain square of a group's mean deviation would also charge the spread of a few windows (its
     expectation is bias^2 + variance / n) and so pull every window of a label to one energy; the sum of

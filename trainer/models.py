@@ -215,7 +215,9 @@ def mismatched_labels(labels, vocab_sizes, gen):
     those with two or more values, moved to another of its values (``--mismatch-weight``).
 
     A critic shown real windows under wrong labels as fakes (matching-aware, Reed et al. 2016) must
-    learn what tells the labels apart, and G gets that through the critic's label projection.
+    learn what tells the labels apart, and G gets that through the critic's label projection. Tried
+    as a fine-tune and not adopted: styles read no clearer (docs/experiments.md, *Real windows under
+    wrong labels*).
     """
     columns = [k for k, n in vocab_sizes.items() if n > 1]
     if not columns:
