@@ -95,3 +95,4 @@ def test_mismatched_labels_move_one_column_per_row_to_another_value():
     assert torch.equal(wrong["actor"], labels["actor"])     # a column with one value cannot be wrong
     assert all(((wrong[k] >= 0) & (wrong[k] < n)).all() for k, n in (("style", 7), ("content", 10)))
     assert mismatched_labels({"actor": labels["actor"]}, {"actor": 1}, gen) is None
+    assert mismatched_labels({}, {}, gen) is None           # --condition none: nothing to get wrong
