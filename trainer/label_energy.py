@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from blender_ganim.core.synthesis import SMOOTH_SIGMA
+from blender_ganim.core.synthesis import SMOOTH_SIGMA, gaussian_kernel
 
 MIN_WINDOWS = 8       # a label combination with fewer real windows than this gets no target
 EPS_M_S = 1e-3        # a window that stands still still has a target to divide by
@@ -38,10 +38,9 @@ EPS_M_S = 1e-3        # a window that stands still still has a target to divide 
 
 def smooth(f, sigma=SMOOTH_SIGMA):
     """The Gaussian low-pass over time that sampling applies (``synthesis.smooth``), on features [B, C, T]."""
-    r = int(np.ceil(3 * sigma))
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=f.dtype, device=f.device) / sigma) ** 2)
-    k = (k / k.sum()).expand(f.shape[1], 1, -1)
-    return F.conv1d(F.pad(f, (r, r), mode="replicate"), k, groups=f.shape[1])
+    k = torch.from_numpy(gaussian_kernel(sigma)).to(f)
+    r = len(k) // 2
+    return F.conv1d(F.pad(f, (r, r), mode="replicate"), k.expand(f.shape[1], 1, -1), groups=f.shape[1])
 
 
 def energy(fk, x, sigma=SMOOTH_SIGMA):

@@ -222,14 +222,12 @@ def mismatched_labels(labels, vocab_sizes, gen):
     columns = [k for k, n in vocab_sizes.items() if n > 1]
     if not columns:
         return None
-    rows = len(next(iter(labels.values())))
-    pick = torch.randint(len(columns), (rows,), generator=gen)
+    first = labels[columns[0]]
+    pick = torch.randint(len(columns), (len(first),), generator=gen).to(first.device)
     out = dict(labels)
     for i, k in enumerate(columns):
-        n = vocab_sizes[k]
-        shift = torch.randint(1, n, (rows,), generator=gen).to(labels[k].device)
-        moved = (labels[k] + shift) % n
-        out[k] = torch.where((pick == i).to(moved.device), moved, labels[k])
+        shift = torch.randint(1, vocab_sizes[k], (len(first),), generator=gen).to(first.device)
+        out[k] = torch.where(pick == i, (labels[k] + shift) % vocab_sizes[k], labels[k])
     return out
 
 

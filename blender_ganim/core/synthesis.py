@@ -138,6 +138,13 @@ def lock_feet(motion, spec):
 SMOOTH_SIGMA = 1.75  # frames
 
 
+def gaussian_kernel(sigma):
+    """The low-pass's normalised taps, 3 sigma each side (the trainer's torch twin uses the same)."""
+    r = int(np.ceil(3 * sigma))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    return k / k.sum()
+
+
 def smooth(f, spec, sigma=SMOOTH_SIGMA):
     """Gaussian low-pass over time of the generated features (contacts excluded).
 
@@ -149,9 +156,8 @@ def smooth(f, spec, sigma=SMOOTH_SIGMA):
     """
     if sigma <= 0 or len(f) < 3:
         return f
-    r = int(np.ceil(3 * sigma))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    k /= k.sum()
+    k = gaussian_kernel(sigma)
+    r = len(k) // 2
     C = spec["contact_start"]
     padded = np.pad(f[:, :C], ((r, r), (0, 0)), mode="edge")
     out = f.copy()
