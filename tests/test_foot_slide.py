@@ -65,3 +65,15 @@ def test_fast_low_feet_are_left_to_the_critic(walk):
     cap = foot_slide.FAST_M_S - foot_slide.SPEED_M_S
     assert costs[0] == pytest.approx(costs[1]) and 0 < costs[0] <= cap
     assert np.isfinite(costs).all()
+
+
+def test_a_faster_top_charges_low_feet_up_to_it(walk):
+    """``fast`` (--foot-fast) moves the band's top: a low foot far past both tops pays the whole band,
+    1.5 m/s a frame with the top at 2 m/s against 0.5 at the default 1 m/s, on the same frames."""
+    motion, spec, fk, xn, feet, floor = walk
+    every = torch.ones(1, 1, xn.shape[-1], dtype=xn.dtype)
+    slid = xn.clone()
+    slid[:, 8] += 6.0 / spec["meters_per_unit"] / motion.fps / fk.std[8, 0]
+    default = foot_slide.slide_loss(fk, slid, feet, floor, every).item()
+    wider = foot_slide.slide_loss(fk, slid, feet, floor, every, fast=2.0).item()
+    assert default > 0 and wider == pytest.approx(3 * default, rel=1e-6)

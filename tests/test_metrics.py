@@ -261,3 +261,19 @@ def test_label_accuracy_reads_every_window_of_every_clip_when_the_others_subsamp
     res = metrics.evaluate(gen, labels={"style": {"generated": given}}, reference=ref)
     assert res["windows"]["generated"] == ref.max_windows
     assert res["metrics"]["accuracy_style"]["generated"] == pytest.approx(0.1)
+
+
+def test_skating_frames_count_a_low_foot_by_its_slowest_joint():
+    """One window, one foot of two joints on the floor: it slides only while both move, at the
+    slower one's speed, and only while both are down; foot_skate is the share of those frames."""
+    T = 7
+    W = np.zeros((1, T, 2, 3))
+    W[0, :, 0, 0] = np.arange(T) * 0.05        # heel: 1.5 m/s at 30 fps all along
+    W[0, :4, 1, 0] = np.arange(4) * 0.02        # toes: 0.6 m/s for the first three steps, then still
+    W[0, 3:, 1, 0] = 0.06
+    W[0, 5:, :, 1] = 0.2                        # from frame 5 the foot is up (step 4 -> 5 averages 10 cm)
+    skating, slide = metrics.skating_frames(W, [[0, 1]], fps=30.0, ground=[0.0, 0.0])
+    assert skating[0].tolist() == [True, True, True, False, False, False]
+    assert np.allclose(slide[0, :3], 0.6) and not slide[0, 3:].any()
+    assert metrics.foot_skate(W, [[0, 1]], fps=30.0, ground=[0.0, 0.0]) == pytest.approx(0.5)
+    assert metrics.skating_frames(W[:0], [[0, 1]]) == (None, None)

@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 from blender_ganim.core import bvh, generator, labeler, model_file, synthesis  # noqa: E402
 from trainer import cli  # noqa: E402
 from trainer import train as train_mod  # noqa: E402
-from trainer.models import generator_from_file  # noqa: E402
+from trainer.models import generator_from_file, generator_from_weights  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["--batch", "8", "--hidden", "32", "--window", "48"]
@@ -132,6 +132,59 @@ def test_numpy_generator_matches_torch_on_trained_weights(tiny_run):
         assert np.abs(ours - ref).max() < 1e-4, frames
 
 
+def test_numpy_generator_matches_torch_with_a_joint_label_embedding(tiny_run):
+    model = model_file.load(tiny_run / "model.ganim")
+    cfg = {**model.header["arch"], "joint": True}
+    G = generator_from_weights(cfg, labeler.network_weights(model.weights)).eval()
+    rng = np.random.default_rng(1)
+    with torch.no_grad():
+        G.joint.weight.copy_(torch.from_numpy(rng.standard_normal(G.joint.weight.shape).astype(np.float32)))
+    weights = {**model.weights, "joint.weight": G.joint.weight.detach().numpy().copy()}
+    noise, latent = generator.random_inputs(cfg, 4, 61, rng)
+    ids = {k: rng.integers(0, n + 1, 4) for k, n in cfg["vocab_sizes"].items()}
+    cond = np.zeros((4, generator.cond_channels(cfg), 61), dtype=np.float32)
+    ours = generator.forward(weights, cfg, noise, latent, ids, cond)
+    with torch.no_grad():
+        ref = G(torch.from_numpy(noise), torch.from_numpy(latent),
+                {k: torch.from_numpy(v) for k, v in ids.items()}, torch.from_numpy(cond)).numpy()
+    assert np.abs(ours - ref).max() < 1e-4
+    plain = generator.forward(model.weights, model.header["arch"], noise, latent, ids, cond)
+    assert np.abs(ours - plain).max() > 1e-2  # the joint rows do act
+
+
+def test_joint_index_gives_every_label_combination_its_own_row():
+    sizes = {"style": 3, "content": 4}
+    ids = np.array([(s, c) for s in range(4) for c in range(5)])  # the last value of each: unspecified
+    rows = generator.joint_index(sizes, {"style": ids[:, 0], "content": ids[:, 1]})
+    assert sorted(rows) == list(range(generator.joint_rows(sizes))) == list(range(20))
+    given = ids[(ids[:, 0] < 3) & (ids[:, 1] < 4)]
+    rows = generator.joint_index(sizes, {"style": given[:, 0], "content": given[:, 1]}, unspecified=False)
+    assert sorted(rows) == list(range(generator.joint_rows(sizes, unspecified=False))) == list(range(12))
+
+
+def test_joint_labels_fine_tune_starts_from_the_model_and_learns_the_rows(tiny_run, sample_dir, cache, tmp_path):
+    base = model_file.load(tiny_run / "model.ganim")
+    run = tmp_path / "joint_warm"  # critic warm-up only: the joint rows stay at zero, the rest as it was
+    assert run_cli("train", sample_dir, "--out", run, "--steps", 2, "--ckpt-every", 2, "--cache", cache,
+                   "--init", tiny_run / "model.ganim", "--d-warmup", 2, "--joint-labels", *SMALL) == 0
+    warm = model_file.load(run / "model.ganim")
+    assert warm.header["arch"]["joint"] is True and warm.header["training"]["joint_labels"] is True
+    assert not warm.weights["joint.weight"].any()
+    cfg, rng = warm.header["arch"], np.random.default_rng(2)
+    noise, latent = generator.random_inputs(cfg, 2, 40, rng)
+    ids = {k: rng.integers(0, n, 2) for k, n in cfg["vocab_sizes"].items()}
+    cond = np.zeros((2, generator.cond_channels(cfg), 40), dtype=np.float32)
+    assert np.array_equal(generator.forward(warm.weights, cfg, noise, latent, ids, cond),
+                          generator.forward(base.weights, base.header["arch"], noise, latent, ids, cond))
+
+    run = tmp_path / "joint_tuned"
+    assert run_cli("train", sample_dir, "--out", run, "--steps", 6, "--ckpt-every", 6, "--cache", cache,
+                   "--init", tiny_run / "model.ganim", "--d-warmup", 1, "--joint-labels", *SMALL) == 0
+    tuned = model_file.load(run / "model.ganim").weights["joint.weight"]
+    assert tuned.any() and tuned.shape == (generator.joint_rows(cfg["vocab_sizes"]), cfg["embed"])
+    assert "joint" not in base.header["arch"] and "joint.weight" not in base.weights
+
+
 def test_existing_run_needs_resume(tiny_run, sample_dir, cache, capsys):
     assert run_cli("train", sample_dir, "--out", tiny_run, "--steps", 14, "--cache", cache, *SMALL) == 2
     assert "--resume" in capsys.readouterr().err
@@ -141,7 +194,9 @@ def test_existing_run_needs_resume(tiny_run, sample_dir, cache, capsys):
                                            (["--label-weight", "1"], "label_weight"), (["--d-wide"], "d_wide"),
                                            (["--foot-weight", "2"], "foot_weight"),
                                            (["--energy-weight", "1"], "energy_weight"),
-                                           (["--mismatch-weight", "1"], "mismatch_weight")])
+                                           (["--mismatch-weight", "1"], "mismatch_weight"),
+                                           (["--joint-labels"], "joint_labels"),
+                                           (["--foot-fast", "2"], "foot_fast")])
 def test_resume_with_other_configuration_is_refused(tiny_run, sample_dir, cache, tmp_path, capsys, change, named):
     run = tmp_path / "copy"
     shutil.copytree(tiny_run, run)
@@ -352,6 +407,37 @@ def test_quality_benchmark_over_seeds_scores_each_against_one_reference(tiny_run
     with pytest.raises(SystemExit):
         monkeypatch.setattr(sys, "argv", ["quality.py", "--seeds", "zero"])
         quality.main()
+
+
+def test_skate_parts_benchmark_splits_the_bars_foot_skate_by_content(tiny_run, sample_dir, tmp_path, monkeypatch):
+    # benchmarks/skate_parts.py --heldout: its "all" rows are the figures `ganim eval` gives for the
+    # same seed, the contents' rows add up to them, and the same-mix rate weighs the real takes'
+    # per-content rates by the generated windows.
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("skate_parts", REPO / "benchmarks" / "skate_parts.py")
+    parts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(parts)
+    out = tmp_path / "results"
+    monkeypatch.setattr(sys, "argv", ["skate_parts.py", "--model", str(tiny_run / "model.ganim"), "--data",
+                                      str(sample_dir), "--count", "20", "--heldout", "--out", str(out)])
+    parts.main()
+    record = json.loads((out / "skate_parts_heldout.json").read_text())
+    alone = tmp_path / "eval.json"
+    assert run_cli("eval", tiny_run / "model.ganim", "--data", sample_dir, "--count", 20, "--frames", 120,
+                   "--json", alone) == 0
+    skate = json.loads(alone.read_text())["metrics"]["foot_skate"]
+    assert record["generated"]["all"]["skate"] == pytest.approx(skate["generated"], rel=1e-9)
+    assert record["real"]["all"]["skate"] == pytest.approx(skate["reference"], rel=1e-9)
+    for name in ("real", "generated", "raw_network"):
+        rows = {k: v for k, v in record[name].items() if k != "all"}
+        n = sum(v["windows"] for v in rows.values())
+        assert n == record[name]["all"]["windows"]
+        assert sum(v["skate"] * v["windows"] for v in rows.values()) / n == pytest.approx(record[name]["all"]["skate"])
+        assert sum(record[name]["all"]["bands"]) == pytest.approx(record[name]["all"]["skate"])
+    assert "| all |" in (out / "skate_parts_heldout.md").read_text()
+    real = {"walk": {"skate": 0.2, "windows": 100}, "wave": {"skate": 0.0, "windows": 300}}
+    gen = {"walk": {"skate": 0.3, "windows": 50}, "wave": {"skate": 0.0, "windows": 50}, "all": {}}
+    assert parts.same_mix_rate(real, gen) == pytest.approx(0.1)
 
 
 def test_eval_of_a_folder_of_clips(sample_dir, tmp_path, capsys):
@@ -666,6 +752,11 @@ def test_negative_term_weights_are_refused(sample_dir, cache, tmp_path, capsys, 
     assert f"{option} -1.0: give 0 (off) or a positive weight" in capsys.readouterr().err
 
 
+def test_foot_fast_must_lie_above_the_band_start(sample_dir, cache, tmp_path, capsys):
+    assert run_cli("train", sample_dir, "--out", tmp_path / "ff", "--cache", cache, "--foot-fast", 0.5, *SMALL) == 2
+    assert "--foot-fast 0.5: the band charged starts at 0.5 m/s" in capsys.readouterr().err
+
+
 def test_foot_weight_slows_planted_feet_and_is_recorded(sample_dir, cache, tmp_path):
     """Same seed, same batches: the sliding of planted feet is logged in every run, and with a
     heavy --foot-weight it falls below the run without it."""
@@ -673,7 +764,8 @@ def test_foot_weight_slows_planted_feet_and_is_recorded(sample_dir, cache, tmp_p
         run = tmp_path / f"f{weight}"
         assert run_cli("train", sample_dir, "--out", run, "--steps", 40, "--ckpt-every", 40, "--cache", cache,
                        "--foot-weight", weight, "--lr", 1e-3, *SMALL) == 0
-        assert model_file.load(run / "model.ganim").header["training"]["foot_weight"] == weight
+        training = model_file.load(run / "model.ganim").header["training"]
+        assert training["foot_weight"] == weight and training["foot_fast"] == 1.0  # the band's default top
         with open(run / "losses.csv") as f:
             return np.array([float(r["slide"]) for r in csv.DictReader(f)])
     off, on = slide(0), slide(50)

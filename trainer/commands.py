@@ -104,6 +104,9 @@ def add_parsers(sub):
                    help="charge generated frames where a planted foot slides (0.5-1 m/s, its floor from the "
                         "real windows), with this weight; whether a foot is down is not differentiated, so "
                         "lifting feet does not pay (default 0: off; see README)")
+    s.add_argument("--foot-fast", type=float, metavar="M_S",
+                   help="top of the slide band --foot-weight charges, in m/s (default 1; a low foot faster than "
+                        "this is left to the critic as landing or swinging; see README)")
     s.add_argument("--energy-weight", type=float, metavar="W",
                    help="ask each label's generated windows to move their joints as fast as real windows with "
                         "the same labels do, on average over the windows sharing a label (an unbiased "
@@ -113,6 +116,11 @@ def add_parsers(sub):
                    help="show the critic real windows under labels they do not have (one column moved per "
                         "row) as fakes, with this weight, so that it must tell the labels apart (a "
                         "matching-aware critic; default 0: off; see README)")
+    s.add_argument("--joint-labels", action="store_true",
+                   help="give the generator one more label embedding per combination of label values (style "
+                        "x content), added to the columns' own, and the critic a projection per combination, "
+                        "so a style can move each content its own way; a fine-tune (--init) adds it at zero "
+                        "(default: off; see README)")
     s.add_argument("--snapshot-every", type=int, metavar="N",
                    help="also keep RUN_DIR/snapshots/model_STEP.ganim every N steps (each one a checkpoint "
                         "too), to pick the best with `ganim select RUN_DIR`")
@@ -194,8 +202,8 @@ def cmd_train(args):
                      label_weight=args.label_weight, snapshot_every=args.snapshot_every, diversity=args.diversity,
                      diversity_target=args.diversity_target, diversity_on_paths=args.diversity_on_paths,
                      nearest_draw=args.nearest_draw, nearest_of=args.nearest_of, balance_labels=args.balance_labels,
-                     foot_weight=args.foot_weight, energy_weight=args.energy_weight,
-                     mismatch_weight=args.mismatch_weight)
+                     foot_weight=args.foot_weight, foot_fast=args.foot_fast, energy_weight=args.energy_weight,
+                     mismatch_weight=args.mismatch_weight, joint_labels=args.joint_labels)
     if args.no_mirror:
         overrides["mirror"] = False
     try:

@@ -528,23 +528,37 @@ def foot_skate(windows, feet, fps=DEFAULT_FPS, ground=None, contact_height=CONTA
     swing a skate: the toes pass within 2 cm of the floor at full speed mid-swing.)
     Frame t counts with the step t -> t+1: height = mean of the two, speed = step / dt.
     """
+    skating, _ = skating_frames(windows, feet, fps, ground, contact_height, speed)
+    return float(skating.mean()) if skating is not None else float("nan")
+
+
+def skating_frames(windows, feet, fps=DEFAULT_FPS, ground=None, contact_height=CONTACT_HEIGHT_M,
+                   speed=SKATE_SPEED_MS):
+    """What :func:`foot_skate` counts, frame by frame: ``(skating [N, T-1] bool, slide speed
+    [N, T-1] m/s)``, the speed being the fastest sliding foot's slowest joint (0 where none
+    slides); ``(None, None)`` for no windows or no feet. Where feet slide and how fast is what
+    tells a planted foot dragging (under ~1 m/s) from one landing or lifting at walking speed."""
     groups = _foot_groups(feet)
     flat = [f for g in groups for f in g]
     W = np.asarray(windows, dtype=np.float64)
     if len(W) == 0 or not flat:
-        return float("nan")
+        return None, None
     F = W[:, :, flat]
     if ground is None:
         ground = foot_heights_floor(W, groups)
     h = 0.5 * (F[:, 1:, :, 1] + F[:, :-1, :, 1]) - np.asarray(ground)
     v = np.linalg.norm(F[:, 1:][..., [0, 2]] - F[:, :-1][..., [0, 2]], axis=-1) * fps
     skating = np.zeros(h.shape[:2], dtype=bool)
+    slide = np.zeros(h.shape[:2])
     start = 0
     for g in groups:
         cols = slice(start, start + len(g))
         start += len(g)
-        skating |= (h[..., cols] < contact_height).all(axis=-1) & (v[..., cols].min(axis=-1) > speed)
-    return float(skating.mean())
+        slowest = v[..., cols].min(axis=-1)
+        this = (h[..., cols] < contact_height).all(axis=-1) & (slowest > speed)
+        skating |= this
+        slide = np.where(this, np.maximum(slide, slowest), slide)
+    return skating, slide
 
 
 def jitter(windows, fps=DEFAULT_FPS):
@@ -691,9 +705,14 @@ class Reference:
     def windows_of(self, motions):
         """Every canonical window of ``motions`` on this reference's rig, as centred features
         ``[N, D]`` (comparable with ``X_r`` / ``X_h``), and the clip index of each."""
-        seqs, _, _ = _sequences(_as_list(motions), self.fps, self.skeleton)
-        W, clips = _canonical_windows(seqs, self.rig, self.length, self.stride)
+        W, clips = self.canonical_windows(motions)
         return features(W, self.fps) - self.center, clips
+
+    def canonical_windows(self, motions):
+        """Every canonical window of ``motions`` on this reference's rig ``[N, length, J, 3]``
+        (metres, as ``W_r`` / ``W_h``), and the clip index of each."""
+        seqs, _, _ = _sequences(_as_list(motions), self.fps, self.skeleton)
+        return _canonical_windows(seqs, self.rig, self.length, self.stride)
 
     def floor(self, n):
         """FD floor and coverage reference for a generated set of ``n`` windows (cached)."""

@@ -13,16 +13,19 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from blender_ganim.core import labeler
-from blender_ganim.core.generator import cond_channels, known_channels, upsample_index
+from blender_ganim.core.generator import cond_channels, joint_index, joint_rows, known_channels, upsample_index
 
 TRAJ_CHANNELS = (6, 7, 8, 9)  # root height, velocity x/z, yaw rate: what path following conditions on
 
 
 def gen_config(channels, vocab_sizes, hidden=128, dilations=(1, 2, 4, 8, 16, 32, 1, 4),
-               noise=16, latent=32, embed=64, noise_stride=4, residual=True):
-    return dict(channels=channels, vocab_sizes=dict(vocab_sizes), hidden=hidden, dilations=list(dilations),
-                noise=noise, latent=latent, embed=embed, noise_stride=noise_stride,
-                traj=list(TRAJ_CHANNELS), residual=residual)
+               noise=16, latent=32, embed=64, noise_stride=4, residual=True, joint=False):
+    cfg = dict(channels=channels, vocab_sizes=dict(vocab_sizes), hidden=hidden, dilations=list(dilations),
+               noise=noise, latent=latent, embed=embed, noise_stride=noise_stride,
+               traj=list(TRAJ_CHANNELS), residual=residual)
+    if joint:  # only when used, so files without it keep the header they always had
+        cfg["joint"] = True
+    return cfg
 
 
 
@@ -50,6 +53,11 @@ class Generator(nn.Module):
         H, E = cfg["hidden"], cfg["embed"]
         # One embedding per label column; the extra last row means "unspecified".
         self.embeds = nn.ModuleDict({k: nn.Embedding(n + 1, E) for k, n in cfg["vocab_sizes"].items()})
+        # Optional: one more row per label combination (--joint-labels), added to the columns' sum.
+        # It starts at zero, so a model given it by a fine-tune generates as before until it learns.
+        self.joint = nn.Embedding(joint_rows(cfg["vocab_sizes"]), E) if cfg.get("joint") else None
+        if self.joint is not None:
+            nn.init.zeros_(self.joint.weight)
         cond = E + cfg["latent"]
         self.inp = nn.Conv1d(cfg["noise"] + cond_channels(cfg), H, 3, padding=1)
         self.blocks = nn.ModuleList([FiLMBlock(H, d, cond) for d in cfg["dilations"]])
@@ -59,6 +67,8 @@ class Generator(nn.Module):
         e = latent.new_zeros(latent.shape[0], self.cfg["embed"])
         for k, emb in self.embeds.items():
             e = e + emb(labels[k])
+        if self.joint is not None:
+            e = e + self.joint(joint_index(self.cfg["vocab_sizes"], labels))
         return torch.cat([e, latent], dim=-1)
 
     def forward(self, noise, latent, labels, cond):
@@ -104,7 +114,7 @@ class Discriminator(nn.Module):
     """Temporal conv critic over windows with label projection (Miyato & Koyama 2018)."""
 
     def __init__(self, channels, vocab_sizes, hidden=128, spectral=True, fk=None, time_std=False, batch_std=False,
-                 classify=False, wide=False):
+                 classify=False, wide=False, joint=False):
         super().__init__()
         self.time_std, self.batch_std = time_std, batch_std
         sn = nn.utils.spectral_norm if spectral else (lambda m: m)  # without it, R1 alone keeps D in check
@@ -142,6 +152,10 @@ class Discriminator(nn.Module):
         feat += 1 if batch_std else 0
         self.head = sn(nn.Linear(feat, 1))
         self.embeds = nn.ModuleDict({k: sn(nn.Embedding(n, feat)) for k, n in vocab_sizes.items()})
+        # With ``joint``, a projection per label combination too: whether a window moves as *this*
+        # style does in *this* content, not only as the style does on average over contents.
+        self.vocab_sizes = dict(vocab_sizes)
+        self.joint = sn(nn.Embedding(joint_rows(vocab_sizes, unspecified=False), feat)) if joint else None
         # Optional label heads (auxiliary classifier, Odena et al. 2017): which label does a window
         # look like? Fitted on real windows only; G is then asked to make its windows read as theirs.
         self.classify = nn.ModuleDict({k: sn(nn.Linear(feat, n)) for k, n in vocab_sizes.items()}) \
@@ -168,6 +182,8 @@ class Discriminator(nn.Module):
         out = self.head(feat).squeeze(-1)
         for k, emb in self.embeds.items():
             out = out + (emb(labels[k]) * feat).sum(-1)
+        if self.joint is not None:
+            out = out + (self.joint(joint_index(self.vocab_sizes, labels, unspecified=False)) * feat).sum(-1)
         if classes:
             return out, {k: head(feat) for k, head in (self.classify or {}).items()}
         return out
@@ -200,8 +216,17 @@ def count_params(module):
 
 def generator_from_file(model):
     """A torch Generator holding a loaded .ganim's weights (its label classifier is left aside)."""
-    G = Generator(model.header["arch"])
-    G.load_state_dict({k: torch.from_numpy(v) for k, v in labeler.network_weights(model.weights).items()})
+    return generator_from_weights(model.header["arch"], labeler.network_weights(model.weights))
+
+
+def generator_from_weights(arch, weights):
+    """A torch Generator of ``arch`` holding ``weights``; a joint embedding that ``arch`` asks
+    for and ``weights`` lack (a fine-tune adding --joint-labels) starts at zero."""
+    G = Generator(arch)
+    state = {k: torch.from_numpy(v) for k, v in weights.items()}
+    if G.joint is not None and "joint.weight" not in state:
+        state["joint.weight"] = G.joint.weight.detach().clone()
+    G.load_state_dict(state)
     return G
 
 

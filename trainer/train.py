@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from blender_ganim.core import model_file
+from blender_ganim.core import labeler, model_file
 from blender_ganim.core.generator import noise_length
 
 from . import data as data_mod
@@ -29,7 +29,7 @@ from .diversity import diversity_loss, nearest_draw_loss, nearest_of_loss, same_
 from .evaluate import takes_left_out
 from .fk import VEL_SCALE, PoseFK
 from .labels import labeler_weights
-from .models import (Discriminator, Generator, count_params, gen_config, generator_from_file, label_loss,
+from .models import (Discriminator, Generator, count_params, gen_config, generator_from_weights, label_loss,
                      generator_weights, make_cond, mismatched_labels)
 
 LICENCE_NOTE = ("Trained on the Bandai Namco Research Motion Dataset (CC BY-NC 4.0, "
@@ -46,13 +46,15 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, free_length=N
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, select_fraction=0.0, free_prob=0.5, traj_prob=0.3, d_norm="none",
                 d_fk=True, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, d_wide=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True,
-                nearest_draw=0.0, nearest_of=2, balance_labels=False, foot_weight=0.0, energy_weight=0.0, mismatch_weight=0.0)
+                nearest_draw=0.0, nearest_of=2, balance_labels=False, foot_weight=0.0, foot_fast=foot_slide.FAST_M_S,
+                energy_weight=0.0, mismatch_weight=0.0, joint_labels=False)
 
 
 # What a checkpoint written before a fingerprint key existed was trained with.
 OLDER_RUNS = dict(d_fk=False, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, d_wide=False, window_max=None,
                   free_length=None, init=None, label_weight=0.0,
-                  balance_labels=False, select_fraction=0.0, foot_weight=0.0, energy_weight=0.0, mismatch_weight=0.0)
+                  balance_labels=False, select_fraction=0.0, foot_weight=0.0, foot_fast=foot_slide.FAST_M_S,
+                  energy_weight=0.0, mismatch_weight=0.0, joint_labels=False)
 
 
 # ------------------------------------------------------------------ set-up
@@ -77,7 +79,8 @@ def setup_distributed(device_arg):
 def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
     keys = ("window", "window_max", "free_length", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_fk_vel_scale", "d_time_std", "d_batch_std", "d_wide",
-            "label_weight", "balance_labels", "select_fraction", "foot_weight", "energy_weight", "mismatch_weight")
+            "label_weight", "balance_labels", "select_fraction", "foot_weight", "foot_fast", "energy_weight",
+            "mismatch_weight", "joint_labels")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
     body["vocab"] = ds.vocab
@@ -191,8 +194,9 @@ def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extr
                      "frames": ds.frames, "hours": ds.frames / ds.fps / 3600 / (2 if cfg["mirror"] else 1),
                      "device": str(device), "wall_time_s": wall, "window": cfg["window"],
                      "window_max": cfg["window_max"] or cfg["window"], "free_length": cfg["free_length"],
-                     "init": cfg["init"], "foot_weight": cfg["foot_weight"], "energy_weight": cfg["energy_weight"],
-                     "mismatch_weight": cfg["mismatch_weight"],
+                     "init": cfg["init"], "foot_weight": cfg["foot_weight"], "foot_fast": cfg["foot_fast"],
+                     "energy_weight": cfg["energy_weight"],
+                     "mismatch_weight": cfg["mismatch_weight"], "joint_labels": cfg["joint_labels"],
                      "balance_labels": cfg["balance_labels"],
                      "data": cfg["data_names"], "validation_takes": sorted(val_names),
                      "selection_takes": sorted(selection_names)},
@@ -286,6 +290,9 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     for key in ("foot_weight", "energy_weight", "mismatch_weight"):
         if not cfg[key] >= 0:
             raise TrainError(f"--{key.replace('_', '-')} {cfg[key]}: give 0 (off) or a positive weight")
+    if not cfg["foot_fast"] > foot_slide.SPEED_M_S:
+        raise TrainError(f"--foot-fast {cfg['foot_fast']}: the band charged starts at {foot_slide.SPEED_M_S:g} m/s, "
+                         f"so give a faster top (the default is {foot_slide.FAST_M_S:g})")
     if not cfg["d_fk_vel_scale"] > 0:
         raise TrainError(f"--d-fk-vel-scale {cfg['d_fk_vel_scale']}: give a positive scale (the default is {VEL_SCALE:g})")
     rank, world, device = setup_distributed(device)
@@ -339,8 +346,13 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     vocab_sizes = {k: len(v) for k, v in ds.vocab.items()}
 
     # ---- models
-    arch = base.header["arch"] if base is not None else gen_config(C, vocab_sizes, hidden=cfg["hidden"])
-    G = (generator_from_file(base) if base is not None else Generator(arch)).to(device)
+    if base is not None:  # --joint-labels may add a joint embedding to a model that had none
+        arch = {**base.header["arch"], **({"joint": True} if cfg["joint_labels"] else {})}
+        G = generator_from_weights(arch, labeler.network_weights(base.weights))
+    else:
+        arch = gen_config(C, vocab_sizes, hidden=cfg["hidden"], joint=cfg["joint_labels"])
+        G = Generator(arch)
+    G = G.to(device)
     fk = PoseFK(ds.skeleton, ds.spec, train_ds.mean, train_ds.std, ds.fps,
                 vel_scale=cfg["d_fk_vel_scale"]) if cfg["d_fk"] or cfg["foot_weight"] > 0 or cfg["energy_weight"] > 0 else None
     feet, floor = _feet_and_floor(cfg, fk, train_ds, ds.spec)
@@ -348,7 +360,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     D = Discriminator(C, vocab_sizes, hidden=cfg["hidden"], spectral=cfg["d_norm"] == "spectral",
                       fk=fk if cfg["d_fk"] else None,
                       time_std=cfg["d_time_std"], batch_std=cfg["d_batch_std"], wide=cfg["d_wide"],
-                      classify=cfg["label_weight"] > 0).to(device)
+                      classify=cfg["label_weight"] > 0, joint=cfg["joint_labels"]).to(device)
     if fk is not None:
         fk.to(device)  # the critic's own when --d-fk; the foot and energy terms' alone otherwise
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
@@ -474,7 +486,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             slide = torch.zeros((), device=device)
             if feet:  # logged in every run; a gradient only with the weight on
                 with torch.set_grad_enabled(cfg["foot_weight"] > 0 and not warming):
-                    slide = foot_slide.slide_loss(fk, fake, feet, floor, 1 - mask)
+                    slide = foot_slide.slide_loss(fk, fake, feet, floor, 1 - mask, fast=cfg["foot_fast"])
             # With --energy-weight, each label's free rows must move as much as real windows of it
             # (trainer/label_energy.py); where frames are known, they set how much the row moves.
             energy = torch.zeros((), device=device)

@@ -79,6 +79,28 @@ def noise_length(frames, stride):
     return -(-frames // stride)
 
 
+def joint_index(vocab_sizes, label_ids, unspecified=True):
+    """Row of each clip's label combination in a joint embedding (``cfg["joint"]``).
+
+    Mixed radix over the columns in ``vocab_sizes`` order. The generator's tables have an
+    "unspecified" value per column (n + 1 values), so every combination, partial ones
+    included, has a row; the critic's see given labels only (``unspecified=False``). Why a
+    joint row at all: summed per-column embeddings move every content alike for a style.
+    """
+    index = 0
+    for k, n in vocab_sizes.items():
+        index = index * (n + int(unspecified)) + label_ids[k]  # numpy or torch alike
+    return index
+
+
+def joint_rows(vocab_sizes, unspecified=True):
+    """How many rows a joint embedding has (see :func:`joint_index`)."""
+    rows = 1
+    for n in vocab_sizes.values():
+        rows *= n + int(unspecified)
+    return rows
+
+
 def forward(weights, cfg, noise, latent, label_ids, cond, away_ids=None, strength=0.0):
     """noise [B, noise, ceil(T/stride)], latent [B, latent], label_ids {k: int [B]}, cond [B, cond_ch, T].
 
@@ -93,9 +115,15 @@ def forward(weights, cfg, noise, latent, label_ids, cond, away_ids=None, strengt
     emb = 0.0
     for k in cfg["vocab_sizes"]:
         emb = emb + w[f"embeds.{k}.weight"][label_ids[k]]
+    if cfg.get("joint"):
+        emb = emb + w["joint.weight"][joint_index(cfg["vocab_sizes"], label_ids)]
     for k, away in (away_ids or {}).items():
         table = w[f"embeds.{k}.weight"]
         emb = emb + strength * (table[label_ids[k]] - table[away])
+        if cfg.get("joint"):  # the combination's own part moves with its column
+            joint = w["joint.weight"]
+            emb = emb + strength * (joint[joint_index(cfg["vocab_sizes"], label_ids)]
+                                    - joint[joint_index(cfg["vocab_sizes"], {**label_ids, k: away})])
     c = np.concatenate([np.broadcast_to(emb, (len(latent), cfg["embed"])), latent], axis=-1).astype(np.float32)
     x = _leaky(conv1d(np.concatenate([z, cond], axis=1).astype(np.float32), w["inp.weight"], w["inp.bias"]))
     for i, d in enumerate(cfg["dilations"]):
