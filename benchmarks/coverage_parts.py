@@ -83,8 +83,9 @@ def main():
                    "training_windows_share": float(1.0 if k == "all" else np.mean(content_r == k)),
                    "generated": share(by_g, m), "reference": share(plain, m), "reference_same_mix": share(mixed, m)}
     takes = "held-out" if args.heldout else "training"
+    temperature = synthesis.sampling_defaults(model)["temperature"]  # what generate_for_eval drew at
     result = {"model": Path(args.model).name, "takes": takes, "count": args.count, "seed": args.seed,
-              "temperature": synthesis.TEMPERATURE, "threshold": th, "rows": rows,
+              "temperature": temperature, "threshold": th, "rows": rows,
               "seconds": round(time.time() - t0, 1)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -93,7 +94,7 @@ def main():
     total = rows["all"]
     lines = [f"# Coverage by content on {takes} takes ({result['model']})", "",
              f"{args.count} clips of 120 frames (labels spread evenly), seed {args.seed}, temperature "
-             f"{synthesis.TEMPERATURE:g}; a real window counts as covered when its nearest window is closer than "
+             f"{temperature:g}; a real window counts as covered when its nearest window is closer than "
              f"{th:.4f} (the median real-to-training distance). References: {args.draws} random training subsamples "
              "of the generated set's size, plain and with the generated set's mix of contents.", "",
              "| content | real windows | generated windows | covered by generated | by training subsample | "

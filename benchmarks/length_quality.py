@@ -54,6 +54,7 @@ def main():
     t0 = time.time()
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     model, ref = training_takes_reference(args.model, args.data, log)
+    temperature = synthesis.sampling_defaults(model)["temperature"]  # what score_generated draws at
     rows = {}
     for frames in [int(x) for x in args.lengths.split(",") if x.strip()]:
         result, clips = score_generated(model, ref, args.count, frames, args.seed)
@@ -68,7 +69,7 @@ def main():
               "training_window": training.get("window"),
               "training_window_max": training.get("window_max") or training.get("window"),
               "training_free_length": training.get("free_length"),
-              "clips_per_length": args.count, "seed": args.seed, "temperature": synthesis.TEMPERATURE,
+              "clips_per_length": args.count, "seed": args.seed, "temperature": temperature,
               "stride": ref.stride, "rows": rows, "seconds": round(time.time() - t0, 1)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,7 +81,7 @@ def main():
     if result["training_free_length"]:
         windows += f", free rows drawn up to {result['training_free_length']} frames (--free-length)"
     lines = [f"# Quality by clip length on training takes ({result['model']}, trained on {windows})", "",
-             f"{args.count} clips per length, seed {args.seed}, temperature {synthesis.TEMPERATURE:g}; ratios to the "
+             f"{args.count} clips per length, seed {args.seed}, temperature {temperature:g}; ratios to the "
              "pseudo held-out training takes (FD against a floor of as many windows). Across lengths compare "
              "novelty, coverage, skate, jitter and style: FD and diversity within labels also change with the "
              "number of windows per clip (a longer clip gives more, correlated windows, and its mean window "

@@ -101,7 +101,7 @@ def main():
     ap.add_argument("--data", nargs="+", default=None)
     ap.add_argument("--count", type=int, default=150, help="generated clips (150 x 120 frames ~ 1,000 windows)")
     ap.add_argument("--frames", type=int, default=120)
-    ap.add_argument("--temperature", type=float, default=synthesis.TEMPERATURE, help=synthesis.TEMPERATURE_HELP)
+    ap.add_argument("--temperature", type=float, default=None, help=synthesis.TEMPERATURE_HELP)
     ap.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     ap.add_argument("--seeds", type=parse_seeds, default=None, metavar="LIST",
                     help="several generation seeds, e.g. 0-4 or 0,3,7: all scored against one reference, "
@@ -113,6 +113,8 @@ def main():
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     t0 = time.time()
     model = model_file.load(args.model)
+    if args.temperature is None:  # the model's own, recorded in every result
+        args.temperature = synthesis.sampling_defaults(model)["temperature"]
     ref = heldout_reference(model, data, log=log)
     results = {}
     for seed in seeds:

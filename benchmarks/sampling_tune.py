@@ -6,16 +6,17 @@
 
 The model's training takes are split as `ganim select` splits them (R and a pseudo held-out part
 H'; the run's real held-out takes stay unseen). Two sweeps: the temperature with the foot lock at
-its default strength, then the lock strength at the default temperature. In each cell COUNT clips
+the model's own strength, then the lock strength at the model's own temperature (`ganim sampling
+MODEL` shows them; the shipped defaults unless its file records others). In each cell COUNT clips
 of 120 frames (labels spread evenly over style x content, as `ganim eval` draws them) are generated
 once per seed, with the same seeds in every cell, and scored with the quality metrics against H'.
 The defaults `synthesis.TEMPERATURE` and `synthesis.LOCK_STRENGTH` come from these sweeps;
-benchmarks/quality.py then reports them once on the held-out takes.
+benchmarks/quality.py then reports them once on the held-out takes. For another model, record what
+the sweeps pick in a copy of it: `ganim sampling MODEL --temperature T --lock-strength S --out NEW.ganim`.
 Writes benchmarks/results/sampling_tune.{json,md,png}.
 """
 
 import argparse
-import contextlib
 import json
 import sys
 import time
@@ -26,7 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
-from blender_ganim.core import synthesis  # noqa: E402
+from blender_ganim.core import model_file, synthesis  # noqa: E402
 from quality import training_takes_reference  # noqa: E402
 from trainer.evaluate import BANDS, score_generated, shortfall  # noqa: E402
 
@@ -37,15 +38,10 @@ def _numbers(text, kind):
     return [kind(x) for x in text.split(",") if x.strip()]
 
 
-@contextlib.contextmanager
-def lock_strength(value):
-    """synthesis.generate's foot lock at another strength, for the cells of one sweep."""
-    before = synthesis.LOCK_STRENGTH
-    synthesis.LOCK_STRENGTH = value
-    try:
-        yield
-    finally:
-        synthesis.LOCK_STRENGTH = before
+def with_lock_strength(model, value):
+    """``model`` generating with its foot lock at another strength (as `ganim sampling` records it)."""
+    own = {**(model.header.get("sampling") or {}), "lock_strength": value}
+    return model_file.Model({**model.header, "sampling": own}, model.weights, model.path)
 
 
 def score_cell(model, ref, seeds, count, temperature, frames=120):
@@ -67,18 +63,17 @@ def sweep(model, ref, name, values, seeds, count, log=print):
         if name == "temperature":
             cell = score_cell(model, ref, seeds, count, v)
         else:
-            with lock_strength(v):
-                cell = score_cell(model, ref, seeds, count, synthesis.TEMPERATURE)
+            cell = score_cell(with_lock_strength(model, v), ref, seeds, count,
+                              synthesis.sampling_defaults(model)["temperature"])
         out[f"{v:g}"] = cell
         log(f"{name} {v:g}: shortfall {cell['shortfall']:.3f} ("
             + ", ".join(f"{k} {cell['mean'][k]:.3f}x" for k in SHOWN if k in cell["mean"]) + ")")
     return out
 
 
-DEFAULTS = {"temperature": lambda: synthesis.TEMPERATURE, "lock_strength": lambda: synthesis.LOCK_STRENGTH}
 
 
-def plot(grids, path):
+def plot(grids, path, own):
     """One row per sweep: each metric (mean and seeds) against the swept value, bands in red."""
     import matplotlib
     matplotlib.use("Agg")
@@ -103,7 +98,7 @@ def plot(grids, path):
                         ax.axhline(edge, color="tab:red", lw=0.8, ls="--")
                 if k == "diversity_within":
                     ax.axhline(1.0, color="tab:green", lw=0.8, ls="--")
-            ax.axvline(DEFAULTS[name](), color="0.3", lw=0.6, ls=":")
+            ax.axvline(own[name], color="0.3", lw=0.6, ls=":")
             ax.set_title(k if k == "shortfall" else f"{k} (x real)", fontsize=8)
             ax.set_xlabel(name.replace("_", " "), fontsize=8)
             ax.tick_params(labelsize=7)
@@ -112,8 +107,7 @@ def plot(grids, path):
     plt.close(fig)
 
 
-def table(name, grid, keys):
-    default = DEFAULTS[name]()
+def table(name, grid, keys, default):
     lines = [f"| {name.replace('_', ' ')} | " + " | ".join(keys) + " | shortfall |",
              "|---:|" + "---:|" * (len(keys) + 1)]
     for v in sorted(grid, key=float, reverse=True):
@@ -138,6 +132,7 @@ def main():
     t0 = time.time()
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     model, ref = training_takes_reference(args.model, args.data, log)
+    own = synthesis.sampling_defaults(model)  # each axis is swept with the other at the model's own
     seeds = _numbers(args.seeds, int)
     grids = {"temperature": sweep(model, ref, "temperature", _numbers(args.temperatures, float), seeds,
                                   args.count, log),
@@ -145,7 +140,7 @@ def main():
                                     args.count, log)}
     result = {"model": Path(args.model).name, "steps": model.header["training"]["steps"],
               "clips_per_cell": args.count, "frames": 120, "seeds": seeds,
-              "defaults": {k: f() for k, f in DEFAULTS.items()}, "grids": grids,
+              "defaults": {k: own[k] for k in grids}, "grids": grids,
               "seconds": round(time.time() - t0, 1)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -154,13 +149,13 @@ def main():
     lines = [f"# Sampling temperature and foot lock on training takes ({result['model']}, {result['steps']} steps)",
              "", f"{args.count} clips of 120 frames per cell and seed, seeds {', '.join(map(str, seeds))} (the same "
              "in every cell); ratios to the pseudo held-out training takes, mean over seeds. The temperature is "
-             f"swept with the lock at {synthesis.LOCK_STRENGTH:g}, the lock with the temperature at "
-             f"{synthesis.TEMPERATURE:g}.", ""]
+             f"swept with the lock at {own['lock_strength']:g}, the lock with the temperature at "
+             f"{own['temperature']:g} (the model's own).", ""]
     for name, grid in grids.items():
-        lines += table(name, grid, keys)
+        lines += table(name, grid, keys, own[name])
     lines += [f"{result['seconds']:.0f} s."]
     (out / "sampling_tune.md").write_text("\n".join(lines) + "\n")
-    plot(grids, out / "sampling_tune.png")
+    plot(grids, out / "sampling_tune.png", own)
     print("\n".join(lines))
 
 

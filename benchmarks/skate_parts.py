@@ -89,8 +89,9 @@ def main():
     gen = sets["generated"]
     mix = same_mix_rate(real, gen)
     takes = "held-out" if args.heldout else "training"
+    temperature = synthesis.sampling_defaults(model)["temperature"]  # what generate_for_eval drew at
     result = {"model": Path(args.model).name, "takes": takes, "count": args.count, "seed": args.seed,
-              "temperature": synthesis.TEMPERATURE, "speed_bands_m_s": [band_label(lo, hi) for lo, hi in
+              "temperature": temperature, "speed_bands_m_s": [band_label(lo, hi) for lo, hi in
                                                                         zip(SPEED_BANDS[:-1], SPEED_BANDS[1:])],
               "real": real, **{k.replace(" ", "_"): v for k, v in sets.items()},
               "ratio": gen["all"]["skate"] / real["all"]["skate"],
@@ -104,7 +105,7 @@ def main():
     raw = sets["raw network"]
     lines = [f"# Foot skate by content on {takes} takes ({result['model']})", "",
              f"{args.count} clips of 120 frames (labels spread evenly), seed {args.seed}, temperature "
-             f"{synthesis.TEMPERATURE:g}; share of frames with a foot down (5 cm) and sliding (> 0.5 m/s). "
+             f"{temperature:g}; share of frames with a foot down (5 cm) and sliding (> 0.5 m/s). "
              "*Raw*: the same draws without the clean-up (low-pass and foot lock).", "",
              "| content | real windows | real | generated windows | generated | ratio | raw network |",
              "|---|---:|---:|---:|---:|---:|---:|"]

@@ -87,3 +87,32 @@ def test_restyle_keep_height_keeps_the_roots_height(sample_dir, default_model, t
                                                                             tmp_path / "kept.bvh"))
     assert np.abs(kept - source).max() < 1e-3  # BVH text keeps a few decimals
     assert moved.std() < 0.7 * source.std()   # an elderly root bobs less
+
+
+def test_sampling_shows_records_and_refuses(default_model, tmp_path):
+    from blender_ganim.core import model_file
+    shown = ganim("sampling", default_model)
+    assert shown.returncode == 0, shown.stderr
+    assert "temperature    0.5  (shipped default)" in shown.stdout and "lock_strength  0.6" in shown.stdout
+    tuned = tmp_path / "tuned.ganim"
+    r = ganim("sampling", default_model, "--temperature", 0.8, "--smooth-sigma", 1.25, "--out", tuned)
+    assert r.returncode == 0 and "temperature 0.8, smooth_sigma 1.25" in r.stdout, r.stderr
+    again = ganim("sampling", tuned).stdout
+    assert "temperature    0.8  (recorded in the file)" in again and "lock_strength  0.6  (shipped default)" in again
+    assert "sampling  temperature 0.8, smooth sigma 1.25 (recorded" in ganim("info", tuned).stdout
+    a, b = model_file.load(default_model), model_file.load(tuned)
+    assert all(np.array_equal(a.weights[k], b.weights[k]) for k in a.weights) and set(a.weights) == set(b.weights)
+    assert {k: v for k, v in a.header.items() if k != "sha256"} == \
+        {k: v for k, v in b.header.items() if k not in ("sha256", "sampling")}
+    plain = tmp_path / "plain.ganim"  # --reset drops what the file records
+    assert ganim("sampling", tuned, "--reset", "--out", plain).returncode == 0
+    assert "sampling" not in model_file.load(plain).header
+    for args, words in (([default_model, "--temperature", 0.8], "give --out NEW.ganim"),
+                        ([tuned, "--temperature", 0.8, "--out", tuned], "is the model itself"),
+                        ([default_model, "--temperature", 3, "--out", tmp_path / "x.ganim"],
+                         "temperature must be a number from 0 to 2, got 3.0"),
+                        ([default_model, "--lock-strength", -0.1, "--out", tmp_path / "x.ganim"],
+                         "lock_strength must be a number from 0 to 1")):
+        r = ganim("sampling", *args)
+        assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+    assert not (tmp_path / "x.ganim").exists()

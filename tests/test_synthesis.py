@@ -34,6 +34,33 @@ def test_shipped_model_header(model):
     assert MODEL.stat().st_size < 10 * 2 ** 20
 
 
+def test_a_model_generates_with_the_sampling_its_file_records(model):
+    """Left out, the temperature and the clean-up are the model's own (header "sampling"), else the
+    shipped defaults; a recorded value outside its range is refused by name."""
+    assert synthesis.sampling_defaults(model) == {"temperature": synthesis.TEMPERATURE,
+                                                  "smooth_sigma": synthesis.SMOOTH_SIGMA,
+                                                  "lock_strength": synthesis.LOCK_STRENGTH}
+    own = model_file.Model({**model.header, "sampling": {"temperature": 0.9, "smooth_sigma": 1.0}},
+                           model.weights, "own.ganim")
+    assert synthesis.sampling_defaults(own)["lock_strength"] == synthesis.LOCK_STRENGTH
+    pos = lambda clips: np.stack([m.global_positions() for m in clips])  # noqa: E731
+    implied, _ = synthesis.generate(own, 60, count=2, seed=4)
+    told, _ = synthesis.generate(model, 60, count=2, seed=4, temperature=0.9)
+    default, _ = synthesis.generate(model, 60, count=2, seed=4)
+    sigma_too = model_file.Model({**model.header, "sampling": {"temperature": 0.9}}, model.weights, "t.ganim")
+    temperature_only, _ = synthesis.generate(sigma_too, 60, count=2, seed=4)
+    assert np.array_equal(pos(temperature_only), pos(told))  # the recorded temperature, the default clean-up
+    assert not np.allclose(pos(implied), pos(told))           # ... and the recorded low-pass on top
+    assert not np.allclose(pos(told), pos(default))
+    explicit, _ = synthesis.generate(own, 60, count=2, seed=4, temperature=0.5)
+    assert not np.allclose(pos(explicit), pos(default))       # a given temperature, the model's low-pass
+    bad = model_file.Model({**model.header, "sampling": {"temperature": 5}}, model.weights, "bad.ganim")
+    with pytest.raises(synthesis.SynthesisError, match="bad.ganim: recorded sampling: temperature must be"):
+        synthesis.generate(bad, 60)
+    with pytest.raises(synthesis.SynthesisError, match="unknown setting 'sigma'"):
+        synthesis.check_sampling({"sigma": 1.0})
+
+
 def test_generate_is_seeded_and_labelled(model):
     a, la = synthesis.generate(model, 90, count=2, labels={"style": "elderly"}, seed=3)
     b, _ = synthesis.generate(model, 90, count=2, labels={"style": "elderly"}, seed=3)

@@ -162,7 +162,8 @@ def test_joint_index_gives_every_label_combination_its_own_row():
     assert sorted(rows) == list(range(generator.joint_rows(sizes, unspecified=False))) == list(range(12))
 
 
-def test_joint_labels_fine_tune_starts_from_the_model_and_learns_the_rows(tiny_run, sample_dir, cache, tmp_path):
+def test_joint_labels_fine_tune_starts_from_the_model_and_learns_the_rows(tiny_run, sample_dir, cache, tmp_path,
+                                                                         monkeypatch):
     base = model_file.load(tiny_run / "model.ganim")
     run = tmp_path / "joint_warm"  # critic warm-up only: the joint rows stay at zero, the rest as it was
     assert run_cli("train", sample_dir, "--out", run, "--steps", 2, "--ckpt-every", 2, "--cache", cache,
@@ -170,6 +171,12 @@ def test_joint_labels_fine_tune_starts_from_the_model_and_learns_the_rows(tiny_r
     warm = model_file.load(run / "model.ganim")
     assert warm.header["arch"]["joint"] is True and warm.header["training"]["joint_labels"] is True
     assert not warm.weights["joint.weight"].any()
+    # written as format version 2, which a reader of version 1 (that would leave the rows out) refuses
+    assert (warm.header["version"], base.header["version"]) == (2, 1)
+    monkeypatch.setattr(model_file, "FORMAT_VERSION", 1)
+    with pytest.raises(model_file.ModelFileError, match="version 2 is newer"):
+        model_file.load(run / "model.ganim")
+    monkeypatch.undo()
     cfg, rng = warm.header["arch"], np.random.default_rng(2)
     noise, latent = generator.random_inputs(cfg, 2, 40, rng)
     ids = {k: rng.integers(0, n, 2) for k, n in cfg["vocab_sizes"].items()}

@@ -78,6 +78,33 @@ def cmd_convert(args):
 
 # ------------------------------------------------------------------------ parser
 
+def cmd_sampling(args):
+    from blender_ganim.core import model_file, synthesis
+    model = model_file.load(args.model)
+    given = {k: v for k, v in (("temperature", args.temperature), ("smooth_sigma", args.smooth_sigma),
+                               ("lock_strength", args.lock_strength)) if v is not None}
+    if not given and not args.reset:
+        own = model.header.get("sampling") or {}
+        for key, value in synthesis.sampling_defaults(model).items():
+            print(f"{key:<14} {value:g}  ({'recorded in the file' if key in own else 'shipped default'})")
+        return
+    if not args.out:
+        raise UserError("give --out NEW.ganim to write a copy with these settings (the model is left as it is)")
+    out = Path(args.out)
+    if out.resolve() == Path(args.model).resolve():
+        raise UserError(f"--out {out} is the model itself; write the copy elsewhere")
+    synthesis.check_sampling(given, "ganim sampling")
+    header = {k: v for k, v in model.header.items() if k != "sha256"}
+    settings = {} if args.reset else dict(header.get("sampling") or {})
+    settings.update(given)
+    header["sampling"] = settings
+    if not settings:
+        del header["sampling"]
+    model_file.save(out, header, model.weights)
+    shown = ", ".join(f"{k} {v:g}" for k, v in settings.items()) or "the shipped defaults"
+    print(f"wrote {out}: generates with {shown}")
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="ganim",
@@ -91,6 +118,24 @@ def build_parser():
     s.add_argument("file", help="a .bvh or .ganim file")
     s.add_argument("--joints", action="store_true", help="also print the joint hierarchy")
     s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser(
+        "sampling", help="show or record the settings a model generates with",
+        description="Print the temperature and clean-up a model generates with when none is given "
+                    "(`ganim sample`, `eval`, `select`, the Blender panel and batch generation): those its "
+                    "file records, the shipped defaults for the rest. With any setting, write a copy of the "
+                    "model that records it (the weights are unchanged; the model file is left as it is). "
+                    "Pick them on training takes, e.g. with benchmarks/sampling_tune.py --model.")
+    s.add_argument("model", help="a .ganim model")
+    s.add_argument("--temperature", type=float, metavar="T",
+                   help="noise temperature, 0-2 (lower: more typical of the labels; 1: the network as trained)")
+    s.add_argument("--smooth-sigma", type=float, metavar="FRAMES",
+                   help="the clean-up's Gaussian low-pass over the generated features, 0-8 frames (0: none)")
+    s.add_argument("--lock-strength", type=float, metavar="S",
+                   help="share of a planted foot's slide the foot lock takes out, 0-1 (1: held still)")
+    s.add_argument("--reset", action="store_true", help="drop the settings the file records (then apply any given)")
+    s.add_argument("--out", metavar="NEW.ganim", help="where to write the copy (required with a setting)")
+    s.set_defaults(func=cmd_sampling)
 
     s = sub.add_parser("convert", help="cut, resample or mirror a BVH clip",
                        description="Read a BVH clip, optionally cut a frame range, resample and mirror "

@@ -148,7 +148,7 @@ def add_parsers(sub):
     s.add_argument("--frames", type=int, default=120)
     s.add_argument("--label", action="append", metavar="NAME=VALUE", help="e.g. style=elderly (repeatable)")
     s.add_argument("--seed", type=int, default=None)
-    s.add_argument("--temperature", type=float, default=synthesis.TEMPERATURE, help=synthesis.TEMPERATURE_HELP)
+    s.add_argument("--temperature", type=float, default=None, help=synthesis.TEMPERATURE_HELP)
     s.add_argument("--preview", action="store_true", help="also write DIR/preview.png")
     s.add_argument("--raw", action="store_true", help="skip the foot-contact clean-up (two-bone IK)")
     s.set_defaults(func=cmd_sample)

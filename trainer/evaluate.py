@@ -74,7 +74,7 @@ def add_parser(sub):
     s.add_argument("--frames", type=int, default=120, help="frames per generated clip (default 120)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--raw", action="store_true", help="score the raw generator output (no foot lock)")
-    s.add_argument("--temperature", type=float, default=synthesis.TEMPERATURE, help=synthesis.TEMPERATURE_HELP)
+    s.add_argument("--temperature", type=float, default=None, help=synthesis.TEMPERATURE_HELP)
     s.add_argument("--val-fraction", type=float, default=0.05,
                    help="held-out share when the source does not name its held-out takes (default 0.05)")
     s.set_defaults(func=cmd_eval)
@@ -110,7 +110,7 @@ def balanced_labels(model, count):
     return [dict(zip(columns, combos[i % len(combos)])) for i in range(count)]
 
 
-def generate_for_eval(model, count, frames, seed, clean_feet=True, temperature=synthesis.TEMPERATURE):
+def generate_for_eval(model, count, frames, seed, clean_feet=True, temperature=None):
     wanted = balanced_labels(model, count)
     motions, used = [], []
     for i, lab in _progress(list(enumerate(wanted)), len(wanted), "generating"):
@@ -121,7 +121,7 @@ def generate_for_eval(model, count, frames, seed, clean_feet=True, temperature=s
     return motions, used
 
 
-def score_generated(model, reference, count, frames, seed, temperature=synthesis.TEMPERATURE, targets=None):
+def score_generated(model, reference, count, frames, seed, temperature=None, targets=None):
     """Generate ``count`` clips (labels spread evenly) and score them against a metrics.Reference;
     returns (result, clips)."""
     clips, used = generate_for_eval(model, count, frames, seed, temperature=temperature)
@@ -159,7 +159,7 @@ def heldout_reference(model, data, log=print):
 
 
 def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log=print, clean_feet=True,
-             temperature=synthesis.TEMPERATURE):
+             temperature=None):
     source = Path(source)
     from_model = not source.is_dir()
     if not from_model:
@@ -183,7 +183,7 @@ def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log
     result["source"] = str(source)
     result["generated_clips"] = len(generated)
     if from_model:
-        result["temperature"] = temperature
+        result["temperature"] = synthesis.sampling_defaults(model)["temperature"] if temperature is None else temperature
     return result
 
 

@@ -51,7 +51,7 @@ def add_parser(sub):
                    help="bar: smallest total shortfall from every target of the quality bar, ties by FD "
                         "(default); fd: lowest FD alone")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--temperature", type=float, default=synthesis.TEMPERATURE, help=synthesis.TEMPERATURE_HELP)
+    s.add_argument("--temperature", type=float, default=None, help=synthesis.TEMPERATURE_HELP)
     s.set_defaults(func=cmd_select)
 
 
@@ -114,7 +114,7 @@ def default_count(model):
 
 
 def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print, by="bar",
-               temperature=synthesis.TEMPERATURE):
+               temperature=None):
     snaps = find_snapshots(sources, every)
     newest = model_file.load(snaps[-1][1])
     count = count or default_count(newest)
@@ -128,16 +128,21 @@ def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print
         best = min(rows, key=nearest_the_bar)
     else:
         best = min(rows, key=lambda r: r["ratios"]["fd"])
+    used = sorted({r["temperature"] for r in rows})
     return {"rows": rows, "best": best, "score": "fd", "rule": RULES[by], "by": by,
-            "clips_per_snapshot": count, "frames": frames, "temperature": temperature}
+            "clips_per_snapshot": count, "frames": frames,
+            "temperature": used[0] if len(used) == 1 else used}  # each snapshot's own unless one was given
 
 
-def score_snapshot(path, step, reference, count, frames, seed=0, temperature=synthesis.TEMPERATURE, run=None):
-    """One scored row: {run, step, path, ratios, shortfall} of the model at ``path``."""
-    result, _ = score_generated(model_file.load(path), reference, count, frames, seed, temperature)
+def score_snapshot(path, step, reference, count, frames, seed=0, temperature=None, run=None):
+    """One scored row: {run, step, path, ratios, shortfall, temperature} of the model at ``path``
+    (``temperature`` None: the model's own, see `ganim sampling`)."""
+    model = model_file.load(path)
+    temperature = synthesis.sampling_defaults(model)["temperature"] if temperature is None else temperature
+    result, _ = score_generated(model, reference, count, frames, seed, temperature)
     ratios = {k: v["ratio"] for k, v in result["metrics"].items()}
     return {"run": run or run_name(path), "step": step, "path": str(path), "ratios": ratios,
-            "shortfall": shortfall(ratios)}
+            "shortfall": shortfall(ratios), "temperature": temperature}
 
 
 def nearest_the_bar(row):

@@ -47,7 +47,7 @@ def build_parser():
     g.add_argument("--label", type=_label, action="append", default=[], metavar="NAME=VALUE",
                    help="condition on a label, e.g. style=elderly (repeatable)")
     g.add_argument("--seed", type=int, help="random seed (default: a fresh one)")
-    g.add_argument("--temperature", type=float, default=synthesis.TEMPERATURE, help=synthesis.TEMPERATURE_HELP)
+    g.add_argument("--temperature", type=float, default=None, help=synthesis.TEMPERATURE_HELP)
     g.add_argument("--out", required=True, metavar="OUT.blend", help="where to save the result")
     g.add_argument("--bvh-dir", metavar="DIR", help="also write each clip as DIR/<action>.bvh")
     g.add_argument("--model", metavar="PATH", help="model file (default: the shipped model)")

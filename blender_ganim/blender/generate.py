@@ -174,13 +174,13 @@ def _temp_name(name):
 
 def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_frame=1, target="NEW",
                   action_name=None, overwrite=False, set_frame_range=False, scene=None,
-                  temperature=synthesis.TEMPERATURE):
+                  temperature=None):
     """Generate ``count`` clips with ``model`` and write them onto armature ``obj``.
 
     ``target``: "NEW" makes one action per clip and plays the first; "REPLACE" swaps
     the keys of the object's active action for one new clip (same name, same users);
     "NLA" makes one action and one NLA track per clip, the first unmuted. ``temperature``
-    scales the noise (synthesis.TEMPERATURE: lower is more typical of the labels).
+    scales the noise (lower is more typical of the labels; None: the model's own, see `ganim sampling`).
     Returns a :class:`Generated`; raises one of ``USER_ERRORS`` before writing anything
     when the request cannot be served.
     """

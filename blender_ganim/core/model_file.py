@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 FORMAT = "ganim"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this code reads; each file is written as the oldest that describes it
 HEADER_KEY = "__header__"
 REQUIRED = ("format", "version", "skeleton", "fps", "features", "norm", "labels", "arch")
 
@@ -55,11 +55,19 @@ def _digest(header, weights):
     return h.hexdigest()
 
 
+def version_needed(header):
+    """The oldest format version that reads this header right: 2 for a generator with a joint
+    label embedding (``arch.joint``, which a version-1 reader would silently leave out), else 1,
+    so that add-ons from before it still open every file they can generate from correctly."""
+    return 2 if (header.get("arch") or {}).get("joint") else 1
+
+
 def save(path, header, weights):
     """Write atomically: a crash mid-write leaves the previous file intact."""
     header = dict(header)
     header.setdefault("format", FORMAT)
-    header.setdefault("version", FORMAT_VERSION)
+    given = header.get("version")
+    header["version"] = max(version_needed(header), given if isinstance(given, int) else 1)
     missing = [k for k in REQUIRED if k not in header]
     if missing:
         raise ModelFileError(f"cannot save {path}: header lacks {', '.join(missing)}")
@@ -135,6 +143,9 @@ def describe(model):
         lines.append(f"trained   {train.get('steps', '?')} steps on {train.get('clips', '?')} clips "
                      f"({train.get('hours', 0):.2f} h of motion), {train.get('device', '?')}, "
                      f"{train.get('wall_time_s', 0) / 60:.0f} min")
+    if h.get("sampling"):
+        lines.append("sampling  " + ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in h["sampling"].items())
+                     + " (recorded; see `ganim sampling`)")
     if h.get("licence"):
         lines.append(f"licence   {h['licence']}")
     return "\n".join(lines)

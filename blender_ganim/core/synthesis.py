@@ -51,12 +51,45 @@ def _check_frames(frames):
 TEMPERATURE = 0.5
 MAX_TEMPERATURE = 2.0
 TEMPERATURE_HELP = (f"noise temperature, 0-{MAX_TEMPERATURE:g}: lower is more typical of the labels, higher "
-                    f"more varied, 1 the network as trained (default {TEMPERATURE:g})")  # for every CLI
+                    f"more varied, 1 the network as trained (default: the model file's own, else "
+                    f"{TEMPERATURE:g}; `ganim sampling MODEL` shows it)")  # for every CLI
 
 
 def _check_temperature(t):
     if isinstance(t, bool) or not (isinstance(t, (int, float, np.floating)) and 0.0 <= t <= MAX_TEMPERATURE):
         raise SynthesisError(f"temperature must be between 0 and {MAX_TEMPERATURE:g}, got {t!r}")
+
+
+# ------------------------------------------------------------------- a model's own sampling
+
+SAMPLING_RANGES = {"temperature": (0.0, MAX_TEMPERATURE),   # what a model file may record under "sampling"
+                   "smooth_sigma": (0.0, 8.0),               # frames; 0 = no low-pass
+                   "lock_strength": (0.0, 1.0)}              # 0 = no foot lock, 1 = planted feet held still
+
+
+def check_sampling(settings, where="sampling"):
+    """Raise SynthesisError naming the first unknown key or out-of-range value of ``settings``."""
+    if not isinstance(settings, dict):
+        raise SynthesisError(f"{where}: expected settings by name ({', '.join(SAMPLING_RANGES)}), got {settings!r}")
+    for key, value in settings.items():
+        if key not in SAMPLING_RANGES:
+            raise SynthesisError(f"{where}: unknown setting {key!r} (known: {', '.join(SAMPLING_RANGES)})")
+        lo, hi = SAMPLING_RANGES[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+            raise SynthesisError(f"{where}: {key} must be a number from {lo:g} to {hi:g}, got {value!r}")
+
+
+def sampling_defaults(model):
+    """Free generation's settings for ``model``: those its file records (``header["sampling"]``,
+    written by `ganim sampling`), the shipped defaults for the rest.
+
+    Why per model: the best temperature and clean-up belong to the weights, not to this code (the
+    long-draw model in docs/experiments.md scored best at temperature 1, the shipped one at 0.5),
+    and whoever generates with a model should get them without knowing.
+    """
+    own = model.header.get("sampling") or {}
+    check_sampling(own, f"{model.path or 'model'}: recorded sampling")
+    return {"temperature": TEMPERATURE, "smooth_sigma": SMOOTH_SIGMA, "lock_strength": LOCK_STRENGTH, **own}
 
 
 def run_generator(model, frames, count=1, labels=None, seed=None, cond=None, away=None, strength=0.0,
@@ -102,8 +135,9 @@ LOCK_TRAVEL = 0.4        # ... unless they travel more than this share of the le
 LOCK_STRENGTH = 0.6      # share of a planted foot's slide taken out (1 = held still)
 
 
-def lock_feet(motion, spec):
-    """Hold feet still where they are planted (two-bone IK on the legs).
+def lock_feet(motion, spec, strength=None):
+    """Hold feet still where they are planted (two-bone IK on the legs); ``strength`` defaults to
+    ``LOCK_STRENGTH``.
 
     Training with a strong anti-skate loss freezes locomotion (standing still is the cheapest
     way not to slide), so feet are cleaned up here instead. A foot counts as planted where it
@@ -132,7 +166,7 @@ def lock_feet(motion, spec):
             path = gpos[a:b, foot][:, [0, 2]]
             if b - a >= 3 and np.linalg.norm(path.max(axis=0) - path.min(axis=0)) < LOCK_TRAVEL * leg:
                 mask[a:b, i] = True
-    return contacts.lock_feet(motion, mask, legs, strength=LOCK_STRENGTH)
+    return contacts.lock_feet(motion, mask, legs, strength=LOCK_STRENGTH if strength is None else strength)
 
 
 SMOOTH_SIGMA = 1.75  # frames
@@ -166,21 +200,24 @@ def smooth(f, spec, sigma=SMOOTH_SIGMA):
 
 
 def generate(model, frames, count=1, labels=None, seed=None, start=(0.0, 0.0, 0.0), name="ganim",
-             clean_feet=True, temperature=TEMPERATURE):
+             clean_feet=True, temperature=None):
     """``count`` new clips of ``frames`` frames; returns (motions, labels per clip).
 
     ``clean_feet`` (default) smooths the network output lightly and locks planted feet;
     False gives the raw network output (what `ganim eval --raw` scores). ``temperature``
     scales the noise: lower is more typical of each label, higher more varied (see TEMPERATURE).
+    Left out, it and the clean-up's settings are the model's own (:func:`sampling_defaults`).
     """
+    own = sampling_defaults(model)
+    temperature = own["temperature"] if temperature is None else temperature
     out, ids = run_generator(model, frames, count, labels, seed, temperature=temperature)
     feats = denormalise(model, out).astype(np.float64)
     skeleton, spec, fps = model.skeleton, model.header["features"], model.header["fps"]
     motions, chosen = [], []
     for i in range(count):
-        f = smooth(feats[i], spec) if clean_feet else feats[i]
+        f = smooth(feats[i], spec, own["smooth_sigma"]) if clean_feet else feats[i]
         m = features.decode(f, spec, skeleton, fps, start=start, name=f"{name}_{i:03d}")
-        motions.append(lock_feet(m, spec) if clean_feet else m)
+        motions.append(lock_feet(m, spec, own["lock_strength"]) if clean_feet else m)
         chosen.append({k: model.labels[k][int(v[i])] for k, v in ids.items()})
     return motions, chosen
 
@@ -253,7 +290,8 @@ def _conditioned(model, known, mask, labels=None, seed=None, traj=None, traj_mas
     out, ids = run_generator(model, len(m), 1, fit_labels(model, labels, kn[m > 0.5]), seed, cond=cond,
                              away=away, strength=strength, temperature=temperature)
     out = out[:, left:left + T]
-    gen = smooth(denormalise(model, out[0]).astype(np.float64), model.header["features"])
+    gen = smooth(denormalise(model, out[0]).astype(np.float64), model.header["features"],
+                 sampling_defaults(model)["smooth_sigma"])
     keep = mask > 0.5
     gen[keep] = known[keep]
     return gen, {k: model.labels[k][int(v[0])] for k, v in ids.items()}
@@ -443,7 +481,8 @@ def _ease_short_gaps(motion, kept):
 def _finish(model, f, start, kept, name, reference=None):
     # The generated frames get generate()'s low-pass too: the network's frame-to-frame wiggles
     # next to a seam are what the seam blend cannot take out.
-    f = np.where(np.asarray(kept, dtype=bool)[:, None], f, smooth(f, model.header["features"]))
+    f = np.where(np.asarray(kept, dtype=bool)[:, None], f,
+                 smooth(f, model.header["features"], sampling_defaults(model)["smooth_sigma"]))
     m = features.decode(f, model.header["features"], model.skeleton, model.header["fps"], start=start, name=name)
     if reference is not None:  # kept frames exactly as they were (joints above the root included)
         m.rotations[kept] = reference.rotations[kept]
