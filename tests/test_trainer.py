@@ -491,6 +491,14 @@ def test_snapshots_are_kept_and_select_ranks_them_on_training_takes(tiny_run, sa
     assert run_cli("select", run, "--data", sample_dir, "--count", 6, "--frames", 90, "--by", "fd") == 0
     result = json.loads((run / "select.json").read_text())
     assert result["best"]["ratios"]["fd"] == min(r["ratios"]["fd"] for r in result["rows"])
+    warm = tmp_path / "warm.ganim"  # chosen at another temperature, the copy generates at it by default
+    assert run_cli("select", run, "--data", sample_dir, "--count", 6, "--frames", 90, "--temperature", 0.7,
+                   "--best", warm) == 0
+    result = json.loads((run / "select.json").read_text())
+    assert result["temperature"] == 0.7 and {r["temperature"] for r in result["rows"]} == {0.7}
+    chosen, copy = model_file.load(result["best"]["path"]), model_file.load(warm)
+    assert copy.header["sampling"] == {"temperature": 0.7} and "sampling" not in chosen.header
+    assert all(np.array_equal(copy.weights[k], v) for k, v in chosen.weights.items())
 
 
 def test_shortfall_measures_the_distance_from_every_bar():

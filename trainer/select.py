@@ -46,7 +46,8 @@ def add_parser(sub):
                         "combinations when that is more, so that diversity within labels is measured)")
     s.add_argument("--frames", type=int, default=120, help="frames per clip (default 120)")
     s.add_argument("--every", type=int, default=1, help="score every k-th snapshot only (default 1)")
-    s.add_argument("--best", metavar="OUT.ganim", help="copy the winning snapshot here")
+    s.add_argument("--best", metavar="OUT.ganim",
+                   help="copy the winning snapshot here (with --temperature, the copy records it as its own)")
     s.add_argument("--by", choices=sorted(RULES), default="bar",
                    help="bar: smallest total shortfall from every target of the quality bar, ties by FD "
                         "(default); fd: lowest FD alone")
@@ -170,6 +171,19 @@ def format_table(result):
     return "\n".join(lines)
 
 
+def copy_best(path, out, temperature=None):
+    """Copy the winning snapshot to ``out``; chosen at a given temperature, the copy records it as
+    its own (`ganim sampling`), so the tools generate it as it was scored."""
+    if temperature is None:
+        shutil.copyfile(path, out)
+        return
+    model = model_file.load(path)
+    synthesis.check_sampling({"temperature": temperature}, "--temperature")
+    header = {k: v for k, v in model.header.items() if k != "sha256"}
+    header["sampling"] = {**(header.get("sampling") or {}), "temperature": temperature}
+    model_file.save(out, header, model.weights)
+
+
 def cmd_select(args):
     from .cli import UserError
     try:
@@ -186,8 +200,9 @@ def cmd_select(args):
     print(f"best ({result['rule']}): step {result['best']['step']} ({result['best']['path']}); wrote {folder / 'select.json'} "
           f"and {folder / 'select.png'}")
     if args.best:
-        shutil.copyfile(result["best"]["path"], args.best)
-        print(f"copied it to {args.best}")
+        copy_best(result["best"]["path"], args.best, args.temperature)
+        print(f"copied it to {args.best}" + (f", recording temperature {args.temperature:g}, at which it was "
+                                             f"chosen" if args.temperature is not None else ""))
         if not labeler.available(model_file.load(args.best)):  # a snapshot from before runs fitted it
             print(f"note: {args.best} has no label classifier, so editing will draw left-out labels at random; "
                   f"add it with: ganim fit-labels {args.best} --data {' '.join(args.data)}", file=sys.stderr)
