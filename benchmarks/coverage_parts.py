@@ -15,7 +15,6 @@ Writes benchmarks/results/coverage_parts.{json,md}.
 """
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -26,10 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
 from blender_ganim.core import model_file, synthesis  # noqa: E402
-from quality import default_data  # noqa: E402
+from quality import default_data, split_reference, write_record  # noqa: E402
 from trainer import metrics  # noqa: E402
-from trainer.evaluate import generate_for_eval, load_real, takes_left_out  # noqa: E402
-from trainer.select import training_split  # noqa: E402
+from trainer.evaluate import generate_for_eval  # noqa: E402
 
 
 def main():
@@ -47,12 +45,7 @@ def main():
     t0 = time.time()
     model = model_file.load(args.model)
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    if args.heldout:
-        heldout_names, selection = takes_left_out(model)
-        clips, labels, _ = load_real(args.data or default_data(), heldout_names, log=log, unused_names=selection)
-    else:
-        clips, labels = training_split(model, args.data or default_data(), log=log)
-    ref = metrics.Reference(clips["train"], clips["heldout"], labels)
+    clips, labels, ref = split_reference(model, args.data or default_data(), args.heldout, log)
     content_r = np.array([labels["content"]["train"][c] for c in ref.clips_r])
     content_h = np.array([labels["content"]["heldout"][c] for c in ref.clips_h])
 
@@ -87,10 +80,6 @@ def main():
     result = {"model": Path(args.model).name, "takes": takes, "count": args.count, "seed": args.seed,
               "temperature": temperature, "threshold": th, "rows": rows,
               "seconds": round(time.time() - t0, 1)}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "coverage_parts_heldout" if args.heldout else "coverage_parts"
-    (out / f"{stem}.json").write_text(json.dumps(result, indent=2))
     total = rows["all"]
     lines = [f"# Coverage by content on {takes} takes ({result['model']})", "",
              f"{args.count} clips of 120 frames (labels spread evenly), seed {args.seed}, temperature "
@@ -105,8 +94,7 @@ def main():
     lines += ["", f"Coverage ratio as the bar measures it: {total['generated'] / total['reference']:.3f}x; "
               f"against a reference with the generated set's mix of contents: "
               f"{total['generated'] / total['reference_same_mix']:.3f}x. {result['seconds']:.0f} s."]
-    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_record(args.out, "coverage_parts_heldout" if args.heldout else "coverage_parts", result, lines)
 
 
 if __name__ == "__main__":

@@ -25,9 +25,10 @@ sys.path.insert(0, str(REPO))
 
 from blender_ganim.core import model_file, synthesis  # noqa: E402
 from trainer import metrics  # noqa: E402
-from trainer.evaluate import BANDS, CHECKS, QUALITY_TARGETS, heldout_reference, score_generated, shortfall  # noqa: E402
+from trainer.evaluate import (BANDS, CHECKS, QUALITY_TARGETS, heldout_reference, load_real, score_generated,  # noqa: E402
+                              shortfall, takes_left_out)
 from trainer.plots import plot_eval, plot_seeds  # noqa: E402
-from trainer.select import training_reference  # noqa: E402
+from trainer.select import training_reference, training_split  # noqa: E402
 
 
 def default_data():
@@ -41,6 +42,27 @@ def training_takes_reference(model_path, data=None, log=print):
     (R vs a pseudo held-out part; the run's held-out takes stay unseen), for the tuning benchmarks."""
     model = model_file.load(model_path)
     return model, training_reference(model, data or default_data(), log=log)
+
+
+def split_reference(model, data, heldout=False, log=print):
+    """(clips, labels, metrics.Reference) for the breakdown benchmarks: the run's held-out takes
+    against its training takes, as the quality bar scores them, or by default `ganim select`'s
+    split of the training takes alone (the held-out takes stay unseen)."""
+    if heldout:
+        heldout_names, selection = takes_left_out(model)
+        clips, labels, _ = load_real(data, heldout_names, log=log, unused_names=selection)
+    else:
+        clips, labels = training_split(model, data, log=log)
+    return clips, labels, metrics.Reference(clips["train"], clips["heldout"], labels)
+
+
+def write_record(out_dir, stem, result, lines):
+    """A benchmark's record: OUT_DIR/STEM.json (``result``) and STEM.md (``lines``), also printed."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=2))
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def parse_seeds(text):

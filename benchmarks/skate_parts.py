@@ -17,7 +17,6 @@ Writes benchmarks/results/skate_parts[_heldout].{json,md} (or --name).
 """
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -28,10 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
 from blender_ganim.core import model_file, synthesis  # noqa: E402
-from quality import default_data  # noqa: E402
+from quality import default_data, split_reference, write_record  # noqa: E402
 from trainer import metrics  # noqa: E402
-from trainer.evaluate import generate_for_eval, load_real, takes_left_out  # noqa: E402
-from trainer.select import training_split  # noqa: E402
+from trainer.evaluate import generate_for_eval  # noqa: E402
 
 SPEED_BANDS = (0.5, 1.0, 2.0, 3.0, np.inf)  # m/s: dragging, slow, walking-speed landings, fast
 
@@ -73,12 +71,7 @@ def main():
     t0 = time.time()
     model = model_file.load(args.model)
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    if args.heldout:
-        heldout_names, selection = takes_left_out(model)
-        clips, labels, _ = load_real(args.data or default_data(), heldout_names, log=log, unused_names=selection)
-    else:
-        clips, labels = training_split(model, args.data or default_data(), log=log)
-    ref = metrics.Reference(clips["train"], clips["heldout"], labels)
+    clips, labels, ref = split_reference(model, args.data or default_data(), args.heldout, log)
     real = skate_by_content(ref.W_h, np.array([labels["content"]["heldout"][c] for c in ref.clips_h]), ref)
 
     sets = {}
@@ -97,11 +90,6 @@ def main():
               "ratio": gen["all"]["skate"] / real["all"]["skate"],
               "real_same_mix": mix, "ratio_same_mix": gen["all"]["skate"] / mix,
               "seconds": round(time.time() - t0, 1)}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = args.name or ("skate_parts_heldout" if args.heldout else "skate_parts")
-    (out / f"{stem}.json").write_text(json.dumps(result, indent=2))
-
     raw = sets["raw network"]
     lines = [f"# Foot skate by content on {takes} takes ({result['model']})", "",
              f"{args.count} clips of 120 frames (labels spread evenly), seed {args.seed}, temperature "
@@ -122,8 +110,7 @@ def main():
     lines += ["", f"Foot skate ratio as the bar measures it: {result['ratio']:.3f}x; against the real takes' "
               f"rates per content weighted by the generated set's mix: {result['ratio_same_mix']:.3f}x. "
               f"{result['seconds']:.0f} s."]
-    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_record(args.out, args.name or ("skate_parts_heldout" if args.heldout else "skate_parts"), result, lines)
 
 
 if __name__ == "__main__":
