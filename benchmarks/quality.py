@@ -27,7 +27,7 @@ from blender_ganim.core import model_file, synthesis  # noqa: E402
 from trainer import metrics  # noqa: E402
 from trainer.evaluate import (BANDS, CHECKS, QUALITY_TARGETS, heldout_reference, load_real, score_generated,  # noqa: E402
                               shortfall, takes_left_out)
-from trainer.plots import plot_eval, plot_seeds  # noqa: E402
+from trainer.plots import plot_eval, plot_label_confusion, plot_seeds  # noqa: E402
 from trainer.select import training_reference, training_split  # noqa: E402
 
 
@@ -168,6 +168,7 @@ def main():
               "each target band, 0 when every target is met; `ganim select` ranks snapshots by it)."]
     (out / "quality.md").write_text("\n".join(lines) + "\n")
     plot_eval(result, out / "quality.png", CHECKS)
+    plot_label_confusion(result, out / "quality_labels.png")
     print("\n".join(lines))
     if len(seeds) > 1:
         per_seed = {s: {k: v.get("ratio") for k, v in results[s]["metrics"].items()} for s in seeds}

@@ -277,3 +277,12 @@ def test_skating_frames_count_a_low_foot_by_its_slowest_joint():
     assert np.allclose(slide[0, :3], 0.6) and not slide[0, 3:].any()
     assert metrics.foot_skate(W, [[0, 1]], fps=30.0, ground=[0.0, 0.0]) == pytest.approx(0.5)
     assert metrics.skating_frames(W[:0], [[0, 1]]) == (None, None)
+
+
+def test_reading_counts_each_true_label_apart():
+    """Per-label accuracy and the confusion counts behind the one accuracy the bar uses."""
+    read = metrics.reading({0: "a", 1: "b", 2: "a", 4: "b"}, ["a", "a", "b", "x", "b"], ["a", "b"])
+    assert read["accuracy"] == pytest.approx(0.5)             # clips 0 and 4 right, 1 and 2 wrong
+    assert read["by_label"] == {"a": {"accuracy": 0.5, "clips": 2}, "b": {"accuracy": 0.5, "clips": 2}}
+    assert read["confusion"] == [[1, 1], [1, 1]]
+    assert metrics.reading({}, [], ["a"])["by_label"] == {"a": {"accuracy": None, "clips": 0}}

@@ -375,6 +375,19 @@ def test_eval_scores_a_model_against_its_held_out_takes(tiny_run, sample_dir, tm
         assert np.isfinite(entry["generated"]) and np.isfinite(entry["reference"]), key
     assert out_png.read_bytes()[:4] == b"\x89PNG"
     assert result["temperature"] == synthesis.TEMPERATURE  # scored as the tools generate
+    style = result["metrics"]["accuracy_style"]  # each label read apart, and the confusion behind it
+    classes = style["confusion"]["classes"]
+    assert sorted(style["by_label"]) == sorted(classes) == sorted(model_file.load(tiny_run / "model.ganim").labels["style"])
+    for part, clips, acc in (("generated", "generated_clips", style["generated"]),
+                             ("reference", "reference_clips", style["reference"])):
+        counts = np.array(style["confusion"][part])
+        assert counts.sum() == sum(v[clips] for v in style["by_label"].values())
+        assert np.trace(counts) / counts.sum() == pytest.approx(acc)
+    assert "style accuracy by label, generated / held-out:" in table
+    labels_png = tmp_path / "labels.png"
+    assert run_cli("eval", tiny_run / "model.ganim", "--data", sample_dir, "--count", 8, "--frames", 90,
+                   "--plot-labels", labels_png) == 0
+    assert labels_png.read_bytes()[:4] == b"\x89PNG"
     cold_json = tmp_path / "cold.json"
     assert run_cli("eval", tiny_run / "model.ganim", "--data", sample_dir, "--count", 8, "--frames", 90,
                    "--temperature", 0, "--json", cold_json) == 0

@@ -70,6 +70,9 @@ def add_parser(sub):
     s.add_argument("--data", required=True, nargs="+", metavar="DATA_DIR", help="the real data (folder or .tar.xz)")
     s.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     s.add_argument("--plot", metavar="PNG", help="also draw each metric against its target")
+    s.add_argument("--plot-labels", metavar="PNG",
+                   help="also draw which label the classifier takes each clip for (held-out takes beside "
+                        "generated clips, one row per label column)")
     s.add_argument("--count", type=int, default=150, help="clips to generate from a model (default 150)")
     s.add_argument("--frames", type=int, default=120, help="frames per generated clip (default 120)")
     s.add_argument("--seed", type=int, default=0)
@@ -199,6 +202,12 @@ def cmd_eval(args):
         from .plots import plot_eval
         plot_eval(result, args.plot, CHECKS)
         print(f"wrote {args.plot}")
+    if args.plot_labels:
+        from .plots import plot_label_confusion
+        if plot_label_confusion(result, args.plot_labels):
+            print(f"wrote {args.plot_labels}")
+        else:
+            print(f"no labels to read, so no {args.plot_labels}", file=sys.stderr)
 
 
 def _progress(iterable, total, desc):

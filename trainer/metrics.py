@@ -621,20 +621,43 @@ class LabelClassifier:
         return out
 
 
-def clip_accuracy(clf, seqs, clip_labels, rig, length, stride, fps, chunk=100):
-    """Share of clips (with windows) that ``clf`` labels right, each read from *all* its windows.
+def clip_predictions(clf, seqs, rig, length, stride, fps, chunk=100):
+    """{clip index: predicted label} for every clip of ``seqs`` with windows, each read from *all*
+    its windows.
 
     FD and the distances work on at most ``max_train_windows`` windows drawn at random; a clip's
     label must not: read from a random part of its windows it is told apart less well than the
     held-out clips of the ceiling, read from all of theirs. Chunks of clips keep memory small.
     """
-    right = []
+    out = {}
     for first in range(0, len(seqs), chunk):
         W, clips = _canonical_windows(seqs[first:first + chunk], rig, length, stride)
         if len(W):
-            pred = clf.predict_clips(features(W, fps), clips)
-            right += [p == str(clip_labels[first + c]) for c, p in pred.items()]
-    return float(np.mean(right)) if right else float("nan")
+            out.update({first + c: p for c, p in clf.predict_clips(features(W, fps), clips).items()})
+    return out
+
+
+def clip_accuracy(clf, seqs, clip_labels, rig, length, stride, fps, chunk=100):
+    """Share of clips (with windows) that ``clf`` labels right (see :func:`clip_predictions`)."""
+    return reading(clip_predictions(clf, seqs, rig, length, stride, fps, chunk), clip_labels, clf.classes)["accuracy"]
+
+
+def reading(predicted, clip_labels, classes):
+    """How a classifier read labelled clips: overall accuracy, accuracy and clip count per true label,
+    and the confusion counts ``[true][predicted]`` over ``classes`` (which label is taken for which:
+    the per-label view the single accuracy hides)."""
+    index = {c: i for i, c in enumerate(classes)}
+    counts = np.zeros((len(classes), len(classes)), dtype=int)
+    for c, p in predicted.items():
+        truth = str(clip_labels[c])
+        if truth in index:
+            counts[index[truth], index[p]] += 1
+    n = counts.sum(axis=1)
+    right = [p == str(clip_labels[c]) for c, p in predicted.items()]
+    return {"accuracy": float(np.mean(right)) if right else float("nan"),
+            "by_label": {c: {"accuracy": float(counts[i, i] / n[i]) if n[i] else None, "clips": int(n[i])}
+                         for i, c in enumerate(classes)},
+            "confusion": counts.tolist()}
 
 
 # ====================================================================== the evaluation
@@ -686,7 +709,7 @@ class Reference:
             "foot_skate": foot_skate(W_h, self.rig.feet, fps, self.ground),
             "jitter": jitter(W_h, fps),
         }
-        self.classifiers, self.ceilings = {}, {}
+        self.classifiers, self.ceilings, self.readings = {}, {}, {}  # readings: the held-out takes', per label
         self.label_columns = sorted(labels or {})
         for name, sets in (labels or {}).items():
             for part, clips_ in (("train", train), ("heldout", heldout)):
@@ -695,7 +718,9 @@ class Reference:
             lab_r = np.asarray([sets["train"][c] for c in clips_r])
             clf = LabelClassifier(self.pca, self.F_r, lab_r, clips_r, classifier_components)
             self.classifiers[name] = clf
-            self.ceilings[name] = clip_accuracy(clf, seqs_h, list(sets["heldout"]), self.rig, length, self.stride, fps)
+            self.readings[name] = reading(clip_predictions(clf, seqs_h, self.rig, length, self.stride, fps),
+                                          list(sets["heldout"]), clf.classes)
+            self.ceilings[name] = self.readings[name]["accuracy"]
             self.ceilings[name + "_chance"] = 1.0 / len(clf.classes)
         if self.label_columns:  # NaN unless two held-out takes share their labels
             groups = list(zip(*[labels[c]["heldout"] for c in self.label_columns]))
@@ -813,11 +838,15 @@ def evaluate(generated, train=None, heldout=None, labels=None, *, reference=None
         lab_g = list(labels[name]["generated"])
         if len(lab_g) != len(seqs_g):
             raise ValueError(f"{len(lab_g)} {name} labels for {len(seqs_g)} generated clips")
-        acc = clip_accuracy(clf, seqs_g, lab_g, ref.rig, ref.length, ref.stride, ref.fps)
-        ceil = ref.ceilings[name]
-        metrics[f"accuracy_{name}"] = {"title": f"{name} accuracy", "generated": acc, "reference": ceil,
-                                       "ratio": _ratio(acc, ceil), "reference_is": "H (ceiling)",
-                                       "better": "higher", "chance": ref.ceilings[name + "_chance"]}
+        read = reading(clip_predictions(clf, seqs_g, ref.rig, ref.length, ref.stride, ref.fps), lab_g, clf.classes)
+        acc, ceil, real = read["accuracy"], ref.ceilings[name], ref.readings[name]
+        metrics[f"accuracy_{name}"] = {
+            "title": f"{name} accuracy", "generated": acc, "reference": ceil, "ratio": _ratio(acc, ceil),
+            "reference_is": "H (ceiling)", "better": "higher", "chance": ref.ceilings[name + "_chance"],
+            "by_label": {c: {"generated": read["by_label"][c]["accuracy"], "reference": real["by_label"][c]["accuracy"],
+                             "generated_clips": read["by_label"][c]["clips"], "reference_clips": real["by_label"][c]["clips"]}
+                         for c in clf.classes},
+            "confusion": {"classes": list(clf.classes), "generated": read["confusion"], "reference": real["confusion"]}}
     for key, text in (targets or {}).items():
         if key in metrics:
             metrics[key]["target"] = text
@@ -876,4 +905,11 @@ def format_table(result):
              f"{s.get('length')} frames at {s.get('fps')} fps, stride {s.get('stride')}; "
              f"PCA {s.get('pca_components')} components ({100 * s.get('pca_explained', 0):.1f}% of R variance)"]
     chance = [f"{m['title']}: chance {m['chance']:.2f}" for m in metrics.values() if "chance" in m]
-    return "\n".join(lines + [""] + notes + chance) + "\n"
+    by_label = [f"{m['title']} by label, generated / held-out: " + ", ".join(
+        f"{c} {_share(v['generated'])} / {_share(v['reference'])}" for c, v in m["by_label"].items())
+        for m in metrics.values() if "by_label" in m]
+    return "\n".join(lines + [""] + notes + chance + by_label) + "\n"
+
+
+def _share(x):
+    return "-" if x is None else f"{x:.2f}"

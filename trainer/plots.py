@@ -175,6 +175,40 @@ def plot_eval(result, path, targets=None):
     plt.close(fig)
 
 
+def plot_label_confusion(result, path):
+    """Which label the style (content, ...) classifier takes each clip for: one row per label
+    column, held-out takes beside generated clips, rows normalised to shares of the true label.
+    Returns False when the result has no label readings (nothing drawn)."""
+    plt = _plt()
+    columns = [(k, m) for k, m in result["metrics"].items() if "confusion" in m]
+    if not columns:
+        return False
+    fig, axes = plt.subplots(len(columns), 2, figsize=(9, 4.2 * len(columns)), squeeze=False)
+    for row, (key, m) in zip(axes, columns):
+        classes = m["confusion"]["classes"]
+        for ax, part, title in ((row[0], "reference", "held-out takes"), (row[1], "generated", "generated clips")):
+            counts = np.asarray(m["confusion"][part], dtype=np.float64)
+            shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+            ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+            for i in range(len(classes)):
+                for j in range(len(classes)):
+                    if counts[i, j]:
+                        ax.text(j, i, f"{shares[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                                color="white" if shares[i, j] > 0.6 else "black")
+            ax.set_xticks(range(len(classes)))
+            ax.set_xticklabels(classes, rotation=45, ha="right", fontsize=7)
+            ax.set_yticks(range(len(classes)))
+            ax.set_yticklabels(classes, fontsize=7)
+            ax.set_xlabel("read as", fontsize=8)
+            ax.set_ylabel(f"true {key.replace('accuracy_', '')}", fontsize=8)
+            acc = m["reference"] if part == "reference" else m["generated"]
+            ax.set_title(f"{m['title']}, {title}: {acc:.2f}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
 def plot_seeds(per_seed, median, path, targets=None, bands=None):
     """Each metric over several generation seeds: one tick per seed, a bar at the median, coloured
     by whether the median meets its target, dashed lines at the target's edges (``bands``: {metric:
