@@ -270,6 +270,21 @@ def test_label_menus_are_filled_from_the_model(settings, model):
         settings.label_0 = "no-such-style"
 
 
+def test_a_raise_asked_for_too_long_gets_a_hint_and_a_warning(settings, model):
+    """The panel hints before the click, the operator warns after it (and still generates)."""
+    content = list(model.labels).index("content")
+    setattr(settings, f"label_{content}", "raise-up-both-hands")
+    settings.frames = 150
+    assert any("longer clips may repeat" in e[1] for e in draw_panel() if e[0] == "label")
+    create_rig()
+    reports = []
+    recorder = SimpleNamespace(report=lambda kind, text: reports.append((kind, text)))
+    assert operators.GANIM_OT_generate_motion.execute(recorder, bpy.context) == {"FINISHED"}
+    assert any(k == {"WARNING"} and "training takes run about" in t for k, t in reports), reports
+    settings.frames = 64
+    assert not any("longer clips may repeat" in e[1] for e in draw_panel() if e[0] == "label")
+
+
 def test_model_picker_lists_the_default_and_the_folder(settings, models_folder, default_model):
     (models_folder / "b_second.ganim").write_bytes(default_model.read_bytes())
     (models_folder / "a_first.ganim").write_bytes(default_model.read_bytes())

@@ -607,6 +607,22 @@ def test_fit_labels_adds_the_classifier_to_an_older_model(tiny_run, sample_dir, 
     assert labeler.available(fitted)
     for k in model.weights:  # the same classifier a training run fits, generator untouched
         np.testing.assert_allclose(fitted.weights[k], model.weights[k], atol=1e-4)
+    assert fitted.header["label_frames"] == model.header["label_frames"]  # take lengths recorded too
+
+
+def test_training_records_each_label_combinations_take_length_and_sample_notes_a_long_ask(tiny_run, tmp_path,
+                                                                                         capsys):
+    model = model_file.load(tiny_run / "model.ganim")
+    record = model.header["label_frames"]
+    assert record["columns"] == list(model.labels) and record["combos"]
+    for values, frames in record["combos"]:
+        assert all(v in model.labels[c] for c, v in zip(record["columns"], values)) and frames >= 48  # --window
+    (style, content), short = min(record["combos"], key=lambda c: c[1])
+    wanted = ["--label", f"style={style}", "--label", f"content={content}"]
+    assert run_cli("sample", tiny_run / "model.ganim", "--out", tmp_path / "long", "--frames", 2 * short, *wanted) == 0
+    assert f"note: style {style}, content {content}: the training takes run about {short} frames" in capsys.readouterr().err
+    assert run_cli("sample", tiny_run / "model.ganim", "--out", tmp_path / "fits", "--frames", short, *wanted) == 0
+    assert "note:" not in capsys.readouterr().err
 
 
 def test_learning_rate_falls_along_a_cosine_to_a_tenth_after_the_given_step():

@@ -157,7 +157,9 @@ def add_parsers(sub):
         "fit-labels", help="add a label classifier to a model file (for models trained before it existed)",
         description="Fit the small linear classifier that editing uses to match left-out labels (style, "
                     "content) to the kept frames, on the model's training takes (its held-out takes are "
-                    "left out), and store it in MODEL (or --out). Models trained now carry it already.")
+                    "left out), record how long each label's training takes run (the tools warn when a "
+                    "clip asked for is much longer), and store both in MODEL (or --out). Models trained "
+                    "now carry them already.")
     s.add_argument("model", help=".ganim model file")
     s.add_argument("--data", nargs="+", required=True, metavar="DATA_DIR", help="the data the model was trained on")
     s.add_argument("--labels", metavar="CSV", help="labels CSV (default: labels.csv found beside the data)")
@@ -220,7 +222,7 @@ def cmd_fit_labels(args):
     from . import data as data_mod
     from .cli import UserError
     from .evaluate import takes_left_out
-    from .labels import labeler_weights
+    from .labels import label_frames, labeler_weights
     model = model_file.load(args.model)
     if not model.labels:
         raise UserError(f"{args.model} is not conditioned on labels: nothing to fit")
@@ -240,8 +242,10 @@ def cmd_fit_labels(args):
     norm = model.header["norm"]
     train_ds.mean, train_ds.std = np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32)
     out = args.out or args.model
-    model_file.save(out, model.header, {**labeler.network_weights(model.weights), **labeler_weights(train_ds)})
-    print(f"fitted the label classifier ({', '.join(model.labels)}) on {len(train_ds.clips)} clips; wrote {out}")
+    header = {**model.header, "label_frames": label_frames(train_ds)}
+    model_file.save(out, header, {**labeler.network_weights(model.weights), **labeler_weights(train_ds)})
+    print(f"fitted the label classifier ({', '.join(model.labels)}) on {len(train_ds.clips)} clips and recorded "
+          f"each label's take length; wrote {out}")
 
 
 def cmd_sample(args):
@@ -253,11 +257,14 @@ def cmd_sample(args):
     if args.count < 1:
         raise UserError("--count must be at least 1")
     try:
-        motions, labels = synthesis.generate(model, args.frames, count=args.count,
-                                             labels=parse_label_args(args.label), seed=args.seed, name="sample",
-                                             clean_feet=not args.raw, temperature=args.temperature)
+        wanted = parse_label_args(args.label)
+        motions, labels = synthesis.generate(model, args.frames, count=args.count, labels=wanted, seed=args.seed,
+                                             name="sample", clean_feet=not args.raw, temperature=args.temperature)
     except synthesis.SynthesisError as e:
         raise UserError(str(e)) from None
+    note = synthesis.length_note(model, wanted, args.frames)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     columns = list(model.labels)

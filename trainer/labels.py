@@ -54,3 +54,24 @@ def labeler_weights(ds, every=3):
     ids = {col: np.concatenate([np.full(len(c[::every]), i) for c, i in zip(ds.clips, ds.label_ids(col))])
            for col in ds.vocab}
     return labeler.fit_columns(frames, ids, ds.vocab)
+
+
+def label_frames(ds):
+    """How long the clips of ``ds`` run, per combination of label values: ``{"columns": [...],
+    "combos": [[[value, ...], median frames], ...]}``.
+
+    Some label combinations name one motion with a length of its own (a raise is up and down in
+    ~75-95 frames; asked for 150, the network keeps raising, which reads as waving), so the model
+    file records how long its training takes were and the tools can say so when a request is much
+    longer. Takes shorter than the training window never reach ``ds``, so short motions read long.
+    """
+    columns = list(ds.vocab)
+    if not columns:
+        return {"columns": [], "combos": []}
+    lengths = np.array([len(c) for c in ds.clips])
+    keys = list(zip(*[ds.labels[k] for k in columns]))
+    combos = []
+    for combo in sorted(set(keys)):
+        picked = [n for n, key in zip(lengths, keys) if key == combo]
+        combos.append([list(combo), int(np.median(picked))])
+    return {"columns": columns, "combos": combos}

@@ -28,7 +28,7 @@ from . import foot_slide, label_energy, long_draws
 from .diversity import diversity_loss, nearest_draw_loss, nearest_of_loss, same_label_spread, unconditioned_rows
 from .evaluate import takes_left_out
 from .fk import VEL_SCALE, PoseFK
-from .labels import labeler_weights
+from .labels import label_frames, labeler_weights
 from .models import (Discriminator, Generator, count_params, gen_config, generator_from_weights, label_loss,
                      generator_weights, make_cond, mismatched_labels)
 
@@ -189,6 +189,7 @@ def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extr
         "norm": {"mean": ds.mean.tolist(), "std": ds.std.tolist()},
         "labels": ds.vocab,
         "label_freq": freq,
+        "label_frames": label_frames(ds),  # how long each label's takes run: the tools warn past it
         "arch": arch,
         "training": {"steps": step, "clips": len({n.split('#')[0] for n in ds.names}),
                      "frames": ds.frames, "hours": ds.frames / ds.fps / 3600 / (2 if cfg["mirror"] else 1),

@@ -198,7 +198,8 @@ def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_fra
     made = write_clips(rig, motions, [label_stem(obj, c) for c in chosen], target=target,
                        action_name=action_name, overwrite=overwrite, start_frame=start_frame,
                        set_frame_range=set_frame_range, scene=scene)
-    return Generated(made, motions, chosen, target, _warnings(scene, model, start_frame, frames, set_frame_range))
+    return Generated(made, motions, chosen, target,
+                     _warnings(scene, model, start_frame, frames, set_frame_range, labels))
 
 
 def write_clips(rig, motions, stems, target="NEW", action_name=None, overwrite=False, start_frame=1,
@@ -280,8 +281,11 @@ def _undo(obj, before, made, tracks, scene, frame_range):
     scene.frame_start, scene.frame_end = frame_range
 
 
-def _warnings(scene, model, start_frame, frames, set_frame_range):
+def _warnings(scene, model, start_frame, frames, set_frame_range, labels=None):
     out = []
+    note = synthesis.length_note(model, labels, frames)  # a raise asked for 150 frames reads as a wave
+    if note:
+        out.append(note)
     fps = scene.render.fps / scene.render.fps_base
     if abs(fps - float(model.header["fps"])) > 1e-3:
         out.append(f"the scene plays at {fps:g} fps but the motion was made for {model.header['fps']:g} fps")

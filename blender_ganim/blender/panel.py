@@ -7,7 +7,7 @@ error report is the exception rather than the way to find out.
 
 from bpy.types import Panel
 
-from ..core import model_file
+from ..core import model_file, synthesis
 from . import edit_operators, generate, operators, props, rig_map_ui, rigs
 
 
@@ -41,6 +41,9 @@ class VIEW3D_PT_ganim(Panel):
 
         col = layout.column(align=True)
         col.prop(settings, "frames")
+        typical = synthesis.typical_frames(model, settings.chosen_labels(model))
+        if typical and settings.frames > synthesis.LENGTH_NOTE_RATIO * typical:  # e.g. a raise: one motion
+            col.label(text=f"These labels' takes run ~{typical} frames: longer clips may repeat", icon="INFO")
         col.prop(settings, "count")
         col.prop(settings, "seed")
         col.prop(settings, "temperature")

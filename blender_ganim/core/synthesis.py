@@ -92,6 +92,35 @@ def sampling_defaults(model):
     return {"temperature": TEMPERATURE, "smooth_sigma": SMOOTH_SIGMA, "lock_strength": LOCK_STRENGTH, **own}
 
 
+# A clip this many times longer than the training takes of its labels gets a note: a raise (takes of
+# ~75-95 frames) asked for 150 frames is read as a wave (docs/experiments.md, *Which label a clip is
+# read as*), while walks and waves read right at any length.
+LENGTH_NOTE_RATIO = 1.5
+
+
+def typical_frames(model, labels):
+    """How long the training takes with the chosen labels ran (the model file's ``label_frames``,
+    median per label combination), or None when the file does not say or no label is chosen. With
+    some columns left to chance, the median over the matching combinations (a raise is short in
+    every style; a style is long in most contents)."""
+    recorded = model.header.get("label_frames") or {}
+    columns, combos = recorded.get("columns") or [], recorded.get("combos") or []
+    chosen = {c: v for c, v in (labels or {}).items() if c in columns}
+    matching = [n for values, n in combos if all(chosen.get(c, v) == v for c, v in zip(columns, values))]
+    return int(np.median(matching)) if chosen and matching else None
+
+
+def length_note(model, labels, frames):
+    """A one-line note when ``frames`` is well past :func:`typical_frames`, else None: some labels
+    name one motion with a length of its own, and asked for more the network repeats it."""
+    typical = typical_frames(model, labels)
+    if typical is None or frames <= LENGTH_NOTE_RATIO * typical:
+        return None
+    named = ", ".join(f"{c} {v}" for c, v in labels.items() if v is not None)
+    return (f"{named}: the training takes run about {typical} frames; a {frames}-frame clip may repeat the "
+            f"motion and read as something else (about {typical} frames keeps it one motion)")
+
+
 def run_generator(model, frames, count=1, labels=None, seed=None, cond=None, away=None, strength=0.0,
                   temperature=1.0):
     """Normalised network output [count, T, C] (float32) and the label ids used.
