@@ -637,11 +637,6 @@ def clip_predictions(clf, seqs, rig, length, stride, fps, chunk=100):
     return out
 
 
-def clip_accuracy(clf, seqs, clip_labels, rig, length, stride, fps, chunk=100):
-    """Share of clips (with windows) that ``clf`` labels right (see :func:`clip_predictions`)."""
-    return reading(clip_predictions(clf, seqs, rig, length, stride, fps, chunk), clip_labels, clf.classes)["accuracy"]
-
-
 def reading(predicted, clip_labels, classes):
     """How a classifier read labelled clips: overall accuracy, accuracy and clip count per true label,
     and the confusion counts ``[true][predicted]`` over ``classes`` (which label is taken for which:
