@@ -73,7 +73,7 @@ def test_a_long_ask_for_a_short_motion_gets_a_note(model):
     assert synthesis.length_note(model, {"content": "raise-up-both-hands"}, 120)  # read as a wave at 120
     assert synthesis.length_note(model, {"content": "run"}, 120) is None         # read right at 120
     assert synthesis.length_note(model, {"content": "walk"}, 300) is None
-    assert synthesis.length_note(model, {"content": "wave-left-hand", "style": "elderly"}, 300) is None
+    assert synthesis.length_note(model, {"content": "wave-left-hand", "style": "elderly"}, 250) is None
     assert synthesis.length_note(model, {}, 5000) is None
     older = model_file.Model({k: v for k, v in model.header.items() if k != "label_frames"}, model.weights)
     assert synthesis.length_note(older, {"content": "raise-up-both-hands"}, 150) is None
