@@ -281,8 +281,13 @@ def test_a_raise_asked_for_too_long_gets_a_hint_and_a_warning(settings, model):
     recorder = SimpleNamespace(report=lambda kind, text: reports.append((kind, text)))
     assert operators.GANIM_OT_generate_motion.execute(recorder, bpy.context) == {"FINISHED"}
     assert any(k == {"WARNING"} and "training takes run about" in t for k, t in reports), reports
-    settings.frames = 64
+    assert "ganim.use_label_length" in [e[1] for e in draw_panel() if e[0] == "operator"]
+    assert operators.GANIM_OT_use_label_length.execute(recorder, bpy.context) == {"FINISHED"}
+    assert settings.frames == synthesis.typical_frames(model, settings.chosen_labels(model))
     assert not any("longer clips may repeat" in e[1] for e in draw_panel() if e[0] == "label")
+    setattr(settings, f"label_{content}", "ANY")  # no label chosen: nothing to go by
+    assert operators.GANIM_OT_use_label_length.execute(recorder, bpy.context) == {"CANCELLED"}
+    assert "does not say how long" in reports[-1][1]
 
 
 def test_model_picker_lists_the_default_and_the_folder(settings, models_folder, default_model):

@@ -1,4 +1,4 @@
-"""The panel's buttons: Generate Motion and Create Armature.
+"""The panel's buttons: Generate Motion, Create Armature and Use Takes' Length.
 
 Both are thin: the work is in generate.py, shared with the command line.  Problems
 the user can fix come back as one ERROR report and CANCELLED (nothing written);
@@ -8,6 +8,7 @@ each operator is one undo step.
 import bpy
 from bpy.types import Operator
 
+from ..core import synthesis
 from . import generate
 
 
@@ -69,4 +70,28 @@ class GANIM_OT_create_armature(Operator):
         return {"FINISHED"}
 
 
-CLASSES = (GANIM_OT_generate_motion, GANIM_OT_create_armature)
+class GANIM_OT_use_label_length(Operator):
+    """Set Frames to how long the training takes of the chosen labels run (a raise is one motion of
+    ~70-95 frames; asked for much more, the network repeats it)"""
+    bl_idname = "ganim.use_label_length"
+    bl_label = "Use Takes' Length"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        settings = context.scene.ganim
+        try:
+            model = generate.load_model(settings.model_path())
+        except generate.USER_ERRORS as e:
+            self.report({"ERROR"}, _message(e))
+            return {"CANCELLED"}
+        typical = synthesis.typical_frames(model, settings.chosen_labels(model))
+        if typical is None:
+            self.report({"ERROR"}, "The model does not say how long these labels' takes run (choose a label, or "
+                                   "add the lengths with `ganim fit-labels`)")
+            return {"CANCELLED"}
+        settings.frames = typical
+        self.report({"INFO"}, f"Frames set to {typical}, the median length of these labels' training takes")
+        return {"FINISHED"}
+
+
+CLASSES = (GANIM_OT_generate_motion, GANIM_OT_create_armature, GANIM_OT_use_label_length)

@@ -44,6 +44,7 @@ class VIEW3D_PT_ganim(Panel):
         typical = synthesis.typical_frames(model, settings.chosen_labels(model))
         if typical and settings.frames > synthesis.LENGTH_NOTE_RATIO * typical:  # e.g. a raise: one motion
             col.label(text=f"These labels' takes run ~{typical} frames: longer clips may repeat", icon="INFO")
+            col.operator(operators.GANIM_OT_use_label_length.bl_idname, text=f"Use {typical} Frames")
         col.prop(settings, "count")
         col.prop(settings, "seed")
         col.prop(settings, "temperature")
