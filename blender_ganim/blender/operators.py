@@ -18,6 +18,15 @@ def _message(error):
     return text[:1].upper() + text[1:]
 
 
+def _chosen_model(operator, context):
+    """The panel's chosen model, or None after an ERROR report saying why it cannot be read."""
+    try:
+        return generate.load_model(context.scene.ganim.model_path())
+    except generate.USER_ERRORS as e:
+        operator.report({"ERROR"}, _message(e))
+        return None
+
+
 class GANIM_OT_generate_motion(Operator):
     """Generate motion with the chosen model onto the active armature"""
     bl_idname = "ganim.generate_motion"
@@ -51,10 +60,8 @@ class GANIM_OT_create_armature(Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        try:
-            model = generate.load_model(context.scene.ganim.model_path())
-        except generate.USER_ERRORS as e:
-            self.report({"ERROR"}, _message(e))
+        model = _chosen_model(self, context)
+        if model is None:
             return {"CANCELLED"}
         if context.mode != "OBJECT" and context.active_object is not None:
             bpy.ops.object.mode_set(mode="OBJECT")
@@ -78,11 +85,8 @@ class GANIM_OT_use_label_length(Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        settings = context.scene.ganim
-        try:
-            model = generate.load_model(settings.model_path())
-        except generate.USER_ERRORS as e:
-            self.report({"ERROR"}, _message(e))
+        settings, model = context.scene.ganim, _chosen_model(self, context)
+        if model is None:
             return {"CANCELLED"}
         typical = synthesis.typical_frames(model, settings.chosen_labels(model))
         if typical is None:
