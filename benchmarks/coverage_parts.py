@@ -76,7 +76,7 @@ def main():
                    "training_windows_share": float(1.0 if k == "all" else np.mean(content_r == k)),
                    "generated": share(by_g, m), "reference": share(plain, m), "reference_same_mix": share(mixed, m)}
     takes = "held-out" if args.heldout else "training"
-    temperature = synthesis.sampling_defaults(model)["temperature"]  # what generate_for_eval drew at
+    temperature = synthesis.temperature_for(model)  # what generate_for_eval drew at
     result = {"model": Path(args.model).name, "takes": takes, "count": args.count, "seed": args.seed,
               "temperature": temperature, "threshold": th, "rows": rows,
               "seconds": round(time.time() - t0, 1)}

@@ -54,7 +54,7 @@ def main():
     t0 = time.time()
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     model, ref = training_takes_reference(args.model, args.data, log)
-    temperature = synthesis.sampling_defaults(model)["temperature"]  # what score_generated draws at
+    temperature = synthesis.temperature_for(model)  # what score_generated draws at
     rows = {}
     for frames in [int(x) for x in args.lengths.split(",") if x.strip()]:
         result, clips = score_generated(model, ref, args.count, frames, args.seed)

@@ -135,8 +135,7 @@ def main():
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     t0 = time.time()
     model = model_file.load(args.model)
-    if args.temperature is None:  # the model's own, recorded in every result
-        args.temperature = synthesis.sampling_defaults(model)["temperature"]
+    args.temperature = synthesis.temperature_for(model, args.temperature)  # recorded in every result
     ref = heldout_reference(model, data, log=log)
     results = {}
     for seed in seeds:

@@ -27,7 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
-from blender_ganim.core import model_file, synthesis  # noqa: E402
+from blender_ganim.core import synthesis  # noqa: E402
 from quality import training_takes_reference  # noqa: E402
 from trainer.evaluate import BANDS, score_generated, shortfall  # noqa: E402
 
@@ -36,12 +36,6 @@ SHOWN = ("fd", "novelty", "coverage", "diversity_within", "foot_skate", "jitter"
 
 def _numbers(text, kind):
     return [kind(x) for x in text.split(",") if x.strip()]
-
-
-def with_lock_strength(model, value):
-    """``model`` generating with its foot lock at another strength (as `ganim sampling` records it)."""
-    own = {**(model.header.get("sampling") or {}), "lock_strength": value}
-    return model_file.Model({**model.header, "sampling": own}, model.weights, model.path)
 
 
 def score_cell(model, ref, seeds, count, temperature, frames=120):
@@ -63,8 +57,8 @@ def sweep(model, ref, name, values, seeds, count, log=print):
         if name == "temperature":
             cell = score_cell(model, ref, seeds, count, v)
         else:
-            cell = score_cell(with_lock_strength(model, v), ref, seeds, count,
-                              synthesis.sampling_defaults(model)["temperature"])
+            cell = score_cell(synthesis.with_sampling(model, {"lock_strength": v}), ref, seeds, count,
+                              synthesis.temperature_for(model))
         out[f"{v:g}"] = cell
         log(f"{name} {v:g}: shortfall {cell['shortfall']:.3f} ("
             + ", ".join(f"{k} {cell['mean'][k]:.3f}x" for k in SHOWN if k in cell["mean"]) + ")")

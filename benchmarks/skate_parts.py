@@ -82,7 +82,7 @@ def main():
     gen = sets["generated"]
     mix = same_mix_rate(real, gen)
     takes = "held-out" if args.heldout else "training"
-    temperature = synthesis.sampling_defaults(model)["temperature"]  # what generate_for_eval drew at
+    temperature = synthesis.temperature_for(model)  # what generate_for_eval drew at
     result = {"model": Path(args.model).name, "takes": takes, "count": args.count, "seed": args.seed,
               "temperature": temperature, "speed_bands_m_s": [band_label(lo, hi) for lo, hi in
                                                                         zip(SPEED_BANDS[:-1], SPEED_BANDS[1:])],

@@ -93,15 +93,9 @@ def cmd_sampling(args):
     out = Path(args.out)
     if out.resolve() == Path(args.model).resolve():
         raise UserError(f"--out {out} is the model itself; write the copy elsewhere")
-    synthesis.check_sampling(given, "ganim sampling")
-    header = {k: v for k, v in model.header.items() if k != "sha256"}
-    settings = {} if args.reset else dict(header.get("sampling") or {})
-    settings.update(given)
-    header["sampling"] = settings
-    if not settings:
-        del header["sampling"]
-    model_file.save(out, header, model.weights)
-    shown = ", ".join(f"{k} {v:g}" for k, v in settings.items()) or "the shipped defaults"
+    tuned = synthesis.with_sampling(model, given, replace=args.reset)
+    model_file.save(out, tuned.header, tuned.weights)
+    shown = ", ".join(f"{k} {v:g}" for k, v in (tuned.header.get("sampling") or {}).items()) or "the shipped defaults"
     print(f"wrote {out}: generates with {shown}")
 
 

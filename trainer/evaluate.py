@@ -186,7 +186,7 @@ def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log
     result["source"] = str(source)
     result["generated_clips"] = len(generated)
     if from_model:
-        result["temperature"] = synthesis.sampling_defaults(model)["temperature"] if temperature is None else temperature
+        result["temperature"] = synthesis.temperature_for(model, temperature)
     return result
 
 

@@ -139,7 +139,7 @@ def score_snapshot(path, step, reference, count, frames, seed=0, temperature=Non
     """One scored row: {run, step, path, ratios, shortfall, temperature} of the model at ``path``
     (``temperature`` None: the model's own, see `ganim sampling`)."""
     model = model_file.load(path)
-    temperature = synthesis.sampling_defaults(model)["temperature"] if temperature is None else temperature
+    temperature = synthesis.temperature_for(model, temperature)
     result, _ = score_generated(model, reference, count, frames, seed, temperature)
     ratios = {k: v["ratio"] for k, v in result["metrics"].items()}
     return {"run": run or run_name(path), "step": step, "path": str(path), "ratios": ratios,
@@ -177,11 +177,8 @@ def copy_best(path, out, temperature=None):
     if temperature is None:
         shutil.copyfile(path, out)
         return
-    model = model_file.load(path)
-    synthesis.check_sampling({"temperature": temperature}, "--temperature")
-    header = {k: v for k, v in model.header.items() if k != "sha256"}
-    header["sampling"] = {**(header.get("sampling") or {}), "temperature": temperature}
-    model_file.save(out, header, model.weights)
+    tuned = synthesis.with_sampling(model_file.load(path), {"temperature": temperature})
+    model_file.save(out, tuned.header, tuned.weights)
 
 
 def cmd_select(args):

@@ -50,11 +50,13 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, free_length=N
                 energy_weight=0.0, mismatch_weight=0.0, joint_labels=False)
 
 
-# What a checkpoint written before a fingerprint key existed was trained with.
-OLDER_RUNS = dict(d_fk=False, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, d_wide=False, window_max=None,
-                  free_length=None, init=None, label_weight=0.0,
-                  balance_labels=False, select_fraction=0.0, foot_weight=0.0, foot_fast=foot_slide.FAST_M_S,
-                  energy_weight=0.0, mismatch_weight=0.0, joint_labels=False)
+# What a checkpoint written before a fingerprint key existed was trained with: the key's default,
+# except the FK critic, on by default since but off before it existed.
+OLDER_RUNS = {**{k: DEFAULTS[k] for k in ("d_fk_vel_scale", "d_time_std", "d_batch_std", "d_wide", "window_max",
+                                          "free_length", "init", "label_weight", "balance_labels", "select_fraction",
+                                          "foot_weight", "foot_fast", "energy_weight", "mismatch_weight",
+                                          "joint_labels")},
+              "d_fk": False}
 
 
 # ------------------------------------------------------------------ set-up

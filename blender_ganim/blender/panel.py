@@ -41,8 +41,8 @@ class VIEW3D_PT_ganim(Panel):
 
         col = layout.column(align=True)
         col.prop(settings, "frames")
-        typical = synthesis.typical_frames(model, settings.chosen_labels(model))
-        if typical and settings.frames > synthesis.LENGTH_NOTE_RATIO * typical:  # e.g. a raise: one motion
+        typical = synthesis.overlong(model, settings.chosen_labels(model), settings.frames)
+        if typical:  # e.g. a raise: one motion, repeated when asked for much more
             col.label(text=f"These labels' takes run ~{typical} frames: longer clips may repeat", icon="INFO")
             col.operator(operators.GANIM_OT_use_label_length.bl_idname, text=f"Use {typical} Frames")
         col.prop(settings, "count")

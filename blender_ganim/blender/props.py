@@ -56,7 +56,7 @@ def _model_changed(self, context):
     for i in range(MAX_LABELS):
         setattr(self, f"label_{i}", ANY)
     try:  # the model's own temperature (`ganim sampling`), else the shipped default
-        self.temperature = synthesis.sampling_defaults(generate.load_model(self.model_path()))["temperature"]
+        self.temperature = synthesis.temperature_for(generate.load_model(self.model_path()))
     except (model_file.ModelFileError, synthesis.SynthesisError):
         self.temperature = synthesis.TEMPERATURE
 

@@ -5,7 +5,7 @@ Everything here runs without torch or bpy, so the add-on, the CLI and the tests 
 
 import numpy as np
 
-from . import contacts, features, generator, labeler
+from . import contacts, features, generator, labeler, model_file
 from . import rotations as rot
 
 
@@ -92,6 +92,20 @@ def sampling_defaults(model):
     return {"temperature": TEMPERATURE, "smooth_sigma": SMOOTH_SIGMA, "lock_strength": LOCK_STRENGTH, **own}
 
 
+def temperature_for(model, temperature=None):
+    """``temperature``, or the model's own when None (what every free-generation tool draws at)."""
+    return sampling_defaults(model)["temperature"] if temperature is None else temperature
+
+
+def with_sampling(model, settings, replace=False):
+    """A copy of ``model`` (same weights) whose file records ``settings`` on top of what it recorded
+    (``replace``: instead of it); none left means the shipped defaults. Save it with model_file.save."""
+    check_sampling(settings, "sampling")
+    own = {**({} if replace else model.header.get("sampling") or {}), **settings}
+    header = {k: v for k, v in model.header.items() if k not in ("sampling", "sha256")}
+    return model_file.Model({**header, **({"sampling": own} if own else {})}, model.weights, model.path)
+
+
 # A clip this many times longer than the training takes of its labels gets a note. Set on the shipped
 # model's readings (docs/experiments.md, *Which label a clip is read as*): a raise (median take 86
 # frames) is read as a wave from 90 frames on, so at the bar's 120 it gets the note; a run (95) still
@@ -111,11 +125,17 @@ def typical_frames(model, labels):
     return int(np.median(matching)) if chosen and matching else None
 
 
+def overlong(model, labels, frames):
+    """:func:`typical_frames` when ``frames`` is well past it (``LENGTH_NOTE_RATIO``), else None."""
+    typical = typical_frames(model, labels)
+    return typical if typical is not None and frames > LENGTH_NOTE_RATIO * typical else None
+
+
 def length_note(model, labels, frames):
     """A one-line note when ``frames`` is well past :func:`typical_frames`, else None: some labels
     name one motion with a length of its own, and asked for more the network repeats it."""
-    typical = typical_frames(model, labels)
-    if typical is None or frames <= LENGTH_NOTE_RATIO * typical:
+    typical = overlong(model, labels, frames)
+    if typical is None:
         return None
     named = ", ".join(f"{c} {v}" for c, v in labels.items() if v is not None)
     return (f"{named}: the training takes run about {typical} frames; a {frames}-frame clip may repeat the "
@@ -239,7 +259,7 @@ def generate(model, frames, count=1, labels=None, seed=None, start=(0.0, 0.0, 0.
     Left out, it and the clean-up's settings are the model's own (:func:`sampling_defaults`).
     """
     own = sampling_defaults(model)
-    temperature = own["temperature"] if temperature is None else temperature
+    temperature = temperature_for(model, temperature)
     out, ids = run_generator(model, frames, count, labels, seed, temperature=temperature)
     feats = denormalise(model, out).astype(np.float64)
     skeleton, spec, fps = model.skeleton, model.header["features"], model.header["fps"]
