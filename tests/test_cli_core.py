@@ -62,7 +62,7 @@ def test_frames_outside_the_clip(sample_dir, tmp_path):
 
 def test_help_lists_every_command():
     r = ganim("--help")
-    for cmd in ("info", "convert", "inbetween", "transition", "restyle"):
+    for cmd in ("info", "convert", "inbetween", "transition", "restyle", "keyframes", "follow-path"):
         assert cmd in r.stdout
 
 

@@ -170,4 +170,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, not this __main__ copy: the commands raise trainer.cli.UserError,
+    # which `python -m trainer.cli` would otherwise not catch (a traceback instead of one line).
+    from trainer.cli import main as imported_main
+    sys.exit(imported_main())

@@ -1,8 +1,8 @@
-"""`ganim inbetween | transition | restyle`: editing with a model (numpy only, no torch)."""
+"""`ganim inbetween | transition | restyle | keyframes | follow-path`: editing with a model (numpy only)."""
 
 import argparse
 
-from blender_ganim.core import synthesis
+from blender_ganim.core import paths, synthesis
 
 
 def _range(text):
@@ -13,6 +13,13 @@ def _range(text):
         return int(a), int(b)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected START:END, got {text!r}") from None
+
+
+def _frames(text):
+    try:
+        return synthesis.parse_frames(text)
+    except synthesis.SynthesisError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_parsers(sub):
@@ -52,6 +59,32 @@ def add_parsers(sub):
                         "bounce, as the model generates that style; the path over the ground stays either way)")
     _outputs(s, label_required=True)
     s.set_defaults(func=cmd_restyle)
+
+    s = sub.add_parser("keyframes", help="generate a clip through key poses at given frames",
+                       description="A clip as long as CLIP that holds CLIP's poses (root included) exactly at the "
+                                   "given frames and is generated everywhere else, e.g. from a blocking pass. Keys "
+                                   "may lie at most the model's transition limit apart.")
+    s.add_argument("model")
+    s.add_argument("clip", help="BVH clip with the key poses (the model's skeleton)")
+    keys = s.add_mutually_exclusive_group(required=True)
+    keys.add_argument("--at", type=_frames, metavar="F1,F2,...", help="the key frames, e.g. 0,40,80")
+    keys.add_argument("--every", type=int, metavar="N", help="a key every N frames, and on the last frame")
+    _outputs(s)
+    s.set_defaults(func=cmd_keyframes)
+
+    s = sub.add_parser("follow-path", help="generate a clip whose root follows a path on the ground",
+                       description="Generate a clip whose root follows the points of PATH.csv: a header naming "
+                                   "columns x and z (metres on the ground, y up, as in BVH; other columns are "
+                                   "ignored), then one point per row. Without --frames or --speed each row is one "
+                                   "frame; with them the points are a polyline spread over N frames or walked at "
+                                   "a speed.")
+    s.add_argument("model")
+    s.add_argument("path", metavar="PATH.csv")
+    timing = s.add_mutually_exclusive_group()
+    timing.add_argument("--frames", type=int, metavar="N", help="spread the path evenly over N frames")
+    timing.add_argument("--speed", type=float, metavar="M_S", help="walk the path at this speed (metres per second)")
+    _outputs(s)
+    s.set_defaults(func=cmd_follow_path)
 
 
 def _outputs(s, label_required=False):
@@ -107,3 +140,22 @@ def cmd_restyle(args):
     model, (clip,), labels = _load(args, args.clip)
     _write(args.out, synthesis.restyle(model, clip, labels, args.seed, strength=args.strength,
                                           drafts=args.drafts, height=not args.keep_height))
+
+
+@_user_errors
+def cmd_keyframes(args):
+    model, (clip,), labels = _load(args, args.clip)
+    if args.every is not None:
+        if args.every < 1:
+            raise synthesis.SynthesisError(f"--every must be at least 1, got {args.every}")
+        at = sorted(set(range(0, clip.frames, args.every)) | {clip.frames - 1})
+    else:
+        at = args.at
+    _write(args.out, synthesis.keyframe_guided(model, clip, at, labels, args.seed))
+
+
+@_user_errors
+def cmd_follow_path(args):
+    model, _, labels = _load(args)
+    xz = paths.per_frame(model, paths.read_csv(args.path, model), frames=args.frames, speed=args.speed)
+    _write(args.out, synthesis.follow_path(model, xz, labels, args.seed))

@@ -17,12 +17,13 @@ import bpy
 import numpy as np
 
 from ..core import rotations as rot
+from ..core.paths import DEFAULT_METERS_PER_UNIT
 from ..core.skeleton import Skeleton, fk
 
 BVH_TO_BLENDER = np.array([[1.0, 0.0, 0.0],
                            [0.0, 0.0, -1.0],
                            [0.0, 1.0, 0.0]])
-DEFAULT_SCALE = 0.01          # centimetres (the shipped data) to metres
+DEFAULT_SCALE = DEFAULT_METERS_PER_UNIT  # centimetres (the shipped data) to metres
 MIN_BONE_FRACTION = 0.05      # shortest bone, as a fraction of the median offset length
 MIN_BONE_LENGTH = 1e-4        # metres; Blender deletes zero-length bones
 SCALE_PROP = "ganim_scale"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-from ..core import synthesis
+from ..core import paths, synthesis
 from . import actions, generate, rigs
 
 BLEND_METHODS = ("GENERATED", "CROSSFADE")
@@ -117,14 +117,6 @@ def key_frames(obj, action, bone, start, end):
     return sorted(f for f in found if start <= f <= end)
 
 
-def parse_frames(text):
-    """``"1, 12, 30"`` -> [1, 12, 30]; EditError on anything else."""
-    try:
-        return sorted({int(t) for t in text.replace(";", ",").replace(" ", ",").split(",") if t.strip()})
-    except ValueError:
-        raise EditError(f"key frames must be whole frame numbers separated by commas, got {text!r}") from None
-
-
 def keyframe_guided(obj, model, start, end, frames=None, labels=None, seed=None, replace=False, scene=None):
     """Scene frames [start, end] of the active action generated anew through its own key poses.
 
@@ -192,20 +184,6 @@ def curve_points(curve, depsgraph=None):
     return co[:run] @ m[:3, :3].T + m[:3, 3]
 
 
-def resample_path(points, count=None, step=None):
-    """Points along a polyline at equal arc length: ``count`` of them, or one every ``step``."""
-    seg = np.linalg.norm(np.diff(points, axis=0), axis=-1)
-    s = np.concatenate([[0.0], np.cumsum(seg)])
-    length = s[-1]
-    if count is None:
-        count = int(np.floor(length / step + 1e-9)) + 1
-    if length <= 0 or count < 2:
-        raise EditError("the path is shorter than one frame of walking: make the curve longer "
-                        "or the speed slower")
-    at = np.linspace(0.0, length, count) if step is None else np.arange(count) * step
-    return np.stack([np.interp(at, s, points[:, i]) for i in range(points.shape[1])], axis=-1)
-
-
 def follow_path(obj, model, curve, frames=None, speed=None, start_frame=1, labels=None, seed=None,
                 replace=False, scene=None):
     """A new clip whose root follows ``curve`` over ``frames`` frames, or at ``speed`` metres per second."""
@@ -216,15 +194,7 @@ def follow_path(obj, model, curve, frames=None, speed=None, start_frame=1, label
     inv = np.array(obj.matrix_world.inverted())
     local = world @ inv[:3, :3].T + inv[:3, 3]           # the motion lives in armature space
     path = rig.to_model_units(local)                    # BVH axes: x and z are the ground
-    if speed is not None:
-        if speed <= 0:
-            raise EditError("the walking speed must be positive")
-        step = speed / generate.model_scale(model) / float(model.header["fps"])
-        xz = resample_path(path[:, [0, 2]], step=step)
-    else:
-        xz = resample_path(path[:, [0, 2]], count=int(frames))
-    if len(xz) > synthesis.MAX_FRAMES:
-        raise EditError(f"the path takes {len(xz)} frames at this speed, more than {synthesis.MAX_FRAMES}")
+    xz = paths.per_frame(model, path[:, [0, 2]], frames=None if frames is None else int(frames), speed=speed)
     out = synthesis.follow_path(model, xz, labels=labels, seed=seed)
     out.name = f"{curve.name}_path"
     return _write(rig, out, f"{obj.name}_{curve.name}", start_frame, replace,

@@ -6,6 +6,7 @@ is one ERROR line and CANCELLED with nothing written; success is one undo step.
 
 from bpy.types import Operator
 
+from ..core import synthesis
 from . import edit, generate
 from .operators import _message
 
@@ -58,7 +59,7 @@ class GANIM_OT_keyframe_guided(_EditOperator, Operator):
 
     def run(self, context, s, model):
         start, end = s.edit_range(context.scene)
-        frames = edit.parse_frames(s.edit_key_frames) if s.edit_key_frames.strip() else None
+        frames = synthesis.parse_frames(s.edit_key_frames) if s.edit_key_frames.strip() else None
         return edit.keyframe_guided(context.active_object, model, start, end, frames=frames,
                                     **self.common(context, s, model))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import bpy
 
-from ..core import model_file, retarget, synthesis
+from ..core import model_file, paths, retarget, synthesis
 from . import actions, armature, rig_map, rigs
 
 TARGETS = ("NEW", "REPLACE", "NLA")
@@ -95,7 +95,7 @@ def list_models(folder=None):
 
 def model_scale(model):
     """Model units to metres (the training data's unit), for building its armature."""
-    return float(model.header.get("features", {}).get("meters_per_unit") or armature.DEFAULT_SCALE)
+    return paths.meters_per_unit(model)
 
 
 # ------------------------------------------------------------------ armatures

@@ -586,12 +586,22 @@ def transition(model, a, b, frames, labels=None, seed=None):
     return m
 
 
+def parse_frames(text):
+    """``"1, 12, 30"`` -> [1, 12, 30] (commas, semicolons or spaces); SynthesisError on anything else."""
+    try:
+        return sorted({int(t) for t in text.replace(";", ",").replace(" ", ",").split(",") if t.strip()})
+    except ValueError:
+        raise SynthesisError(f"key frames must be whole frame numbers separated by commas, got {text!r}") from None
+
+
 def keyframe_guided(model, keys, key_frames, labels=None, seed=None):
     """A clip through the poses of ``keys`` at ``key_frames`` (root included), generated in between."""
     keys = _check_skeleton(model, keys, "key clip")
     T = keys.frames
     key_frames = sorted({int(k) for k in key_frames})
-    if not key_frames or key_frames[0] < 0 or key_frames[-1] >= T:
+    if not key_frames:
+        raise SynthesisError("give at least one key frame")
+    if key_frames[0] < 0 or key_frames[-1] >= T:
         raise SynthesisError(f"key frames must lie inside the clip (0:{T}), got {key_frames}")
     gaps = np.diff([0] + key_frames + [T - 1])
     if gaps.max() > max_transition(model):
