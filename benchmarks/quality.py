@@ -3,7 +3,8 @@
     python benchmarks/quality.py [--model blender_ganim/models/default.ganim] [--data DATA] [--count 150]
     python benchmarks/quality.py --seeds 0-4
 
-Generates about 1,000 windows (labels spread evenly over style x content), scores them as
+Generates about 1,000 windows (labels spread evenly over the style x content combinations the
+model's training takes had; --all-combinations: over every one), scores them as
 `ganim eval` does against the takes the training run held out, and writes
 benchmarks/results/quality.json + quality.md with a pass/miss verdict per target and
 the total shortfall from the bar. With several --seeds, every seed's set is scored against one
@@ -25,8 +26,8 @@ sys.path.insert(0, str(REPO))
 
 from blender_ganim.core import model_file, synthesis  # noqa: E402
 from trainer import metrics  # noqa: E402
-from trainer.evaluate import (BANDS, CHECKS, QUALITY_TARGETS, heldout_reference, load_real, score_generated,  # noqa: E402
-                              shortfall, takes_left_out)
+from trainer.evaluate import (ALL_COMBINATIONS_HELP, BANDS, CHECKS, QUALITY_TARGETS, heldout_reference,  # noqa: E402
+                              load_real, score_generated, shortfall, takes_left_out)
 from trainer.plots import plot_eval, plot_label_confusion, plot_seeds  # noqa: E402
 from trainer.select import training_reference, training_split  # noqa: E402
 
@@ -128,6 +129,7 @@ def main():
     ap.add_argument("--seeds", type=parse_seeds, default=None, metavar="LIST",
                     help="several generation seeds, e.g. 0-4 or 0,3,7: all scored against one reference, "
                          "with their median in quality_seeds.* (quality.* keeps the first seed's full table)")
+    ap.add_argument("--all-combinations", action="store_true", help=ALL_COMBINATIONS_HELP)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = ap.parse_args()
     data = args.data or default_data()
@@ -141,7 +143,7 @@ def main():
     for seed in seeds:
         log(f"seed {seed}: generating and scoring {args.count} clips of {args.frames} frames ...")
         results[seed], _ = score_generated(model, ref, args.count, args.frames, seed, args.temperature,
-                                           targets=QUALITY_TARGETS)
+                                           targets=QUALITY_TARGETS, all_combinations=args.all_combinations)
         results[seed]["generated_clips"] = args.count
         results[seed]["temperature"] = args.temperature
     result = results[seeds[0]]
@@ -159,7 +161,7 @@ def main():
     about = (f"Model: `{Path(args.model).name}`, {train.get('steps', '?')} steps, {train.get('device', '?')}, "
              f"{train.get('wall_time_s', 0) / 60:.0f} min of training. Data: {', '.join(result['data'])}; "
              f"held-out takes: {len(train.get('validation_takes', []))}. Generation: {args.count} clips of "
-             f"{args.frames} frames, temperature {args.temperature:g}")
+             f"{args.frames} frames, temperature {args.temperature:g}, {result['label_spread']}")
     lines = ["# Quality of the shipped model", "", f"{about}, seed {seeds[0]}.", "",
              metrics.format_table(result), "", "| target | verdict |", "|---|---|"]
     lines += [f"| {k} {QUALITY_TARGETS[k]} | {v} |" for k, v in verdicts.items()]
@@ -173,7 +175,7 @@ def main():
         per_seed = {s: {k: v.get("ratio") for k, v in results[s]["metrics"].items()} for s in seeds}
         summary = summarise_seeds(per_seed)
         record = {"source": result["source"], "seeds": seeds, "count": args.count, "frames": args.frames,
-                  "temperature": args.temperature, "ratios": per_seed, **summary,
+                  "temperature": args.temperature, "label_spread": result["label_spread"], "ratios": per_seed, **summary,
                   "eval_seconds": round(time.time() - t0, 1), "machine": result["machine"]}
         (out / "quality_seeds.json").write_text(json.dumps(record, indent=2, default=float))
         text = seeds_markdown(per_seed, summary, f"{about}; seeds {', '.join(map(str, seeds))}, one reference.")

@@ -290,6 +290,21 @@ def test_a_raise_asked_for_too_long_gets_a_hint_and_a_warning(settings, model):
     assert "does not say how long" in reports[-1][1]
 
 
+def test_labels_never_trained_together_get_a_hint_and_a_warning(settings, model):
+    columns = list(model.labels)
+    setattr(settings, f"label_{columns.index('style')}", "active")
+    setattr(settings, f"label_{columns.index('content')}", "raise-up-left-hand")
+    settings.frames = 60
+    assert any("No training take has these labels together" in e[1] for e in draw_panel() if e[0] == "label")
+    create_rig()
+    reports = []
+    recorder = SimpleNamespace(report=lambda kind, text: reports.append((kind, text)))
+    assert operators.GANIM_OT_generate_motion.execute(recorder, bpy.context) == {"FINISHED"}
+    assert any(k == {"WARNING"} and "no training take has these labels together" in t for k, t in reports), reports
+    setattr(settings, f"label_{columns.index('content')}", "walk")
+    assert not any("No training take" in e[1] for e in draw_panel() if e[0] == "label")
+
+
 def test_model_picker_lists_the_default_and_the_folder(settings, models_folder, default_model):
     (models_folder / "b_second.ganim").write_bytes(default_model.read_bytes())
     (models_folder / "a_first.ganim").write_bytes(default_model.read_bytes())

@@ -384,6 +384,7 @@ def test_eval_scores_a_model_against_its_held_out_takes(tiny_run, sample_dir, tm
         assert counts.sum() == sum(v[clips] for v in style["by_label"].values())
         assert np.trace(counts) / counts.sum() == pytest.approx(acc)
     assert "style accuracy by label, generated / held-out:" in table
+    assert result["label_spread"].startswith("labels spread evenly over ") and result["label_spread"] in table
     labels_png = tmp_path / "labels.png"
     assert run_cli("eval", tiny_run / "model.ganim", "--data", sample_dir, "--count", 8, "--frames", 90,
                    "--plot-labels", labels_png) == 0
@@ -558,9 +559,38 @@ def test_select_fraction_keeps_takes_out_of_training_for_select_alone(sample_dir
 def test_select_generates_each_label_combination_twice_by_default():
     from types import SimpleNamespace
     from trainer.select import default_count
-    assert default_count(SimpleNamespace(labels={"style": list("abcdefg"), "content": list("0123456789")})) == 140
-    assert default_count(SimpleNamespace(labels={"style": list("ab")})) == 60
-    assert default_count(SimpleNamespace(labels={})) == 60
+    labels = {"style": list("abcdefg"), "content": list("0123456789")}
+    assert default_count(SimpleNamespace(labels=labels, header={})) == 140
+    seen = [[[a, b], 90] for a in labels["style"] for b in labels["content"] if (a, b) != ("a", "0")]
+    record = {"label_frames": {"columns": ["style", "content"], "combos": seen}}
+    assert default_count(SimpleNamespace(labels=labels, header=record)) == 138   # pairs no take had: left out
+    assert default_count(SimpleNamespace(labels={"style": list("ab")}, header={})) == 60
+    assert default_count(SimpleNamespace(labels={}, header={})) == 60
+
+
+def test_eval_spreads_labels_over_the_combinations_the_training_takes_had(tiny_run, sample_dir, tmp_path):
+    """A pair of labels no training take had (an active raise in the full data) has nothing real to be
+    compared with on either side of the split; --all-combinations asks for every pair anyway."""
+    from trainer.evaluate import balanced_labels, label_combinations, label_spread
+    model = model_file.load(tiny_run / "model.ganim")
+    seen = [dict(zip(model.header["label_frames"]["columns"], v)) for v, _ in model.header["label_frames"]["combos"]]
+    every = label_combinations(model, all_combinations=True)
+    assert len(every) == len(model.labels["style"]) * len(model.labels["content"]) > len(seen)  # the sample lacks pairs
+    assert label_combinations(model) == seen
+    wanted = balanced_labels(model, 2 * len(seen) + 1)
+    assert wanted == seen + seen + seen[:1]
+    assert balanced_labels(model, len(every), all_combinations=True) == every
+    missing = [c for c in every if c not in seen]
+    text = label_spread(model)
+    assert text.startswith(f"labels spread evenly over {len(seen)} combinations (left out, no training take has them: ")
+    assert " ".join(missing[0].values()) in text
+    assert label_spread(model, all_combinations=True) == f"labels spread evenly over {len(every)} combinations"
+    older = model_file.Model({k: v for k, v in model.header.items() if k != "label_frames"}, model.weights)
+    assert label_combinations(older) == every   # a file that does not say: every pair, as before
+    out = tmp_path / "all.json"
+    assert run_cli("eval", tiny_run / "model.ganim", "--data", sample_dir, "--count", 8, "--frames", 90,
+                   "--all-combinations", "--json", out) == 0
+    assert json.loads(out.read_text())["label_spread"] == label_spread(model, all_combinations=True)
 
 
 def test_select_names_each_scored_file_by_the_run_it_came_from():
@@ -623,6 +653,12 @@ def test_training_records_each_label_combinations_take_length_and_sample_notes_a
     assert f"note: style {style}, content {content}: the training takes run about {short} frames" in capsys.readouterr().err
     assert run_cli("sample", tiny_run / "model.ganim", "--out", tmp_path / "fits", "--frames", short, *wanted) == 0
     assert "note:" not in capsys.readouterr().err
+    seen = {tuple(values) for values, _ in record["combos"]}
+    style, content = next((a, b) for a in model.labels["style"] for b in model.labels["content"] if (a, b) not in seen)
+    apart = ["--label", f"style={style}", "--label", f"content={content}"]
+    assert run_cli("sample", tiny_run / "model.ganim", "--out", tmp_path / "apart", "--frames", 64, *apart) == 0
+    assert f"note: style {style} with content {content}: no training take has these labels together" in \
+        capsys.readouterr().err
 
 
 def test_learning_rate_falls_along_a_cosine_to_a_tenth_after_the_given_step():

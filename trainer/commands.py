@@ -262,8 +262,7 @@ def cmd_sample(args):
                                              name="sample", clean_feet=not args.raw, temperature=args.temperature)
     except synthesis.SynthesisError as e:
         raise UserError(str(e)) from None
-    note = synthesis.length_note(model, wanted, args.frames)
-    if note:
+    for note in synthesis.label_notes(model, wanted, args.frames):
         print(f"note: {note}", file=sys.stderr)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

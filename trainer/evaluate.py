@@ -58,6 +58,9 @@ def _describe(low, high):
 
 
 QUALITY_TARGETS = {k: _describe(*band) for k, band in BANDS.items()}  # as printed beside each verdict
+ALL_COMBINATIONS_HELP = ("spread generated labels over every combination of label values, also those no "
+                         "training take has (default: only those the model's training takes had, as its file "
+                         "records them)")
 
 
 def add_parser(sub):
@@ -78,6 +81,7 @@ def add_parser(sub):
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--raw", action="store_true", help="score the raw generator output (no foot lock)")
     s.add_argument("--temperature", type=float, default=None, help=synthesis.TEMPERATURE_HELP)
+    s.add_argument("--all-combinations", action="store_true", help=ALL_COMBINATIONS_HELP)
     s.add_argument("--val-fraction", type=float, default=0.05,
                    help="held-out share when the source does not name its held-out takes (default 0.05)")
     s.set_defaults(func=cmd_eval)
@@ -106,15 +110,36 @@ def load_real(data, heldout_names=None, val_fraction=0.05, seed=0, log=print, un
     return ({part: [motions[n] for n in split[part]] for part in split}, labels, split)
 
 
-def balanced_labels(model, count):
-    """Label combinations spread evenly over the model's vocabulary (style x content)."""
+def label_combinations(model, all_combinations=False):
+    """The label combinations free generation is scored on: those the model's training takes had
+    (style x content less pairs no take had, such as an *active* raise, every take of which is shorter
+    than the training window: nothing real to compare with on either side of the split, and nothing
+    the model could learn), or every combination with ``all_combinations`` or when the file does not
+    record them (`ganim fit-labels` adds the record)."""
+    trained = None if all_combinations else synthesis.trained_combos(model)
+    if trained is not None:
+        return trained
     columns = list(model.labels)
-    combos = list(itertools.product(*[model.labels[c] for c in columns])) or [()]
-    return [dict(zip(columns, combos[i % len(combos)])) for i in range(count)]
+    return [dict(zip(columns, v)) for v in itertools.product(*[model.labels[c] for c in columns])]
 
 
-def generate_for_eval(model, count, frames, seed, clean_feet=True, temperature=None):
-    wanted = balanced_labels(model, count)
+def label_spread(model, all_combinations=False):
+    """One line for a result: which combinations the generated labels were spread over."""
+    used = label_combinations(model, all_combinations)
+    every = label_combinations(model, all_combinations=True)
+    left = [" ".join(c.values()) for c in every if c not in used]
+    return (f"labels spread evenly over {len(used)} combinations"
+            + (f" (left out, no training take has them: {', '.join(left)})" if left else ""))
+
+
+def balanced_labels(model, count, all_combinations=False):
+    """``count`` label sets cycling through :func:`label_combinations`."""
+    combos = label_combinations(model, all_combinations) or [{}]
+    return [dict(combos[i % len(combos)]) for i in range(count)]
+
+
+def generate_for_eval(model, count, frames, seed, clean_feet=True, temperature=None, all_combinations=False):
+    wanted = balanced_labels(model, count, all_combinations)
     motions, used = [], []
     for i, lab in _progress(list(enumerate(wanted)), len(wanted), "generating"):
         m, chosen = synthesis.generate(model, frames, count=1, labels=lab, seed=seed + i, name=f"eval_{i:04d}",
@@ -124,12 +149,15 @@ def generate_for_eval(model, count, frames, seed, clean_feet=True, temperature=N
     return motions, used
 
 
-def score_generated(model, reference, count, frames, seed, temperature=None, targets=None):
-    """Generate ``count`` clips (labels spread evenly) and score them against a metrics.Reference;
-    returns (result, clips)."""
-    clips, used = generate_for_eval(model, count, frames, seed, temperature=temperature)
+def score_generated(model, reference, count, frames, seed, temperature=None, targets=None, all_combinations=False):
+    """Generate ``count`` clips (labels spread evenly, :func:`label_combinations`) and score them against
+    a metrics.Reference; returns (result, clips)."""
+    clips, used = generate_for_eval(model, count, frames, seed, temperature=temperature,
+                                    all_combinations=all_combinations)
     lab = {c: {"generated": [u[c] for u in used]} for c in reference.classifiers if all(c in u for u in used)}
-    return metrics.evaluate(clips, labels=lab, reference=reference, targets=targets), clips
+    result = metrics.evaluate(clips, labels=lab, reference=reference, targets=targets)
+    result["label_spread"] = label_spread(model, all_combinations)
+    return result, clips
 
 
 def read_generated_dir(folder):
@@ -162,7 +190,7 @@ def heldout_reference(model, data, log=print):
 
 
 def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log=print, clean_feet=True,
-             temperature=None):
+             temperature=None, all_combinations=False):
     source = Path(source)
     from_model = not source.is_dir()
     if not from_model:
@@ -172,7 +200,8 @@ def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log
         model = model_file.load(source)
         heldout_names, unused = takes_left_out(model)
         log(f"generating {count} clips of {frames} frames ...")
-        generated, gen_labels = generate_for_eval(model, count, frames, seed, clean_feet, temperature)
+        generated, gen_labels = generate_for_eval(model, count, frames, seed, clean_feet, temperature,
+                                                  all_combinations)
     log("reading real data ...")
     real, labels, split = load_real(data, heldout_names, val_fraction, seed, log, unused_names=unused)
     for c in list(labels):
@@ -187,13 +216,14 @@ def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log
     result["generated_clips"] = len(generated)
     if from_model:
         result["temperature"] = synthesis.temperature_for(model, temperature)
+        result["label_spread"] = label_spread(model, all_combinations)
     return result
 
 
 def cmd_eval(args):
     result = run_eval(args.source, args.data, args.count, args.frames, args.seed, args.val_fraction,
                       log=lambda m: print(m, file=sys.stderr), clean_feet=not args.raw,
-                      temperature=args.temperature)
+                      temperature=args.temperature, all_combinations=args.all_combinations)
     print(metrics.format_table(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, default=_json_default))

@@ -899,6 +899,8 @@ def format_table(result):
     notes = [f"windows: generated {w.get('generated')}, train {w.get('train')}, held-out {w.get('heldout')}",
              f"{s.get('length')} frames at {s.get('fps')} fps, stride {s.get('stride')}; "
              f"PCA {s.get('pca_components')} components ({100 * s.get('pca_explained', 0):.1f}% of R variance)"]
+    if result.get("label_spread"):
+        notes.append(result["label_spread"])
     chance = [f"{m['title']}: chance {m['chance']:.2f}" for m in metrics.values() if "chance" in m]
     by_label = [f"{m['title']} by label, generated / held-out: " + ", ".join(
         f"{c} {_share(v['generated'])} / {_share(v['reference'])}" for c, v in m["by_label"].items())

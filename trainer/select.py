@@ -20,7 +20,8 @@ from blender_ganim.core import labeler, model_file, synthesis
 
 from . import metrics
 from .data import split_takes_by_name
-from .evaluate import _json_default, _progress, load_real, score_generated, shortfall, takes_left_out
+from .evaluate import (_json_default, _progress, label_combinations, load_real, score_generated, shortfall,
+                       takes_left_out)
 from .plots import plot_select
 
 SNAPSHOT_NAME = re.compile(r"model_(\d+)\.ganim")  # what `ganim train --snapshot-every` writes
@@ -107,11 +108,10 @@ def training_split(model, data, seed=0, log=print):
 
 
 def default_count(model):
-    """60 clips, or each label combination twice (diversity within labels needs pairs)."""
-    combos = 1
-    for values in model.labels.values():
-        combos *= max(1, len(values))
-    return max(60, 2 * combos) if model.labels else 60
+    """60 clips, or each label combination the training takes had twice (diversity within labels
+    needs pairs)."""
+    combos = len(label_combinations(model)) if model.labels else 1
+    return max(60, 2 * combos)
 
 
 def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print, by="bar",

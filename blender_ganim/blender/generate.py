@@ -282,10 +282,7 @@ def _undo(obj, before, made, tracks, scene, frame_range):
 
 
 def _warnings(scene, model, start_frame, frames, set_frame_range, labels=None):
-    out = []
-    note = synthesis.length_note(model, labels, frames)  # a raise asked for 150 frames reads as a wave
-    if note:
-        out.append(note)
+    out = synthesis.label_notes(model, labels, frames)  # an active raise; a raise asked for 150 frames
     fps = scene.render.fps / scene.render.fps_base
     if abs(fps - float(model.header["fps"])) > 1e-3:
         out.append(f"the scene plays at {fps:g} fps but the motion was made for {model.header['fps']:g} fps")

@@ -39,6 +39,8 @@ class VIEW3D_PT_ganim(Panel):
         if len(labels) > props.MAX_LABELS:
             col.label(text=f"{len(labels) - props.MAX_LABELS} more labels drawn at random", icon="INFO")
 
+        if synthesis.unseen_note(model, settings.chosen_labels(model)):
+            col.label(text="No training take has these labels together", icon="ERROR")
         col = layout.column(align=True)
         col.prop(settings, "frames")
         typical = synthesis.overlong(model, settings.chosen_labels(model), settings.frames)

@@ -17,14 +17,16 @@ MAX_FRAMES = 20_000
 
 
 def label_ids(model, labels, count, rng):
-    """Label indices per column; a column left out is drawn from the training distribution."""
+    """Label indices per column; a column left out is drawn from the training distribution, among
+    the combinations the model was trained on when its file records them (:func:`trained_combos`):
+    each column from its own frequencies, a row redrawn while it pairs labels no training take had."""
     labels = dict(labels or {})
     vocab = model.labels
     unknown = sorted(set(labels) - set(vocab))
     if unknown:
         known = ", ".join(vocab) or "none"
         raise SynthesisError(f"the model has no label {unknown[0]!r} (it knows: {known})")
-    out = {}
+    out, free = {}, []
     freq = model.header.get("label_freq", {})
     for k, values in vocab.items():
         if k in labels:
@@ -34,7 +36,43 @@ def label_ids(model, labels, count, rng):
         else:
             p = np.asarray(freq.get(k) or np.ones(len(values)), dtype=np.float64)
             out[k] = rng.choice(len(values), size=count, p=p / p.sum())
+            free.append((k, p / p.sum()))
+    trained = [set(c.items()) for c in trained_combos(model) or []]
+    if trained and free and any(_pairs(model, labels) <= t for t in trained):
+        for i in range(count):
+            for _ in range(1000):  # rejection: kept draws follow the column frequencies among trained pairs
+                if _pairs(model, {k: vocab[k][int(out[k][i])] for k in vocab}) in trained:
+                    break
+                for k, p in free:
+                    out[k][i] = rng.choice(len(vocab[k]), p=p)
     return out
+
+
+def trained_combos(model):
+    """The label combinations the model's training takes had ([{column: value}], from the file's
+    ``label_frames``), or None when the file does not record them (`ganim fit-labels` adds them)."""
+    recorded = model.header.get("label_frames") or {}
+    columns, combos = recorded.get("columns") or [], recorded.get("combos") or []
+    return [dict(zip(columns, values)) for values, _ in combos] if columns else None
+
+
+def _pairs(model, labels):
+    """The given labels as a set of (column, value), over the columns the file's ``label_frames`` records."""
+    columns = (model.header.get("label_frames") or {}).get("columns") or []
+    return {(c, labels[c]) for c in columns if labels.get(c) is not None}
+
+
+def unseen_note(model, labels):
+    """A one-line note when the chosen labels never occur together in the model's training takes
+    (e.g. an *active* raise: every such take is shorter than the training window), else None: the
+    network then mixes what it learned of each label apart, and the clip may show neither clearly."""
+    trained = trained_combos(model)
+    chosen = _pairs(model, labels or {})
+    if not trained or len(chosen) < 2 or any(chosen <= set(c.items()) for c in trained):
+        return None
+    named = " with ".join(f"{c} {v}" for c, v in labels.items() if v is not None)
+    return (f"{named}: no training take has these labels together, so the model never saw them and the "
+            f"clip may not show both (generated from what it learned of each label apart)")
 
 
 def _check_frames(frames):
@@ -140,6 +178,12 @@ def length_note(model, labels, frames):
     named = ", ".join(f"{c} {v}" for c, v in labels.items() if v is not None)
     return (f"{named}: the training takes run about {typical} frames; a {frames}-frame clip may repeat the "
             f"motion and read as something else (about {typical} frames keeps it one motion)")
+
+
+def label_notes(model, labels, frames):
+    """What to tell someone asking for ``frames`` frames with ``labels``: labels never seen together
+    (:func:`unseen_note`) and a clip much longer than their takes (:func:`length_note`); [] if nothing."""
+    return [n for n in (unseen_note(model, labels), length_note(model, labels, frames)) if n]
 
 
 def run_generator(model, frames, count=1, labels=None, seed=None, cond=None, away=None, strength=0.0,
