@@ -84,9 +84,10 @@ def _check_frames(frames):
 
 # Free generation draws its noise at this temperature (README, *Sampling temperature and the foot
 # lock*): at 1 the shipped model spread clips with the same labels a little wider than real takes
-# do. 0.5 had the smallest shortfall from the quality bar on its training takes (benchmarks/sampling_tune.py):
-# FD, novelty, coverage and style all moved toward their targets, diversity within labels 0.97x real.
-TEMPERATURE = 0.5
+# do. 0.4 (with the lock below at 0.7) had the smallest shortfall from the quality bar on its training
+# takes, labels spread over the pairs those takes had, 150 clips x 4 seeds (benchmarks/sampling_tune.py;
+# 0.5 / 0.6 before, when the scoring also asked for label pairs no take had).
+TEMPERATURE = 0.4
 MAX_TEMPERATURE = 2.0
 TEMPERATURE_HELP = (f"noise temperature, 0-{MAX_TEMPERATURE:g}: lower is more typical of the labels, higher "
                     f"more varied, 1 the network as trained (default: the model file's own, else "
@@ -226,7 +227,7 @@ def leg_chains(skeleton, spec):
 
 LOCK_SPEED_M_S = 1.0     # feet slower than this while near the ground may be planted ...
 LOCK_TRAVEL = 0.4        # ... unless they travel more than this share of the leg during the span
-LOCK_STRENGTH = 0.6      # share of a planted foot's slide taken out (1 = held still)
+LOCK_STRENGTH = 0.7      # share of a planted foot's slide taken out (1 = held still)
 
 
 def lock_feet(motion, spec, strength=None):
