@@ -270,21 +270,31 @@ def test_label_menus_are_filled_from_the_model(settings, model):
         settings.label_0 = "no-such-style"
 
 
+def panel_labels():
+    return [e[1] for e in draw_panel() if e[0] == "label"]
+
+
+def generate_and_report():
+    """Generate Motion on a new rig through a stand-in that keeps its reports: (reports, stand-in)."""
+    create_rig()
+    reports = []
+    recorder = SimpleNamespace(report=lambda kind, text: reports.append((kind, text)))
+    assert operators.GANIM_OT_generate_motion.execute(recorder, bpy.context) == {"FINISHED"}
+    return reports, recorder
+
+
 def test_a_raise_asked_for_too_long_gets_a_hint_and_a_warning(settings, model):
     """The panel hints before the click, the operator warns after it (and still generates)."""
     content = list(model.labels).index("content")
     setattr(settings, f"label_{content}", "raise-up-both-hands")
     settings.frames = 150
-    assert any("longer clips may repeat" in e[1] for e in draw_panel() if e[0] == "label")
-    create_rig()
-    reports = []
-    recorder = SimpleNamespace(report=lambda kind, text: reports.append((kind, text)))
-    assert operators.GANIM_OT_generate_motion.execute(recorder, bpy.context) == {"FINISHED"}
+    assert any("longer clips may repeat" in text for text in panel_labels())
+    reports, recorder = generate_and_report()
     assert any(k == {"WARNING"} and "training takes run about" in t for k, t in reports), reports
     assert "ganim.use_label_length" in [e[1] for e in draw_panel() if e[0] == "operator"]
     assert operators.GANIM_OT_use_label_length.execute(recorder, bpy.context) == {"FINISHED"}
     assert settings.frames == synthesis.typical_frames(model, settings.chosen_labels(model))
-    assert not any("longer clips may repeat" in e[1] for e in draw_panel() if e[0] == "label")
+    assert not any("longer clips may repeat" in text for text in panel_labels())
     setattr(settings, f"label_{content}", "ANY")  # no label chosen: nothing to go by
     assert operators.GANIM_OT_use_label_length.execute(recorder, bpy.context) == {"CANCELLED"}
     assert "does not say how long" in reports[-1][1]
@@ -295,14 +305,11 @@ def test_labels_never_trained_together_get_a_hint_and_a_warning(settings, model)
     setattr(settings, f"label_{columns.index('style')}", "active")
     setattr(settings, f"label_{columns.index('content')}", "raise-up-left-hand")
     settings.frames = 60
-    assert any("No training take has these labels together" in e[1] for e in draw_panel() if e[0] == "label")
-    create_rig()
-    reports = []
-    recorder = SimpleNamespace(report=lambda kind, text: reports.append((kind, text)))
-    assert operators.GANIM_OT_generate_motion.execute(recorder, bpy.context) == {"FINISHED"}
+    assert "No training take has these labels together" in panel_labels()
+    reports, _ = generate_and_report()
     assert any(k == {"WARNING"} and "no training take has these labels together" in t for k, t in reports), reports
     setattr(settings, f"label_{columns.index('content')}", "walk")
-    assert not any("No training take" in e[1] for e in draw_panel() if e[0] == "label")
+    assert not any("No training take" in text for text in panel_labels())
 
 
 def test_model_picker_lists_the_default_and_the_folder(settings, models_folder, default_model):
