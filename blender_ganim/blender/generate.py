@@ -93,16 +93,12 @@ def list_models(folder=None):
     return out
 
 
-def model_scale(model):
-    """Model units to metres (the training data's unit), for building its armature."""
-    return paths.meters_per_unit(model)
-
-
 # ------------------------------------------------------------------ armatures
 
 def create_armature(model, name=DEFAULT_RIG_NAME, location=None, collection=None):
     """A new armature with the model's skeleton, active and selected."""
-    obj = armature.build_armature(model.skeleton, name, scale=model_scale(model), collection=collection)
+    obj = armature.build_armature(model.skeleton, name, scale=paths.meters_per_unit(model),
+                                   collection=collection)
     if location is not None:
         obj.location = tuple(location)
     return obj

@@ -48,18 +48,22 @@ def label_ids(model, labels, count, rng):
     return out
 
 
+def _label_frames(model):
+    """(columns, [[values, median frames], ...]) from the file's ``label_frames``; ([], []) if absent."""
+    recorded = model.header.get("label_frames") or {}
+    return recorded.get("columns") or [], recorded.get("combos") or []
+
+
 def trained_combos(model):
     """The label combinations the model's training takes had ([{column: value}], from the file's
     ``label_frames``), or None when the file does not record them (`ganim fit-labels` adds them)."""
-    recorded = model.header.get("label_frames") or {}
-    columns, combos = recorded.get("columns") or [], recorded.get("combos") or []
+    columns, combos = _label_frames(model)
     return [dict(zip(columns, values)) for values, _ in combos] if columns else None
 
 
 def _pairs(model, labels):
     """The given labels as a set of (column, value), over the columns the file's ``label_frames`` records."""
-    columns = (model.header.get("label_frames") or {}).get("columns") or []
-    return {(c, labels[c]) for c in columns if labels.get(c) is not None}
+    return {(c, labels[c]) for c in _label_frames(model)[0] if labels.get(c) is not None}
 
 
 def unseen_note(model, labels):
@@ -157,8 +161,7 @@ def typical_frames(model, labels):
     median per label combination), or None when the file does not say or no label is chosen. With
     some columns left to chance, the median over the matching combinations (a raise is short in
     every style; a style is long in most contents)."""
-    recorded = model.header.get("label_frames") or {}
-    columns, combos = recorded.get("columns") or [], recorded.get("combos") or []
+    columns, combos = _label_frames(model)
     chosen = {c: v for c, v in (labels or {}).items() if c in columns}
     matching = [n for values, n in combos if all(chosen.get(c, v) == v for c, v in zip(columns, values))]
     return int(np.median(matching)) if chosen and matching else None
