@@ -102,6 +102,8 @@ def test_sampling_shows_records_and_refuses(default_model, tmp_path):
     assert "temperature    0.8  (recorded in the file)" in again
     assert f"lock_strength  {synthesis.LOCK_STRENGTH:g}  (shipped default)" in again
     assert "sampling  temperature 0.8, smooth sigma 1.25 (recorded" in ganim("info", tuned).stdout
+    assert ("combos    67 of 70 label combinations have training takes; none: active raise-up-both-hands, "
+            "active raise-up-left-hand, active raise-up-right-hand") in ganim("info", default_model).stdout
     a, b = model_file.load(default_model), model_file.load(tuned)
     assert all(np.array_equal(a.weights[k], b.weights[k]) for k in a.weights) and set(a.weights) == set(b.weights)
     assert {k: v for k, v in a.header.items() if k != "sha256"} == \
