@@ -1,4 +1,5 @@
-"""Headless generation: ``python -m blender_ganim.blender.cli generate ...`` (= ``blender -c ganim``).
+"""Headless generation and editing: ``python -m blender_ganim.blender.cli generate | blend | ...``
+(= ``blender -c ganim``).
 
 End-to-end runs go through a subprocess with this interpreter, exactly as a user
 or a farm script would; the remaining error cases call ``cli.run`` in-process (the
@@ -112,6 +113,67 @@ def test_generate_into_an_existing_scene_as_nla_strips(tmp_path, model):
     tracks = obj.animation_data.nla_tracks
     assert len(tracks) == 3 and [t.mute for t in tracks] == [False, True, True]
     assert_plays(obj, synthesis.generate(model, FRAMES, count=3, seed=SEED, temperature=1.2)[0][0], 10)
+
+
+def test_a_second_generate_keeps_the_action_it_displaces(tmp_path):
+    """A new action takes the armature; the one it played before keeps a fake user, so saving the
+    file does not drop it (nothing existing is destroyed unless asked to replace)."""
+    scene = tmp_path / "scene.blend"
+    for name, content in (("A", "walk"), ("B", "run")):
+        extra = ["--scene", scene] if scene.exists() else ["--create-armature"]
+        done = run_cli("generate", *extra, "--armature", "Rig", "--frames", FRAMES, "--label", f"content={content}",
+                       "--seed", SEED, "--action-name", name, "--out", scene)
+        assert done.returncode == 0, done.stdout + done.stderr
+    bpy.ops.wm.open_mainfile(filepath=str(scene))
+    assert sorted(bpy.data.actions.keys()) == ["A", "B"] and bpy.data.actions["A"].use_fake_user
+    assert bpy.data.objects["Rig"].animation_data.action.name == "B"
+
+
+def test_headless_editing_writes_new_actions_and_saves(tmp_path, model):
+    """Blend, regenerate, keyframes, restyle and follow-path, each run as a farm script would, each on
+    the file the one before saved."""
+    rig = generate.create_armature(model, name="Rig")
+    for name, content, frames in (("A", "walk", 60), ("B", "run", 40)):
+        generate.generate_onto(rig, model, frames, labels={"content": content}, seed=SEED, action_name=name)
+    curve_data = bpy.data.curves.new("Path", "CURVE")
+    spline = curve_data.splines.new("POLY")
+    spline.points.add(1)
+    spline.points[1].co = (3.0, 0.0, 0.0, 1.0)
+    bpy.context.scene.collection.objects.link(bpy.data.objects.new("Path", curve_data))
+    scene = tmp_path / "0.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(scene))
+    steps = [(["blend", "--a", "A", "--b", "B", "--frames", 20], "generated transition of 20 frames", 120),
+             (["regenerate", "--start", 10, "--end", 40], "regenerated frames 10-40", 120),
+             (["keyframes", "--start", 1, "--end", 60, "--at", "1,30,60"], "generated through 3 key poses", 60),
+             (["restyle", "--label", "style=elderly", "--drafts", 1], "restyled", 60),
+             (["follow-path", "--curve", "Path", "--speed", 1.5], "followed curve Path", 61)]
+    for i, (argv, words, frames) in enumerate(steps, start=1):
+        out = tmp_path / f"{i}.blend"
+        done = run_cli(argv[0], "--scene", scene, "--armature", "Rig", *argv[1:], "--seed", SEED, "--out", out,
+                       "--bvh-dir", tmp_path / "bvh")
+        assert done.returncode == 0 and words in done.stdout, done.stdout + done.stderr
+        made = re.search(r"action (\S+) \((\d+) frames", done.stdout)
+        assert int(made.group(2)) == frames, done.stdout
+        bpy.ops.wm.open_mainfile(filepath=str(out))
+        assert bpy.data.objects["Rig"].animation_data.action.name == made.group(1)
+        assert {"A", "B"} <= set(bpy.data.actions.keys())           # nothing before it was lost
+        assert bvh.read(tmp_path / "bvh" / f"{made.group(1)}.bvh").frames == frames
+        scene = out
+
+
+def test_headless_editing_errors_exit_2_in_one_line(capsys, tmp_path, model):
+    rig = generate.create_armature(model, name="Rig")
+    generate.generate_onto(rig, model, FRAMES, seed=SEED, action_name="A")
+    out = tmp_path / "x.blend"
+    assert "--a: no action named 'Nope' (actions: A)" in _error(
+        capsys, "blend", "--armature", "Rig", "--a", "Nope", "--b", "A", "--frames", 10, "--out", out)
+    assert "the scene has no object named 'Path'" in _error(
+        capsys, "follow-path", "--armature", "Rig", "--curve", "Path", "--frames", 30, "--out", out)
+    assert "frames 20-90 lie outside action 'A' (frames 1-30)" in _error(
+        capsys, "regenerate", "--armature", "Rig", "--start", 20, "--end", 90, "--out", out)
+    assert "key frames must be whole frame numbers" in _error(
+        capsys, "keyframes", "--armature", "Rig", "--start", 1, "--end", 20, "--at", "1,x", "--out", out)
+    assert not out.exists()
 
 
 # ---------------------------------------------------------------- errors: exit 2, one line

@@ -1,4 +1,5 @@
-"""Headless generation: ``blender -b scene.blend -c ganim generate ...``.
+"""Headless generation and editing: ``blender -b scene.blend -c ganim generate | blend | regenerate |
+keyframes | restyle | follow-path ...``.
 
 The same entry runs under the bpy module as ``python -m blender_ganim.blender.cli
 generate ... [--scene scene.blend]``.  Exit status: 0 done, 2 a problem the user
@@ -15,7 +16,7 @@ import sys
 import bpy
 
 from ..core import bvh, synthesis
-from . import generate
+from . import edit, generate
 
 PROG = "ganim"
 
@@ -60,7 +61,62 @@ def build_parser():
     g.add_argument("--action-name", metavar="NAME", help="action name (default: armature + labels + number)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing action of that name")
     g.add_argument("--set-frame-range", action="store_true", help="set the scene's frame range to the clip")
+    _edit_parsers(sub)
     return parser
+
+
+def _edit_parsers(sub):
+    """The N-panel's Blend, Edit and Follow Path, headless: each writes one new action (or replaces the
+    active one with --replace) on the armature and saves the .blend, as the operators do."""
+    def edit_parser(name, help, description):
+        e = sub.add_parser(name, help=help, description=description + " Writes a new action (--replace: "
+                           "replaces the active one) and saves the .blend.")
+        e.add_argument("--armature", metavar="NAME", help="armature object (default: the active object)")
+        e.add_argument("--scene", metavar="SCENE.blend", help="open this .blend first (for the bpy module)")
+        e.add_argument("--model", metavar="PATH", help="model file (default: the shipped model)")
+        e.add_argument("--label", type=_label, action="append", default=[], metavar="NAME=VALUE",
+                       help="labels for the generated frames (default: matched to the kept frames)")
+        e.add_argument("--seed", type=int, help="random seed (default: a fresh one)")
+        e.add_argument("--replace", action="store_true", help="replace the active action instead of a new one")
+        e.add_argument("--out", required=True, metavar="OUT.blend", help="where to save the result")
+        e.add_argument("--bvh-dir", metavar="DIR", help="also write the clip as DIR/<action>.bvh")
+        e.set_defaults(create_armature=False)
+        return e
+
+    e = edit_parser("blend", "join two actions with a generated transition (or a crossfade)",
+                    "Action A, FRAMES generated frames (--crossfade: a slerp crossfade), then action B moved to "
+                    "continue A's position and facing.")
+    e.add_argument("--a", required=True, metavar="ACTION", help="the action that plays first")
+    e.add_argument("--b", required=True, metavar="ACTION", help="the action that follows")
+    e.add_argument("--frames", type=int, required=True, metavar="N", help="transition length in frames")
+    e.add_argument("--crossfade", action="store_true", help="classic slerp crossfade instead of the generator")
+    e = edit_parser("regenerate", "regenerate a frame range of the active action",
+                    "Scene frames START to END (inclusive) of the armature's active action generated anew; "
+                    "every other frame is kept exactly.")
+    e.add_argument("--start", type=int, required=True)
+    e.add_argument("--end", type=int, required=True)
+    e = edit_parser("keyframes", "regenerate a frame range through the action's own key poses",
+                    "Scene frames START to END of the active action generated anew through its poses at the "
+                    "key frames (default: every frame in the range where the root bone is keyed).")
+    e.add_argument("--start", type=int, required=True)
+    e.add_argument("--end", type=int, required=True)
+    e.add_argument("--at", metavar="F1,F2,...", help="scene frames to hold (default: the root bone's keys)")
+    e = edit_parser("restyle", "the active action in another style, same root path and timing",
+                    "The active action regenerated with --label (e.g. style=elderly), keeping its root path "
+                    "and timing.")
+    e.add_argument("--strength", type=float, default=synthesis.STYLE_STRENGTH,
+                   help=f"push past the new style (default {synthesis.STYLE_STRENGTH:g}: a plain label swap)")
+    e.add_argument("--drafts", type=int, default=synthesis.RESTYLE_DRAFTS,
+                   help=f"draws to choose from (default {synthesis.RESTYLE_DRAFTS})")
+    e.add_argument("--keep-height", action="store_true", help="keep the root's height exactly as it is")
+    e = edit_parser("follow-path", "a clip whose root follows a curve",
+                    "A new clip whose root follows the first spline of the curve object CURVE, spread over "
+                    "--frames or walked at --speed.")
+    e.add_argument("--curve", required=True, metavar="CURVE", help="curve object giving the root path")
+    timing = e.add_mutually_exclusive_group(required=True)
+    timing.add_argument("--frames", type=int, metavar="N", help="spread the path over N frames")
+    timing.add_argument("--speed", type=float, metavar="M_S", help="walk it at this speed (metres per second)")
+    e.add_argument("--start-frame", type=int, default=1, help="frame of the first key (default 1)")
 
 
 def run(argv):
@@ -70,15 +126,13 @@ def run(argv):
         return COMMANDS[args.command](args)
     except SystemExit as e:            # --help
         return e.code if isinstance(e.code, int) else 0
-    except (UsageError, OSError, *generate.USER_ERRORS) as e:
+    except (UsageError, OSError, *edit.USER_ERRORS) as e:
         print(f"{PROG}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
 
 
 def cmd_generate(args):
-    out = os.path.abspath(args.out)
-    if not out.lower().endswith(".blend"):
-        raise UsageError(f"--out must name a .blend file, got {args.out!r}")
+    out = _blend_path(args.out)
     if args.scene:
         _open(args.scene)
     model = generate.load_model(args.model)
@@ -95,19 +149,76 @@ def cmd_generate(args):
         print(f"{PROG}:   {action.name}: " + ", ".join(f"{k}={v}" for k, v in labels.items()))
     for warning in result.warnings:
         print(f"{PROG}: warning: {warning}")
-    if args.bvh_dir:
-        os.makedirs(args.bvh_dir, exist_ok=True)
-        for action, motion in zip(result.actions, result.motions):
-            path = os.path.join(args.bvh_dir, re.sub(r"[^\w.-]", "_", action.name) + ".bvh")
-            bvh.write(path, motion)
-            print(f"{PROG}: wrote {path}")
+    _write_bvh(args.bvh_dir, result.actions, result.motions)
+    _save(out)
+    return 0
+
+
+def cmd_edit(args):
+    """blend | regenerate | keyframes | restyle | follow-path: one edit.* call on the armature."""
+    out = _blend_path(args.out)
+    if args.scene:
+        _open(args.scene)
+    model = generate.load_model(args.model)
+    scene = bpy.context.scene
+    obj = _armature(args, model, scene)
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    common = dict(labels=dict(args.label), seed=seed, replace=args.replace, scene=scene)
+    if args.command == "blend":
+        result = edit.blend(obj, model, _action(args.a, "--a"), _action(args.b, "--b"), args.frames,
+                            method="CROSSFADE" if args.crossfade else "GENERATED", **common)
+    elif args.command == "regenerate":
+        result = edit.regenerate_range(obj, model, args.start, args.end, **common)
+    elif args.command == "keyframes":
+        at = synthesis.parse_frames(args.at) if args.at else None
+        result = edit.keyframe_guided(obj, model, args.start, args.end, frames=at, **common)
+    elif args.command == "restyle":
+        result = edit.restyle(obj, model, strength=args.strength, drafts=args.drafts,
+                              keep_height=args.keep_height, **common)
+    else:
+        curve = scene.objects.get(args.curve)
+        if curve is None:
+            raise UsageError(f"the scene has no object named {args.curve!r}")
+        result = edit.follow_path(obj, model, curve, frames=args.frames, speed=args.speed,
+                                  start_frame=args.start_frame, **common)
+    print(f"{PROG}: {result.summary()} on {obj.name!r} (seed {seed})")
+    _write_bvh(args.bvh_dir, [result.action], [result.motion])
+    _save(out)
+    return 0
+
+
+def _action(name, flag):
+    action = bpy.data.actions.get(name)
+    if action is None:
+        known = ", ".join(sorted(a.name for a in bpy.data.actions)) or "none"
+        raise UsageError(f"{flag}: no action named {name!r} (actions: {known})")
+    return action
+
+
+def _blend_path(path):
+    out = os.path.abspath(path)
+    if not out.lower().endswith(".blend"):
+        raise UsageError(f"--out must name a .blend file, got {path!r}")
+    return out
+
+
+def _write_bvh(folder, made, motions):
+    if not folder:
+        return
+    os.makedirs(folder, exist_ok=True)
+    for action, motion in zip(made, motions):
+        path = os.path.join(folder, re.sub(r"[^\w.-]", "_", action.name) + ".bvh")
+        bvh.write(path, motion)
+        print(f"{PROG}: wrote {path}")
+
+
+def _save(out):
     os.makedirs(os.path.dirname(out), exist_ok=True)
     try:
         bpy.ops.wm.save_as_mainfile(filepath=out)
     except RuntimeError as e:
         raise UsageError(f"cannot save {out}: {' '.join(str(e).split())}") from None
     print(f"{PROG}: wrote {out}")
-    return 0
 
 
 def _open(path):
@@ -140,7 +251,8 @@ def _armature(args, model, scene):
     return obj
 
 
-COMMANDS = {"generate": cmd_generate}
+COMMANDS = {"generate": cmd_generate, **{name: cmd_edit for name in ("blend", "regenerate", "keyframes", "restyle",
+                                                                  "follow-path")}}
 
 
 def main(argv=None):

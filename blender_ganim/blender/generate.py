@@ -231,10 +231,19 @@ def write_clips(rig, motions, stems, target="NEW", action_name=None, overwrite=F
     except BaseException:
         _undo(obj, before, made, tracks, scene, frame_range)
         raise
+    _keep_displaced(before, replacing)  # before the swap below removes what is replaced
     for action, name in zip(made, names):
         if name in replacing:
             actions._swap_in(bpy.data.actions[name], action, name)
     return made
+
+
+def _keep_displaced(before, replacing):
+    """The action the object played before a new one took its place stays in the file: left with no
+    user, Blender would drop it at the next save (an existing action is only ever replaced on request)."""
+    old = before[0] if before else None
+    if old is not None and old.name not in replacing and old.users == 0:
+        old.use_fake_user = True
 
 
 def _stack_on_nla(obj, before, made, names, start_frame, replacing=()):
