@@ -131,14 +131,19 @@ def run(argv):
         return 2
 
 
-def cmd_generate(args):
+def _setup(args):
+    """(OUT.blend path, model, scene, armature, seed) for a command; the scene opened first if given."""
     out = _blend_path(args.out)
     if args.scene:
         _open(args.scene)
     model = generate.load_model(args.model)
     scene = bpy.context.scene
-    obj = _armature(args, model, scene)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)   # printed: rerun with --seed
+    return out, model, scene, _armature(args, model, scene), seed
+
+
+def cmd_generate(args):
+    out, model, scene, obj, seed = _setup(args)
     result = generate.generate_onto(
         obj, model, args.frames, count=args.count, labels=dict(args.label), seed=seed,
         start_frame=args.start_frame, target=args.target.upper(), action_name=args.action_name,
@@ -156,13 +161,7 @@ def cmd_generate(args):
 
 def cmd_edit(args):
     """blend | regenerate | keyframes | restyle | follow-path: one edit.* call on the armature."""
-    out = _blend_path(args.out)
-    if args.scene:
-        _open(args.scene)
-    model = generate.load_model(args.model)
-    scene = bpy.context.scene
-    obj = _armature(args, model, scene)
-    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    out, model, scene, obj, seed = _setup(args)
     common = dict(labels=dict(args.label), seed=seed, replace=args.replace, scene=scene)
     if args.command == "blend":
         result = edit.blend(obj, model, _action(args.a, "--a"), _action(args.b, "--b"), args.frames,
