@@ -486,6 +486,7 @@ def test_resume_with_a_new_learning_rate(tiny_run, sample_dir, cache, tmp_path):
 
 
 def test_snapshots_are_kept_and_select_ranks_them_on_training_takes(tiny_run, sample_dir, tmp_path, capsys):
+    from trainer.evaluate import label_spread
     snaps = sorted(p.name for p in (tiny_run / "snapshots").glob("*.ganim"))
     assert snaps == ["model_0000006.ganim", "model_0000012.ganim"]
     run = tmp_path / "run"
@@ -513,6 +514,14 @@ def test_snapshots_are_kept_and_select_ranks_them_on_training_takes(tiny_run, sa
     chosen, copy = model_file.load(result["best"]["path"]), model_file.load(warm)
     assert copy.header["sampling"] == {"temperature": 0.7} and "sampling" not in chosen.header
     assert all(np.array_equal(copy.weights[k], v) for k, v in chosen.weights.items())
+    assert result["label_spread"] == label_spread(chosen)     # the pairs training had
+    older = model_file.load(run / "snapshots" / "model_0000006.ganim")  # a file from before the record
+    model_file.save(run / "snapshots" / "model_0000006.ganim",
+                    {k: v for k, v in older.header.items() if k not in ("label_frames", "sha256")}, older.weights)
+    assert run_cli("select", run, "--data", sample_dir, "--count", 6, "--frames", 90) == 0
+    assert "every snapshot is scored on every pair" in capsys.readouterr().err
+    result = json.loads((run / "select.json").read_text())
+    assert result["label_spread"] == label_spread(chosen, all_combinations=True) != label_spread(chosen)
 
 
 def test_shortfall_measures_the_distance_from_every_bar():

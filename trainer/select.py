@@ -20,8 +20,8 @@ from blender_ganim.core import labeler, model_file, synthesis
 
 from . import metrics
 from .data import split_takes_by_name
-from .evaluate import (_json_default, _progress, label_combinations, load_real, score_generated, shortfall,
-                       takes_left_out)
+from .evaluate import (_json_default, _progress, label_combinations, label_spread, load_real, score_generated,
+                       shortfall, takes_left_out)
 from .plots import plot_select
 
 SNAPSHOT_NAME = re.compile(r"model_(\d+)\.ganim")  # what `ganim train --snapshot-every` writes
@@ -107,10 +107,10 @@ def training_split(model, data, seed=0, log=print):
     return {p: [by_name[n] for n in part[p]] for p in part}, ref_labels
 
 
-def default_count(model):
-    """60 clips, or each label combination the training takes had twice (diversity within labels
-    needs pairs)."""
-    combos = len(label_combinations(model)) if model.labels else 1
+def default_count(model, all_combinations=False):
+    """60 clips, or each label combination the training takes had (or every one) twice (diversity
+    within labels needs pairs)."""
+    combos = len(label_combinations(model, all_combinations)) if model.labels else 1
     return max(60, 2 * combos)
 
 
@@ -118,11 +118,16 @@ def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print
                temperature=None):
     snaps = find_snapshots(sources, every)
     newest = model_file.load(snaps[-1][1])
-    count = count or default_count(newest)
+    recorded = [synthesis.trained_combos(model_file.load(p)) is not None for _, p in snaps]
+    every_pair = not all(recorded)  # one label spread for every row, or the rows are not comparable
+    if every_pair and any(recorded):
+        log("some files do not record which label pairs training had, so every snapshot is scored on every "
+            "pair (`ganim fit-labels` adds the record)")
+    count = count or default_count(newest, every_pair)
     ref = training_reference(newest, data, seed, log)
     rows = []
     for step, path in _progress(snaps, len(snaps), "snapshots"):
-        rows.append(score_snapshot(path, step, ref, count, frames, seed, temperature))
+        rows.append(score_snapshot(path, step, ref, count, frames, seed, temperature, all_combinations=every_pair))
         log(f"{rows[-1]['run']} step {step}: " + ", ".join(f"{k} {v:.2f}x" for k, v in rows[-1]["ratios"].items() if v is not None)
             + f"; shortfall {rows[-1]['shortfall']:.2f}")
     if by == "bar":
@@ -131,16 +136,19 @@ def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print
         best = min(rows, key=lambda r: r["ratios"]["fd"])
     used = sorted({r["temperature"] for r in rows})
     return {"rows": rows, "best": best, "score": "fd", "rule": RULES[by], "by": by,
+            "label_spread": label_spread(newest, every_pair),
             "clips_per_snapshot": count, "frames": frames,
             "temperature": used[0] if len(used) == 1 else used}  # each snapshot's own unless one was given
 
 
-def score_snapshot(path, step, reference, count, frames, seed=0, temperature=None, run=None):
+def score_snapshot(path, step, reference, count, frames, seed=0, temperature=None, run=None,
+                   all_combinations=False):
     """One scored row: {run, step, path, ratios, shortfall, temperature} of the model at ``path``
-    (``temperature`` None: the model's own, see `ganim sampling`)."""
+    (``temperature`` None: the model's own, see `ganim sampling`; labels as `ganim eval` spreads them)."""
     model = model_file.load(path)
     temperature = synthesis.temperature_for(model, temperature)
-    result, _ = score_generated(model, reference, count, frames, seed, temperature)
+    result, _ = score_generated(model, reference, count, frames, seed, temperature,
+                                all_combinations=all_combinations)
     ratios = {k: v["ratio"] for k, v in result["metrics"].items()}
     return {"run": run or run_name(path), "step": step, "path": str(path), "ratios": ratios,
             "shortfall": shortfall(ratios), "temperature": temperature}
