@@ -37,8 +37,14 @@ def cmd_info(args):
     from blender_ganim.core import bvh, features
     path = Path(args.file)
     if path.suffix == ".ganim":
-        from blender_ganim.core import model_file
-        print(model_file.describe(model_file.load(path)))
+        from blender_ganim.core import model_file, synthesis
+        model = model_file.load(path)
+        print(model_file.describe(model))
+        trained = synthesis.trained_combos(model)
+        if trained is not None:  # which label combinations the training takes had (the tools warn outside them)
+            missing = [" ".join(c.values()) for c in synthesis.untrained_combos(model)]
+            print(f"combos    {len(trained)} of {len(synthesis.all_combos(model))} label combinations have "
+                  f"training takes" + (f"; none: {', '.join(missing)}" if missing else ""))
         return
     m = bvh.read(path)
     sk = m.skeleton

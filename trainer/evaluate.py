@@ -5,7 +5,6 @@ which takes its training run held out, so H is exactly what it never saw.
 """
 
 import csv
-import itertools
 import json
 import math
 import sys
@@ -117,17 +116,13 @@ def label_combinations(model, all_combinations=False):
     the model could learn), or every combination with ``all_combinations`` or when the file does not
     record them (`ganim fit-labels` adds the record)."""
     trained = None if all_combinations else synthesis.trained_combos(model)
-    if trained is not None:
-        return trained
-    columns = list(model.labels)
-    return [dict(zip(columns, v)) for v in itertools.product(*[model.labels[c] for c in columns])]
+    return trained if trained is not None else synthesis.all_combos(model)
 
 
 def label_spread(model, all_combinations=False):
     """One line for a result: which combinations the generated labels were spread over."""
     used = label_combinations(model, all_combinations)
-    every = label_combinations(model, all_combinations=True)
-    left = [" ".join(c.values()) for c in every if c not in used]
+    left = [] if all_combinations else [" ".join(c.values()) for c in synthesis.untrained_combos(model)]
     return (f"labels spread evenly over {len(used)} combinations"
             + (f" (left out, no training take has them: {', '.join(left)})" if left else ""))
 

@@ -117,8 +117,9 @@ def default_count(model, all_combinations=False):
 def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print, by="bar",
                temperature=None):
     snaps = find_snapshots(sources, every)
-    newest = model_file.load(snaps[-1][1])
-    recorded = [synthesis.trained_combos(model_file.load(p)) is not None for _, p in snaps]
+    models = [model_file.load(p) for _, p in snaps]
+    newest = models[-1]
+    recorded = [synthesis.trained_combos(m) is not None for m in models]
     every_pair = not all(recorded)  # one label spread for every row, or the rows are not comparable
     if every_pair and any(recorded):
         log("some files do not record which label pairs training had, so every snapshot is scored on every "
@@ -126,8 +127,9 @@ def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print
     count = count or default_count(newest, every_pair)
     ref = training_reference(newest, data, seed, log)
     rows = []
-    for step, path in _progress(snaps, len(snaps), "snapshots"):
-        rows.append(score_snapshot(path, step, ref, count, frames, seed, temperature, all_combinations=every_pair))
+    for (step, path), model in _progress(list(zip(snaps, models)), len(snaps), "snapshots"):
+        rows.append(score_snapshot(path, step, ref, count, frames, seed, temperature, all_combinations=every_pair,
+                                   model=model))
         log(f"{rows[-1]['run']} step {step}: " + ", ".join(f"{k} {v:.2f}x" for k, v in rows[-1]["ratios"].items() if v is not None)
             + f"; shortfall {rows[-1]['shortfall']:.2f}")
     if by == "bar":
@@ -142,10 +144,11 @@ def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print
 
 
 def score_snapshot(path, step, reference, count, frames, seed=0, temperature=None, run=None,
-                   all_combinations=False):
+                   all_combinations=False, model=None):
     """One scored row: {run, step, path, ratios, shortfall, temperature} of the model at ``path``
-    (``temperature`` None: the model's own, see `ganim sampling`; labels as `ganim eval` spreads them)."""
-    model = model_file.load(path)
+    (``model``: that file already loaded; ``temperature`` None: the model's own, see `ganim sampling`;
+    labels as `ganim eval` spreads them)."""
+    model = model or model_file.load(path)
     temperature = synthesis.temperature_for(model, temperature)
     result, _ = score_generated(model, reference, count, frames, seed, temperature,
                                 all_combinations=all_combinations)

@@ -8,7 +8,6 @@ Loading never unpickles (``allow_pickle=False``).
 """
 
 import hashlib
-import itertools
 import json
 import os
 import zipfile
@@ -144,13 +143,6 @@ def describe(model):
         lines.append(f"trained   {train.get('steps', '?')} steps on {train.get('clips', '?')} clips "
                      f"({train.get('hours', 0):.2f} h of motion), {train.get('device', '?')}, "
                      f"{train.get('wall_time_s', 0) / 60:.0f} min")
-    record = h.get("label_frames") or {}
-    if record.get("columns"):  # which label combinations the training takes had (the tools warn outside them)
-        seen = {tuple(values) for values, _ in record["combos"]}
-        every = list(itertools.product(*[h["labels"][c] for c in record["columns"]]))
-        missing = [" ".join(c) for c in every if c not in seen]
-        lines.append(f"combos    {len(seen)} of {len(every)} label combinations have training takes"
-                     + (f"; none: {', '.join(missing)}" if missing else ""))
     if h.get("sampling"):
         lines.append("sampling  " + ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in h["sampling"].items())
                      + " (recorded; see `ganim sampling`)")

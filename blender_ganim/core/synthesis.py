@@ -3,6 +3,8 @@
 Everything here runs without torch or bpy, so the add-on, the CLI and the tests share it.
 """
 
+import itertools
+
 import numpy as np
 
 from . import contacts, features, generator, labeler, model_file
@@ -59,6 +61,18 @@ def trained_combos(model):
     ``label_frames``), or None when the file does not record them (`ganim fit-labels` adds them)."""
     columns, combos = _label_frames(model)
     return [dict(zip(columns, values)) for values, _ in combos] if columns else None
+
+
+def all_combos(model):
+    """Every combination of the model's label values ([{column: value}], style x content)."""
+    columns = list(model.labels)
+    return [dict(zip(columns, v)) for v in itertools.product(*[model.labels[c] for c in columns])]
+
+
+def untrained_combos(model):
+    """The combinations no training take had (e.g. every *active* raise), [] when the file does not say."""
+    trained = trained_combos(model)
+    return [c for c in all_combos(model) if c not in trained] if trained is not None else []
 
 
 def _pairs(model, labels):
