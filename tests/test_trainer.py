@@ -952,7 +952,9 @@ def test_average_writes_the_mean_of_snapshots_and_refuses_other_networks(tiny_ru
     name = next(k for k in avg.weights if not np.array_equal(ma.weights[k], mb.weights[k]))
     np.testing.assert_allclose(avg.weights[name], (ma.weights[name] + mb.weights[name]) / 2, rtol=1e-6, atol=1e-7)
     assert avg.header["training"]["steps"] == 12
-    assert [r["file"] for r in avg.header["training"]["averaged"]] == [a.name, b.name]
+    sources = avg.header["training"]["averaged"]  # which run each file came from, and which file exactly
+    assert [(r["file"], r["run"], r["steps"]) for r in sources] == [(a.name, tiny_run.name, 6), (b.name, tiny_run.name, 12)]
+    assert [r["sha256"] for r in sources] == [ma.header["sha256"], mb.header["sha256"]]
     from trainer.select import find_snapshots
     assert find_snapshots([out]) == [(12, out)]  # scored at its newest snapshot's step, not a number in its name
     motions, _ = synthesis.generate(avg, frames=60, seed=0)  # the average is a model like any other

@@ -21,6 +21,14 @@ def _steps(model):
     return (model.header.get("training") or {}).get("steps", 0)
 
 
+def _source(model):
+    """Where an averaged file came from: its name, its run (the folder above snapshots/) and its digest,
+    so that an average of model_0001000.ganim from five runs still says which five."""
+    path = Path(model.path)
+    folder = path.parent.parent if path.parent.name == "snapshots" else path.parent
+    return {"file": path.name, "run": folder.name, "steps": _steps(model), "sha256": model.header.get("sha256")}
+
+
 def average_models(models):
     """(header, weights) of the uniform mean of `models` (model_file.Model objects, at least two)."""
     if len(models) < 2:
@@ -46,7 +54,7 @@ def average_models(models):
     newest = max(models, key=_steps)
     header = {k: v for k, v in newest.header.items() if k != "sha256"}
     training = dict(header.get("training") or {})
-    training["averaged"] = [{"file": Path(m.path).name, "steps": _steps(m)} for m in models]
+    training["averaged"] = [_source(m) for m in models]
     header["training"] = training
     return header, weights
 
