@@ -955,6 +955,9 @@ def test_average_writes_the_mean_of_snapshots_and_refuses_other_networks(tiny_ru
     sources = avg.header["training"]["averaged"]  # which run each file came from, and which file exactly
     assert [(r["file"], r["run"], r["steps"]) for r in sources] == [(a.name, tiny_run.name, 6), (b.name, tiny_run.name, 12)]
     assert [r["sha256"] for r in sources] == [ma.header["sha256"], mb.header["sha256"]]
+    capsys.readouterr()
+    assert run_cli("info", out) == 0
+    assert f"averaged  2 snapshots: {tiny_run.name} @6, {tiny_run.name} @12" in capsys.readouterr().out
     from trainer.select import find_snapshots
     assert find_snapshots([out]) == [(12, out)]  # scored at its newest snapshot's step, not a number in its name
     motions, _ = synthesis.generate(avg, frames=60, seed=0)  # the average is a model like any other

@@ -143,6 +143,9 @@ def describe(model):
         lines.append(f"trained   {train.get('steps', '?')} steps on {train.get('clips', '?')} clips "
                      f"({train.get('hours', 0):.2f} h of motion), {train.get('device', '?')}, "
                      f"{train.get('wall_time_s', 0) / 60:.0f} min")
+    if train.get("averaged"):  # `ganim average`: which snapshots (older files name the file alone)
+        lines.append(f"averaged  {len(train['averaged'])} snapshots: " + ", ".join(
+            f"{a.get('run', a.get('file', '?'))} @{a.get('steps', '?')}" for a in train["averaged"]))
     if h.get("sampling"):
         lines.append("sampling  " + ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in h["sampling"].items())
                      + " (recorded; see `ganim sampling`)")
