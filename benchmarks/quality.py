@@ -4,7 +4,8 @@
     python benchmarks/quality.py --seeds 0-4
 
 Generates about 1,000 windows (labels spread evenly over the style x content combinations the
-model's training takes had; --all-combinations: over every one), scores them as
+model's training takes had; --all-combinations: over every one; the clips left over after whole
+rounds, 150 mod 67, go to combinations each generation seed draws), scores them as
 `ganim eval` does against the takes the training run held out, and writes
 benchmarks/results/quality.json + quality.md with a pass/miss verdict per target and
 the total shortfall from the bar. With several --seeds, every seed's set is scored against one

@@ -127,14 +127,22 @@ def label_spread(model, all_combinations=False):
             + (f" (left out, no training take has them: {', '.join(left)})" if left else ""))
 
 
-def balanced_labels(model, count, all_combinations=False):
-    """``count`` label sets cycling through :func:`label_combinations`."""
+def balanced_labels(model, count, all_combinations=False, seed=None):
+    """``count`` label sets: whole cycles through :func:`label_combinations`, then the remainder.
+
+    With a ``seed`` the remainder (``count`` mod the number of combinations) goes to combinations drawn
+    at random, so that over generation seeds every combination has the same expected share; without
+    one, to the first combinations in order (which always favoured the first styles, *active* among them).
+    """
     combos = label_combinations(model, all_combinations) or [{}]
-    return [dict(combos[i % len(combos)]) for i in range(count)]
+    whole, rest = divmod(count, len(combos))
+    extra = (combos[:rest] if seed is None else
+             [combos[i] for i in sorted(np.random.default_rng(seed).choice(len(combos), rest, replace=False))])
+    return [dict(c) for c in combos * whole + extra]
 
 
 def generate_for_eval(model, count, frames, seed, clean_feet=True, temperature=None, all_combinations=False):
-    wanted = balanced_labels(model, count, all_combinations)
+    wanted = balanced_labels(model, count, all_combinations, seed=seed)
     motions, used = [], []
     for i, lab in _progress(list(enumerate(wanted)), len(wanted), "generating"):
         m, chosen = synthesis.generate(model, frames, count=1, labels=lab, seed=seed + i, name=f"eval_{i:04d}",
