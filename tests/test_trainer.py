@@ -514,14 +514,14 @@ def test_snapshots_are_kept_and_select_ranks_them_on_training_takes(tiny_run, sa
     chosen, copy = model_file.load(result["best"]["path"]), model_file.load(warm)
     assert copy.header["sampling"] == {"temperature": 0.7} and "sampling" not in chosen.header
     assert all(np.array_equal(copy.weights[k], v) for k, v in chosen.weights.items())
-    assert result["label_spread"] == label_spread(chosen)     # the pairs training had
+    assert result["label_spread"] == label_spread(chosen, count=6)     # the pairs training had
     older = model_file.load(run / "snapshots" / "model_0000006.ganim")  # a file from before the record
     model_file.save(run / "snapshots" / "model_0000006.ganim",
                     {k: v for k, v in older.header.items() if k not in ("label_frames", "sha256")}, older.weights)
     assert run_cli("select", run, "--data", sample_dir, "--count", 6, "--frames", 90) == 0
     assert "every snapshot is scored on every pair" in capsys.readouterr().err
     result = json.loads((run / "select.json").read_text())
-    assert result["label_spread"] == label_spread(chosen, all_combinations=True) != label_spread(chosen)
+    assert result["label_spread"] == label_spread(chosen, all_combinations=True, count=6) != label_spread(chosen, count=6)
 
 
 def test_shortfall_measures_the_distance_from_every_bar():
@@ -600,6 +600,9 @@ def test_eval_spreads_labels_over_the_combinations_the_training_takes_had(tiny_r
     missing = [c for c in every if c not in seen]
     text = label_spread(model)
     assert text.startswith(f"labels spread evenly over {len(seen)} combinations (left out, no training take has them: ")
+    assert "left over" not in text and "left over" not in label_spread(model, count=2 * len(seen))
+    assert label_spread(model, count=2 * len(seen) + 1).endswith(
+        "; the 1 clip left over after 2 rounds go to combinations each generation seed draws")
     assert " ".join(missing[0].values()) in text
     assert label_spread(model, all_combinations=True) == f"labels spread evenly over {len(every)} combinations"
     older = model_file.Model({k: v for k, v in model.header.items() if k != "label_frames"}, model.weights)
@@ -607,7 +610,9 @@ def test_eval_spreads_labels_over_the_combinations_the_training_takes_had(tiny_r
     out = tmp_path / "all.json"
     assert run_cli("eval", tiny_run / "model.ganim", "--data", sample_dir, "--count", 8, "--frames", 90,
                    "--all-combinations", "--json", out) == 0
-    assert json.loads(out.read_text())["label_spread"] == label_spread(model, all_combinations=True)
+    assert json.loads(out.read_text())["label_spread"] == label_spread(model, all_combinations=True, count=8)
+    assert label_spread(model, all_combinations=True, count=8).endswith(
+        "; 8 clips, fewer than the combinations: each generation seed draws which")
 
 
 def test_select_names_each_scored_file_by_the_run_it_came_from():

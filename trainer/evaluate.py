@@ -119,12 +119,18 @@ def label_combinations(model, all_combinations=False):
     return trained if trained is not None else synthesis.all_combos(model)
 
 
-def label_spread(model, all_combinations=False):
-    """One line for a result: which combinations the generated labels were spread over."""
+def label_spread(model, all_combinations=False, count=None):
+    """One line for a result: which combinations the generated labels were spread over (and, given the
+    number of clips, where those left over after whole rounds went: see :func:`balanced_labels`)."""
     used = label_combinations(model, all_combinations)
     left = [] if all_combinations else [" ".join(c.values()) for c in synthesis.untrained_combos(model)]
+    whole, rest = divmod(count, len(used)) if count and used else (0, 0)
+    leftover = ("" if not rest else
+                f"; {count} clips, fewer than the combinations: each generation seed draws which" if not whole else
+                f"; the {rest} clip{'s' * (rest > 1)} left over after {whole} rounds go to combinations each "
+                "generation seed draws")
     return (f"labels spread evenly over {len(used)} combinations"
-            + (f" (left out, no training take has them: {', '.join(left)})" if left else ""))
+            + (f" (left out, no training take has them: {', '.join(left)})" if left else "") + leftover)
 
 
 def balanced_labels(model, count, all_combinations=False, seed=None):
@@ -159,7 +165,7 @@ def score_generated(model, reference, count, frames, seed, temperature=None, tar
                                     all_combinations=all_combinations)
     lab = {c: {"generated": [u[c] for u in used]} for c in reference.classifiers if all(c in u for u in used)}
     result = metrics.evaluate(clips, labels=lab, reference=reference, targets=targets)
-    result["label_spread"] = label_spread(model, all_combinations)
+    result["label_spread"] = label_spread(model, all_combinations, count)
     return result, clips
 
 
@@ -219,7 +225,7 @@ def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log
     result["generated_clips"] = len(generated)
     if from_model:
         result["temperature"] = synthesis.temperature_for(model, temperature)
-        result["label_spread"] = label_spread(model, all_combinations)
+        result["label_spread"] = label_spread(model, all_combinations, count)
     return result
 
 

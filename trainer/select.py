@@ -138,7 +138,7 @@ def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print
         best = min(rows, key=lambda r: r["ratios"]["fd"])
     used = sorted({r["temperature"] for r in rows})
     return {"rows": rows, "best": best, "score": "fd", "rule": RULES[by], "by": by,
-            "label_spread": label_spread(newest, every_pair),
+            "label_spread": label_spread(newest, every_pair, count),
             "clips_per_snapshot": count, "frames": frames,
             "temperature": used[0] if len(used) == 1 else used}  # each snapshot's own unless one was given
 
