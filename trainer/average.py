@@ -13,6 +13,8 @@ import numpy as np
 
 from blender_ganim.core import model_file
 
+from .select import run_name
+
 # Header fields that must agree for a weight average to mean anything.
 MUST_MATCH = ("skeleton", "fps", "features", "norm", "labels", "arch")
 
@@ -22,11 +24,10 @@ def _steps(model):
 
 
 def _source(model):
-    """Where an averaged file came from: its name, its run (the folder above snapshots/) and its digest,
+    """Where an averaged file came from: its name, its run (as `ganim select` names it) and its digest,
     so that an average of model_0001000.ganim from five runs still says which five."""
-    path = Path(model.path)
-    folder = path.parent.parent if path.parent.name == "snapshots" else path.parent
-    return {"file": path.name, "run": folder.name, "steps": _steps(model), "sha256": model.header.get("sha256")}
+    return {"file": Path(model.path).name, "run": run_name(model.path), "steps": _steps(model),
+            "sha256": model.header.get("sha256")}
 
 
 def average_models(models):

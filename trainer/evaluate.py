@@ -124,31 +124,31 @@ def label_spread(model, all_combinations=False, count=None):
     number of clips, where those left over after whole rounds went: see :func:`balanced_labels`)."""
     used = label_combinations(model, all_combinations)
     left = [] if all_combinations else [" ".join(c.values()) for c in synthesis.untrained_combos(model)]
-    whole, rest = divmod(count, len(used)) if count and used else (0, 0)
-    leftover = ("" if not rest else
-                f"; {count} clips, fewer than the combinations: each generation seed draws which" if not whole else
-                f"; the {rest} clip{'s' * (rest > 1)} left over after {whole} rounds go to combinations each "
-                "generation seed draws")
-    return (f"labels spread evenly over {len(used)} combinations"
-            + (f" (left out, no training take has them: {', '.join(left)})" if left else "") + leftover)
+    text = f"labels spread evenly over {len(used)} combinations"
+    if left:
+        text += f" (left out, no training take has them: {', '.join(left)})"
+    whole, rest = divmod(count or 0, len(used) or 1)
+    if rest and not whole:
+        text += f"; {count} clips, fewer than the combinations: each generation seed draws which"
+    elif rest:
+        text += (f"; the {rest} clip{'s' * (rest > 1)} left over after {whole} rounds go to combinations each "
+                 "generation seed draws")
+    return text
 
 
-def balanced_labels(model, count, all_combinations=False, seed=None):
-    """``count`` label sets: whole cycles through :func:`label_combinations`, then the remainder.
-
-    With a ``seed`` the remainder (``count`` mod the number of combinations) goes to combinations drawn
-    at random, so that over generation seeds every combination has the same expected share; without
-    one, to the first combinations in order (which always favoured the first styles, *active* among them).
-    """
+def balanced_labels(model, count, seed, all_combinations=False):
+    """``count`` label sets: whole cycles through :func:`label_combinations`, then the remainder
+    (``count`` mod the number of combinations) on combinations the ``seed`` draws, so that over generation
+    seeds every combination has the same expected share (given to the first ones in order, as until
+    session 40, it always favoured the first styles, *active* among them)."""
     combos = label_combinations(model, all_combinations) or [{}]
     whole, rest = divmod(count, len(combos))
-    extra = (combos[:rest] if seed is None else
-             [combos[i] for i in sorted(np.random.default_rng(seed).choice(len(combos), rest, replace=False))])
-    return [dict(c) for c in combos * whole + extra]
+    drawn = sorted(np.random.default_rng(seed).choice(len(combos), rest, replace=False))
+    return [dict(c) for c in combos * whole + [combos[i] for i in drawn]]
 
 
 def generate_for_eval(model, count, frames, seed, clean_feet=True, temperature=None, all_combinations=False):
-    wanted = balanced_labels(model, count, all_combinations, seed=seed)
+    wanted = balanced_labels(model, count, seed, all_combinations)
     motions, used = [], []
     for i, lab in _progress(list(enumerate(wanted)), len(wanted), "generating"):
         m, chosen = synthesis.generate(model, frames, count=1, labels=lab, seed=seed + i, name=f"eval_{i:04d}",
