@@ -72,13 +72,16 @@ def band_means(freqs, values):
     return out
 
 
-def plot(freqs, curves, path):
+def plot(freqs, curves, path, reference=None):
+    """``curves`` ({name: ratio per frequency}) on a log scale, ``reference`` ((name, values)) dashed."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, values in curves.items():
-        ax.plot(freqs, np.maximum(values, 1e-4), label=name, ls="--" if "low-pass" in name else "-")
+        ax.plot(freqs, np.maximum(values, 1e-4), label=name)
+    if reference is not None:
+        ax.plot(freqs, np.maximum(reference[1], 1e-4), label=reference[0], ls="--")
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set(yscale="log", ylim=(1e-3, 20), xlabel="frequency (Hz)", ylabel="power / real takes' (median channel)")
     ax.legend()
@@ -121,8 +124,7 @@ def main(argv=None):
                         {**ratios, "lowpass power": response}.items()},
               "seconds": round(time.time() - t0, 1)}
     stem = args.name or ("spectrum_heldout" if args.heldout else "spectrum")
-    plot(freqs, {"raw network": ratios["raw network"], "cleaned": ratios["cleaned"],
-                 f"low-pass power response (sigma {sigma:g})": response}, Path(args.out) / f"{stem}.png")
+    plot(freqs, ratios, Path(args.out) / f"{stem}.png", (f"low-pass power response (sigma {sigma:g})", response))
     bands = result["bands"]
     lines = [f"# Power by frequency against real {takes} takes ({result['model']})", "",
              f"{args.count} clips of 120 frames (labels spread evenly), seed {args.seed}, temperature "

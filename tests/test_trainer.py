@@ -601,7 +601,9 @@ def test_eval_spreads_labels_over_the_combinations_the_training_takes_had(tiny_r
     assert text.startswith(f"labels spread evenly over {len(seen)} combinations (left out, no training take has them: ")
     assert "left over" not in text and "left over" not in label_spread(model, count=2 * len(seen))
     assert label_spread(model, count=2 * len(seen) + 1).endswith(
-        "; the 1 clip left over after 2 rounds go to combinations each generation seed draws")
+        "; the 1 clip left over after 2 rounds goes to a combination each generation seed draws")
+    assert label_spread(model, count=len(seen) + 2).endswith(
+        "; the 2 clips left over after 1 round go to combinations each generation seed draws")
     assert " ".join(missing[0].values()) in text
     assert label_spread(model, all_combinations=True) == f"labels spread evenly over {len(every)} combinations"
     older = model_file.Model({k: v for k, v in model.header.items() if k != "label_frames"}, model.weights)

@@ -131,8 +131,10 @@ def label_spread(model, all_combinations=False, count=None):
     if rest and not whole:
         text += f"; {count} clips, fewer than the combinations: each generation seed draws which"
     elif rest:
-        text += (f"; the {rest} clip{'s' * (rest > 1)} left over after {whole} rounds go to combinations each "
-                 "generation seed draws")
+        rounds = f"{whole} round{'s' * (whole > 1)}"
+        where = "clip left over after {} goes to a combination" if rest == 1 else \
+            "clips left over after {} go to combinations"
+        text += f"; the {rest} {where.format(rounds)} each generation seed draws"
     return text
 
 
