@@ -138,15 +138,18 @@ def main():
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     t0 = time.time()
     model = model_file.load(args.model)
-    args.temperature = synthesis.temperature_for(model, args.temperature)  # recorded in every result
+    given = args.temperature  # None: each clip's own (the model's, per label where its file says)
+    args.temperature = synthesis.temperature_for(model, given)  # recorded in every result
+    sampling = f"temperature {given:g}" if given is not None else synthesis.describe_sampling(model)
     ref = heldout_reference(model, data, log=log)
     results = {}
     for seed in seeds:
         log(f"seed {seed}: generating and scoring {args.count} clips of {args.frames} frames ...")
-        results[seed], _ = score_generated(model, ref, args.count, args.frames, seed, args.temperature,
+        results[seed], _ = score_generated(model, ref, args.count, args.frames, seed, given,
                                            targets=QUALITY_TARGETS, all_combinations=args.all_combinations)
         results[seed]["generated_clips"] = args.count
         results[seed]["temperature"] = args.temperature
+        results[seed]["sampling"] = sampling
     result = results[seeds[0]]
     result["verdicts"] = verdicts = verdicts_of({k: v.get("ratio") for k, v in result["metrics"].items()})
     result["shortfall"] = shortfall({k: v.get("ratio") for k, v in result["metrics"].items()})
@@ -162,7 +165,7 @@ def main():
     about = (f"Model: `{Path(args.model).name}`, {train.get('steps', '?')} steps, {train.get('device', '?')}, "
              f"{train.get('wall_time_s', 0) / 60:.0f} min of training. Data: {', '.join(result['data'])}; "
              f"held-out takes: {len(train.get('validation_takes', []))}. Generation: {args.count} clips of "
-             f"{args.frames} frames, temperature {args.temperature:g}, {result['label_spread']}")
+             f"{args.frames} frames ({sampling}), {result['label_spread']}")
     lines = ["# Quality of the shipped model", "", f"{about}, seed {seeds[0]}.", "",
              metrics.format_table(result), "", "| target | verdict |", "|---|---|"]
     lines += [f"| {k} {QUALITY_TARGETS[k]} | {v} |" for k, v in verdicts.items()]
@@ -176,7 +179,7 @@ def main():
         per_seed = {s: {k: v.get("ratio") for k, v in results[s]["metrics"].items()} for s in seeds}
         summary = summarise_seeds(per_seed)
         record = {"source": result["source"], "seeds": seeds, "count": args.count, "frames": args.frames,
-                  "temperature": args.temperature, "label_spread": result["label_spread"], "ratios": per_seed, **summary,
+                  "temperature": args.temperature, "sampling": sampling, "label_spread": result["label_spread"], "ratios": per_seed, **summary,
                   "eval_seconds": round(time.time() - t0, 1), "machine": result["machine"]}
         (out / "quality_seeds.json").write_text(json.dumps(record, indent=2, default=float))
         text = seeds_markdown(per_seed, summary, f"{about}; seeds {', '.join(map(str, seeds))}, one reference.")

@@ -58,7 +58,7 @@ def sweep(model, ref, name, values, seeds, count, log=print):
             cell = score_cell(model, ref, seeds, count, v)
         else:
             cell = score_cell(synthesis.with_sampling(model, {"lock_strength": v}), ref, seeds, count,
-                              synthesis.temperature_for(model))
+                              None)  # each clip at the model's own temperature (per label where it says)
         out[f"{v:g}"] = cell
         log(f"{name} {v:g}: shortfall {cell['shortfall']:.3f} ("
             + ", ".join(f"{k} {cell['mean'][k]:.3f}x" for k in SHOWN if k in cell["mean"]) + ")")

@@ -331,7 +331,8 @@ def test_choosing_a_model_sets_its_own_temperature(settings, models_folder, defa
     records none brings back the shipped default."""
     m = model_file.load(default_model)
     model_file.save(models_folder / "warm.ganim", {**m.header, "sampling": {"temperature": 0.9}}, m.weights)
-    (models_folder / "plain.ganim").write_bytes(default_model.read_bytes())
+    plain = synthesis.with_sampling(m, {}, replace=True)  # the shipped weights, nothing recorded
+    model_file.save(models_folder / "plain.ganim", plain.header, plain.weights)
     settings.model = str(models_folder / "warm.ganim")
     assert settings.temperature == pytest.approx(0.9)
     settings.model = str(models_folder / "plain.ganim")
@@ -375,7 +376,10 @@ def test_generate_motion_keys_every_bone_and_plays_the_motion(settings, model):
 def test_temperature_reaches_the_generator(settings, model):
     obj = create_rig()
     settings.label_0 = "elderly"
-    assert settings.temperature == pytest.approx(synthesis.TEMPERATURE)
+    drawn = draw_panel()
+    assert "own_temperature" in [e[2] for e in drawn if e[0] == "prop"]  # the model's own, per label
+    assert any(e[1].startswith("Temperature: model's own, ") for e in drawn if e[0] == "label")
+    settings.own_temperature = False
     assert "temperature" in [entry[2] for entry in draw_panel() if entry[0] == "prop"]
     settings.temperature = 1.3
     assert bpy.ops.ganim.generate_motion() == {"FINISHED"}

@@ -91,13 +91,15 @@ def test_restyle_keep_height_keeps_the_roots_height(sample_dir, default_model, t
 
 def test_sampling_shows_records_and_refuses(default_model, tmp_path):
     from blender_ganim.core import model_file
+    shipped, default_model = default_model, tmp_path / "base.ganim"  # the shipped weights, nothing recorded
+    assert ganim("sampling", shipped, "--reset", "--out", default_model).returncode == 0
     shown = ganim("sampling", default_model)
     assert shown.returncode == 0, shown.stderr
     assert f"temperature    {synthesis.TEMPERATURE:g}  (shipped default)" in shown.stdout
     assert f"lock_strength  {synthesis.LOCK_STRENGTH:g}" in shown.stdout
     tuned = tmp_path / "tuned.ganim"
     r = ganim("sampling", default_model, "--temperature", 0.8, "--smooth-sigma", 1.25, "--out", tuned)
-    assert r.returncode == 0 and "temperature 0.8, smooth_sigma 1.25" in r.stdout, r.stderr
+    assert r.returncode == 0 and "temperature 0.8, smooth sigma 1.25, lock strength 0.7" in r.stdout, r.stderr
     again = ganim("sampling", tuned).stdout
     assert "temperature    0.8  (recorded in the file)" in again
     assert f"lock_strength  {synthesis.LOCK_STRENGTH:g}  (shipped default)" in again
@@ -111,12 +113,29 @@ def test_sampling_shows_records_and_refuses(default_model, tmp_path):
     plain = tmp_path / "plain.ganim"  # --reset drops what the file records
     assert ganim("sampling", tuned, "--reset", "--out", plain).returncode == 0
     assert "sampling" not in model_file.load(plain).header
+    waves = tmp_path / "waves.ganim"  # settings for some label values alone, on top of the model's own
+    r = ganim("sampling", tuned, "--label", "content=wave-*", "--label", "content=walk", "--smooth-sigma", 2.5,
+              "--out", waves)
+    assert r.returncode == 0, r.stderr
+    assert ("content wave-both-hands / wave-left-hand / wave-right-hand / walk: smooth sigma 2.5" in r.stdout
+            and r.stdout.startswith(f"wrote {waves}: generates with temperature 0.8, smooth sigma 1.25")), r.stdout
+    assert synthesis.label_sampling(model_file.load(waves)) == {
+        "content": {v: {"smooth_sigma": 2.5} for v in ("wave-both-hands", "wave-left-hand", "wave-right-hand", "walk")}}
+    listed = ganim("sampling", waves).stdout
+    assert "content=wave-left-hand: smooth_sigma 2.5" in listed and "temperature    0.8  (recorded" in listed
+    assert "          content walk: smooth sigma 2.5" in ganim("info", waves).stdout
     for args, words in (([default_model, "--temperature", 0.8], "give --out NEW.ganim"),
                         ([tuned, "--temperature", 0.8, "--out", tuned], "is the model itself"),
                         ([default_model, "--temperature", 3, "--out", tmp_path / "x.ganim"],
                          "temperature must be a number from 0 to 2, got 3.0"),
                         ([default_model, "--lock-strength", -0.1, "--out", tmp_path / "x.ganim"],
-                         "lock_strength must be a number from 0 to 1")):
+                         "lock_strength must be a number from 0 to 1"),
+                        ([default_model, "--label", "content=swim*", "--temperature", 1, "--out", tmp_path / "x.ganim"],
+                         "no content matches 'swim*' (the model has: raise-up-both-hands"),
+                        ([default_model, "--label", "mood=calm", "--temperature", 1, "--out", tmp_path / "x.ganim"],
+                         "the model has no label 'mood' (it has: style, content)"),
+                        ([default_model, "--label", "content=walk", "--out", tmp_path / "x.ganim"],
+                         "--label says which clips a setting is for")):
         r = ganim("sampling", *args)
         assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
     assert not (tmp_path / "x.ganim").exists()

@@ -34,9 +34,17 @@ def test_shipped_model_header(model):
     assert MODEL.stat().st_size < 10 * 2 ** 20
 
 
-def test_a_model_generates_with_the_sampling_its_file_records(model):
+@pytest.fixture(scope="module")
+def plain(model):
+    """The shipped weights with nothing recorded under "sampling": the shipped defaults throughout."""
+    return synthesis.with_sampling(model, {}, replace=True)
+
+
+def test_a_model_generates_with_the_sampling_its_file_records(plain):
     """Left out, the temperature and the clean-up are the model's own (header "sampling"), else the
     shipped defaults; a recorded value outside its range is refused by name."""
+    model = plain
+    assert "sampling" not in model.header
     assert synthesis.sampling_defaults(model) == {"temperature": synthesis.TEMPERATURE,
                                                   "smooth_sigma": synthesis.SMOOTH_SIGMA,
                                                   "lock_strength": synthesis.LOCK_STRENGTH}
@@ -59,6 +67,43 @@ def test_a_model_generates_with_the_sampling_its_file_records(model):
         synthesis.generate(bad, 60)
     with pytest.raises(synthesis.SynthesisError, match="unknown setting 'sigma'"):
         synthesis.check_sampling({"sigma": 1.0})
+
+
+def test_settings_recorded_for_some_labels_apply_to_their_clips_alone(plain):
+    """`ganim sampling --label`: clips with those label values draw at their own temperature and
+    low-pass, every other clip at the model's own; in one batch each clip gets its own, as if drawn
+    alone; a temperature given to generate() is every clip's."""
+    tuned = synthesis.with_sampling(synthesis.with_sampling(plain, {"temperature": 0.3}),
+                                    {"temperature": 0.9, "smooth_sigma": 3.0},
+                                    labels={"content": ["wave-left-hand", "wave-right-hand"]})
+    assert synthesis.sampling_for(tuned, {"style": "elderly", "content": "wave-left-hand"}) == \
+        {"temperature": 0.9, "smooth_sigma": 3.0, "lock_strength": synthesis.LOCK_STRENGTH}
+    assert synthesis.sampling_for(tuned, {"content": "walk"})["temperature"] == 0.3
+    assert "content wave-left-hand / wave-right-hand: smooth sigma 3, temperature 0.9" in \
+        synthesis.describe_sampling(tuned)
+    pos = lambda clips: np.stack([m.global_positions() for m in clips])  # noqa: E731
+    wave, walk = {"style": "normal", "content": "wave-left-hand"}, {"style": "normal", "content": "walk"}
+    by_hand = synthesis.with_sampling(plain, {"temperature": 0.9, "smooth_sigma": 3.0})
+    assert np.array_equal(pos(synthesis.generate(tuned, 60, labels=wave, seed=2)[0]),
+                          pos(synthesis.generate(by_hand, 60, labels=wave, seed=2)[0]))
+    assert np.array_equal(pos(synthesis.generate(tuned, 60, labels=walk, seed=2)[0]),
+                          pos(synthesis.generate(plain, 60, labels=walk, seed=2, temperature=0.3)[0]))
+    assert np.array_equal(pos(synthesis.generate(tuned, 60, labels=walk, seed=2, temperature=0.9)[0]),
+                          pos(synthesis.generate(plain, 60, labels=walk, seed=2, temperature=0.9)[0]))
+    _, chosen = synthesis.generate(tuned, 60, count=6, labels={"style": "normal"}, seed=1)
+    temperatures = [synthesis.sampling_for(tuned, c)["temperature"] for c in chosen]
+    assert temperatures == [0.3, 0.9, 0.3, 0.9, 0.3, 0.3]  # walk, wave-right-hand, a raise, ...
+    raw, _ = synthesis.run_generator(tuned, 60, 6, {"style": "normal"}, seed=1, temperature=None)
+    for i, t in enumerate(temperatures):  # each clip's noise scaled by its own temperature
+        alone, _ = synthesis.run_generator(plain, 60, 6, {"style": "normal"}, seed=1, temperature=t)
+        assert np.allclose(raw[i], alone[i], atol=1e-5), chosen[i]
+    for table, words in (({"mood": {"calm": {"temperature": 1}}}, "the model has no label 'mood'"),
+                         ({"content": {"swim": {"temperature": 1}}}, "the model has no content 'swim'"),
+                         ({"content": {"walk": {"sigma": 1}}}, "content=walk: unknown setting 'sigma'"),
+                         ({"content": {"walk": {"temperature": 9}}}, "temperature must be a number from 0 to 2")):
+        bad = model_file.Model({**plain.header, "sampling": {"by_label": table}}, plain.weights, "bad.ganim")
+        with pytest.raises(synthesis.SynthesisError, match=words):
+            synthesis.generate(bad, 60)
 
 
 def test_a_long_ask_for_a_short_motion_gets_a_note(model):

@@ -89,20 +89,46 @@ def cmd_sampling(args):
     model = model_file.load(args.model)
     given = {k: v for k, v in (("temperature", args.temperature), ("smooth_sigma", args.smooth_sigma),
                                ("lock_strength", args.lock_strength)) if v is not None}
+    labels = _label_patterns(model, args.label)
+    if labels and not given:
+        raise UserError("--label says which clips a setting is for: give --temperature, --smooth-sigma or "
+                        "--lock-strength with it")
     if not given and not args.reset:
         own = model.header.get("sampling") or {}
         for key, value in synthesis.sampling_defaults(model).items():
             print(f"{key:<14} {value:g}  ({'recorded in the file' if key in own else 'shipped default'})")
+        for name, values in synthesis.label_sampling(model).items():
+            for value, settings in values.items():
+                print(f"{name}={value}: " + ", ".join(f"{k} {v:g}" for k, v in settings.items()))
         return
     if not args.out:
         raise UserError("give --out NEW.ganim to write a copy with these settings (the model is left as it is)")
     out = Path(args.out)
     if out.resolve() == Path(args.model).resolve():
         raise UserError(f"--out {out} is the model itself; write the copy elsewhere")
-    tuned = synthesis.with_sampling(model, given, replace=args.reset)
+    tuned = synthesis.with_sampling(model, given, replace=args.reset, labels=labels)
     model_file.save(out, tuned.header, tuned.weights)
-    shown = ", ".join(f"{k} {v:g}" for k, v in (tuned.header.get("sampling") or {}).items()) or "the shipped defaults"
-    print(f"wrote {out}: generates with {shown}")
+    print(f"wrote {out}: generates with {synthesis.describe_sampling(tuned)}")
+
+
+def _label_patterns(model, items):
+    """['content=raise-*,wave-*'] -> {'content': [the model's values matching either pattern]}."""
+    from fnmatch import fnmatchcase
+    out = {}
+    for item in items or []:
+        name, sep, patterns = item.partition("=")
+        name = name.strip()
+        if not sep or not name or not patterns.strip():
+            raise UserError(f"--label expects NAME=VALUE (e.g. content=walk or 'content=wave-*'), got {item!r}")
+        if name not in model.labels:
+            raise UserError(f"--label {item}: the model has no label {name!r} (it has: {', '.join(model.labels)})")
+        for pattern in (p.strip() for p in patterns.split(",") if p.strip()):
+            hits = [v for v in model.labels[name] if fnmatchcase(v, pattern)]
+            if not hits:
+                raise UserError(f"--label {item}: no {name} matches {pattern!r} "
+                                f"(the model has: {', '.join(model.labels[name])})")
+            out.setdefault(name, []).extend(v for v in hits if v not in out[name])
+    return out
 
 
 def build_parser():
@@ -124,8 +150,10 @@ def build_parser():
         description="Print the temperature and clean-up a model generates with when none is given "
                     "(`ganim sample`, `eval`, `select`, the Blender panel and batch generation): those its "
                     "file records, the shipped defaults for the rest. With any setting, write a copy of the "
-                    "model that records it (the weights are unchanged; the model file is left as it is). "
-                    "Pick them on training takes, e.g. with benchmarks/sampling_tune.py --model.")
+                    "model that records it (the weights are unchanged; the model file is left as it is); "
+                    "with --label, for clips with those label values alone. A temperature given to a tool "
+                    "is every clip's. Pick them on training takes, e.g. with benchmarks/sampling_tune.py "
+                    "--model and benchmarks/label_sampling.py.")
     s.add_argument("model", help="a .ganim model")
     s.add_argument("--temperature", type=float, metavar="T",
                    help="noise temperature, 0-2 (lower: more typical of the labels; 1: the network as trained)")
@@ -133,6 +161,10 @@ def build_parser():
                    help="the clean-up's Gaussian low-pass over the generated features, 0-8 frames (0: none)")
     s.add_argument("--lock-strength", type=float, metavar="S",
                    help="share of a planted foot's slide the foot lock takes out, 0-1 (1: held still)")
+    s.add_argument("--label", action="append", metavar="NAME=VALUES",
+                   help="record the settings for clips with these label values alone, e.g. "
+                        "'content=wave-*,raise-*' (shell patterns, comma-separated; repeatable); "
+                        "they apply on top of the model's own")
     s.add_argument("--reset", action="store_true", help="drop the settings the file records (then apply any given)")
     s.add_argument("--out", metavar="NEW.ganim", help="where to write the copy (required with a setting)")
     s.set_defaults(func=cmd_sampling)

@@ -149,12 +149,11 @@ def score_snapshot(path, step, reference, count, frames, seed=0, temperature=Non
     (``model``: that file already loaded; ``temperature`` None: the model's own, see `ganim sampling`;
     labels as `ganim eval` spreads them)."""
     model = model or model_file.load(path)
-    temperature = synthesis.temperature_for(model, temperature)
     result, _ = score_generated(model, reference, count, frames, seed, temperature,
                                 all_combinations=all_combinations)
     ratios = {k: v["ratio"] for k, v in result["metrics"].items()}
     return {"run": run or run_name(path), "step": step, "path": str(path), "ratios": ratios,
-            "shortfall": shortfall(ratios), "temperature": temperature}
+            "shortfall": shortfall(ratios), "temperature": synthesis.temperature_for(model, temperature)}
 
 
 def nearest_the_bar(row):

@@ -43,7 +43,7 @@ class GANIM_OT_generate_motion(Operator):
                 start_frame=settings.start_frame, target=settings.target,
                 action_name=settings.action_name.strip() or None, overwrite=settings.overwrite,
                 set_frame_range=settings.set_frame_range, scene=context.scene,
-                temperature=settings.temperature)
+                temperature=None if settings.own_temperature else settings.temperature)
         except generate.USER_ERRORS as e:
             self.report({"ERROR"}, _message(e))
             return {"CANCELLED"}

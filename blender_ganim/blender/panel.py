@@ -49,7 +49,14 @@ class VIEW3D_PT_ganim(Panel):
             col.operator(operators.GANIM_OT_use_label_length.bl_idname, text=f"Use {typical} Frames")
         col.prop(settings, "count")
         col.prop(settings, "seed")
-        col.prop(settings, "temperature")
+        row = col.row(align=True)
+        row.prop(settings, "own_temperature", text="", icon="LINKED" if settings.own_temperature else "UNLINKED")
+        if settings.own_temperature:  # what the model file records (`ganim sampling`), maybe per label
+            per_label = any("temperature" in v for t in synthesis.label_sampling(model).values() for v in t.values())
+            row.label(text=f"Temperature: model's own, {synthesis.temperature_for(model):g}"
+                           + (" (some labels their own)" if per_label else ""))
+        else:
+            row.prop(settings, "temperature")
         col.prop(settings, "start_frame")
 
         layout.prop(settings, "target", text="Result")

@@ -101,10 +101,15 @@ class GANimSettings(PropertyGroup):
                        description="Number of variations to generate")
     seed: IntProperty(name="Seed", default=0, min=0,
                       description="Random seed: the same seed and settings give the same motion")
+    own_temperature: BoolProperty(name="Model's Own", default=True,
+                                  description="Draw at the temperature the model file records, per label where it "
+                                              "records one (`ganim sampling`); off: at the temperature set here, "
+                                              "for every clip")
     temperature: FloatProperty(name="Temperature", default=synthesis.TEMPERATURE, min=0.0,
                                max=synthesis.MAX_TEMPERATURE, soft_max=1.5, step=10, precision=2,
                                description="How far each variation strays from the typical motion of its "
-                                           "labels: 0 gives one motion per label, 1 the network as trained")
+                                           "labels: 0 gives one motion per label, 1 the network as trained "
+                                           "(used when Model's Own is off)")
     start_frame: IntProperty(name="Start Frame", default=1, description="Frame of the first key")
     target: EnumProperty(
         name="Result", default="NEW",

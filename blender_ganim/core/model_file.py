@@ -147,8 +147,13 @@ def describe(model):
         lines.append(f"averaged  {len(train['averaged'])} snapshots: " + ", ".join(
             f"{a.get('run', a.get('file', '?'))} @{a.get('steps', '?')}" for a in train["averaged"]))
     if h.get("sampling"):
-        lines.append("sampling  " + ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in h["sampling"].items())
+        own = {k: v for k, v in h["sampling"].items() if k != "by_label"}
+        by_label = [f"{name} {value}: " + ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in settings.items())
+                    for name, values in (h["sampling"].get("by_label") or {}).items()
+                    for value, settings in values.items()]
+        lines.append("sampling  " + (", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in own.items()) or "-")
                      + " (recorded; see `ganim sampling`)")
+        lines += [f"          {line}" for line in by_label]
     if h.get("licence"):
         lines.append(f"licence   {h['licence']}")
     return "\n".join(lines)

@@ -108,8 +108,9 @@ def _check_frames(frames):
 TEMPERATURE = 0.4
 MAX_TEMPERATURE = 2.0
 TEMPERATURE_HELP = (f"noise temperature, 0-{MAX_TEMPERATURE:g}: lower is more typical of the labels, higher "
-                    f"more varied, 1 the network as trained (default: the model file's own, else "
-                    f"{TEMPERATURE:g}; `ganim sampling MODEL` shows it)")  # for every CLI
+                    f"more varied, 1 the network as trained (default: the model file's own, per label where "
+                    f"it records one, else {TEMPERATURE:g}; `ganim sampling MODEL` shows it; given, it is "
+                    f"every clip's)")  # for every CLI
 
 
 def _check_temperature(t):
@@ -124,11 +125,19 @@ SAMPLING_RANGES = {"temperature": (0.0, MAX_TEMPERATURE),   # what a model file 
                    "lock_strength": (0.0, 1.0)}              # 0 = no foot lock, 1 = planted feet held still
 
 
-def check_sampling(settings, where="sampling"):
-    """Raise SynthesisError naming the first unknown key or out-of-range value of ``settings``."""
+def check_sampling(settings, where="sampling", labels=None):
+    """Raise SynthesisError naming the first unknown key or out-of-range value of ``settings``.
+
+    ``settings["by_label"]`` (optional) holds settings of their own for clips with some label values,
+    ``{label name: {value: {setting: number}}}``; with ``labels`` (a model's) the names and values
+    must be the model's.
+    """
     if not isinstance(settings, dict):
         raise SynthesisError(f"{where}: expected settings by name ({', '.join(SAMPLING_RANGES)}), got {settings!r}")
     for key, value in settings.items():
+        if key == BY_LABEL:
+            _check_by_label(value, f"{where}: {BY_LABEL}", labels)
+            continue
         if key not in SAMPLING_RANGES:
             raise SynthesisError(f"{where}: unknown setting {key!r} (known: {', '.join(SAMPLING_RANGES)})")
         lo, hi = SAMPLING_RANGES[key]
@@ -136,29 +145,92 @@ def check_sampling(settings, where="sampling"):
             raise SynthesisError(f"{where}: {key} must be a number from {lo:g} to {hi:g}, got {value!r}")
 
 
+BY_LABEL = "by_label"
+
+
+def _check_by_label(table, where, labels):
+    if not isinstance(table, dict):
+        raise SynthesisError(f"{where}: expected {{label name: {{value: settings}}}}, got {table!r}")
+    for name, values in table.items():
+        if labels is not None and name not in labels:
+            raise SynthesisError(f"{where}: the model has no label {name!r} (it has: {', '.join(labels)})")
+        if not isinstance(values, dict):
+            raise SynthesisError(f"{where}: {name}: expected {{value: settings}}, got {values!r}")
+        for value, settings in values.items():
+            if labels is not None and value not in labels[name]:
+                raise SynthesisError(f"{where}: the model has no {name} {value!r} (it has: {', '.join(labels[name])})")
+            if not isinstance(settings, dict) or BY_LABEL in settings:
+                raise SynthesisError(f"{where}: {name}={value}: expected settings by name, got {settings!r}")
+            check_sampling(settings, f"{where}: {name}={value}")
+
+
 def sampling_defaults(model):
     """Free generation's settings for ``model``: those its file records (``header["sampling"]``,
-    written by `ganim sampling`), the shipped defaults for the rest.
+    written by `ganim sampling`), the shipped defaults for the rest. Settings the file records for
+    some label values alone are left out here (:func:`sampling_for` adds them).
 
     Why per model: the best temperature and clean-up belong to the weights, not to this code (the
     long-draw model in docs/experiments.md scored best at temperature 1, the shipped one at 0.5),
     and whoever generates with a model should get them without knowing.
     """
     own = model.header.get("sampling") or {}
-    check_sampling(own, f"{model.path or 'model'}: recorded sampling")
-    return {"temperature": TEMPERATURE, "smooth_sigma": SMOOTH_SIGMA, "lock_strength": LOCK_STRENGTH, **own}
+    check_sampling(own, f"{model.path or 'model'}: recorded sampling", model.labels)
+    return {"temperature": TEMPERATURE, "smooth_sigma": SMOOTH_SIGMA, "lock_strength": LOCK_STRENGTH,
+            **{k: v for k, v in own.items() if k != BY_LABEL}}
+
+
+def label_sampling(model):
+    """``{label name: {value: settings}}``: what the model's file records for clips with those labels."""
+    return (model.header.get("sampling") or {}).get(BY_LABEL) or {}
+
+
+def sampling_for(model, labels):
+    """The settings one clip with ``labels`` ({name: value}) generates with: the model's own
+    (:func:`sampling_defaults`), then those its file records for each of the clip's label values,
+    in the model's label order (why per label: the shipped model's locomotion is drawn cooler
+    than its arm gestures, which are smoothed more; docs/experiments.md, *Sampling by label*)."""
+    out = sampling_defaults(model)
+    table = label_sampling(model)
+    for name in model.labels:
+        out.update(table.get(name, {}).get((labels or {}).get(name), {}))
+    return out
+
+
+def describe_sampling(model):
+    """One line: the model's own settings and those it records per label value."""
+    text = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in sampling_defaults(model).items())
+    for name, values in label_sampling(model).items():
+        by_settings = {}
+        for value, settings in values.items():
+            key = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in sorted(settings.items()))
+            by_settings.setdefault(key, []).append(value)
+        for key, vals in by_settings.items():
+            text += f"; {name} {' / '.join(vals)}: {key}"
+    return text
 
 
 def temperature_for(model, temperature=None):
-    """``temperature``, or the model's own when None (what every free-generation tool draws at)."""
+    """``temperature``, or the model's own when None (what every free-generation tool draws at,
+    except for clips whose labels have a temperature of their own, :func:`sampling_for`)."""
     return sampling_defaults(model)["temperature"] if temperature is None else temperature
 
 
-def with_sampling(model, settings, replace=False):
+def with_sampling(model, settings, replace=False, labels=None):
     """A copy of ``model`` (same weights) whose file records ``settings`` on top of what it recorded
-    (``replace``: instead of it); none left means the shipped defaults. Save it with model_file.save."""
-    check_sampling(settings, "sampling")
-    own = {**({} if replace else model.header.get("sampling") or {}), **settings}
+    (``replace``: instead of it); none left means the shipped defaults. With ``labels``
+    ({name: [values]}), the settings are recorded for clips with those label values alone.
+    Save it with model_file.save."""
+    check_sampling(settings, "sampling", model.labels)
+    own = {} if replace else dict(model.header.get("sampling") or {})
+    if labels:
+        table = {name: dict(values) for name, values in (own.get(BY_LABEL) or {}).items()}
+        for name, values in labels.items():
+            for value in values:
+                table.setdefault(name, {})[value] = {**table.get(name, {}).get(value, {}), **settings}
+        own[BY_LABEL] = table
+    else:
+        own.update(settings)
+    check_sampling(own, "sampling", model.labels)
     header = {k: v for k, v in model.header.items() if k not in ("sampling", "sha256")}
     return model_file.Model({**header, **({"sampling": own} if own else {})}, model.weights, model.path)
 
@@ -208,21 +280,32 @@ def run_generator(model, frames, count=1, labels=None, seed=None, cond=None, awa
                   temperature=1.0):
     """Normalised network output [count, T, C] (float32) and the label ids used.
 
-    ``temperature`` scales the noise and the per-clip latent (1 = as trained, 0 = one motion per label).
+    ``temperature`` scales the noise and the per-clip latent (1 = as trained, 0 = one motion per label;
+    None: each clip's own, :func:`sampling_for`).
     """
     _check_frames(frames)
-    _check_temperature(temperature)
+    if temperature is not None:
+        _check_temperature(temperature)
     cfg = model.header["arch"]
     rng = np.random.default_rng(seed)
     ids = label_ids(model, labels, count, rng)
     noise, latent = generator.random_inputs(cfg, count, frames, rng)
-    if temperature != 1.0:
-        noise, latent = noise * np.float32(temperature), latent * np.float32(temperature)
+    if temperature is None:
+        t = np.array([sampling_for(model, _clip_labels(model, ids, i))["temperature"] for i in range(count)])
+    else:
+        t = np.full(count, temperature)
+    if np.any(t != 1.0):
+        scale = lambda a: a * t.astype(np.float32).reshape((count,) + (1,) * (a.ndim - 1))  # noqa: E731
+        noise, latent = scale(noise), scale(latent)
     if cond is None:
         cond = np.zeros((count, generator.cond_channels(cfg), frames), dtype=np.float32)
     away_ids = {k: np.full(count, model.labels[k].index(v)) for k, v in (away or {}).items()}
     out = generator.forward(model.weights, cfg, noise, latent, ids, cond, away_ids, strength)
     return np.transpose(out, (0, 2, 1)), ids
+
+
+def _clip_labels(model, ids, i):
+    return {k: model.labels[k][int(v[i])] for k, v in ids.items()}
 
 
 def denormalise(model, x):
@@ -318,19 +401,19 @@ def generate(model, frames, count=1, labels=None, seed=None, start=(0.0, 0.0, 0.
     ``clean_feet`` (default) smooths the network output lightly and locks planted feet;
     False gives the raw network output (what `ganim eval --raw` scores). ``temperature``
     scales the noise: lower is more typical of each label, higher more varied (see TEMPERATURE).
-    Left out, it and the clean-up's settings are the model's own (:func:`sampling_defaults`).
+    Left out, it and the clean-up's settings are the model's own for each clip's labels
+    (:func:`sampling_for`); a given temperature is every clip's.
     """
-    own = sampling_defaults(model)
-    temperature = temperature_for(model, temperature)
     out, ids = run_generator(model, frames, count, labels, seed, temperature=temperature)
     feats = denormalise(model, out).astype(np.float64)
     skeleton, spec, fps = model.skeleton, model.header["features"], model.header["fps"]
     motions, chosen = [], []
     for i in range(count):
+        chosen.append(_clip_labels(model, ids, i))
+        own = sampling_for(model, chosen[-1])
         f = smooth(feats[i], spec, own["smooth_sigma"]) if clean_feet else feats[i]
         m = features.decode(f, spec, skeleton, fps, start=start, name=f"{name}_{i:03d}")
         motions.append(lock_feet(m, spec, own["lock_strength"]) if clean_feet else m)
-        chosen.append({k: model.labels[k][int(v[i])] for k, v in ids.items()})
     return motions, chosen
 
 
