@@ -172,8 +172,9 @@ def test_temperature_scales_how_far_draws_stray(model):
     spread = [np.abs(a - b).mean() for a, b in (cool, warm)]
     assert 0 < spread[0] < spread[1]
     default = synthesis.generate(model, 64, labels=labels, seed=1)[0][0].rotations
+    own = synthesis.sampling_for(model, labels)["temperature"]  # the model file's, for these labels
     np.testing.assert_allclose(default, synthesis.generate(model, 64, labels=labels, seed=1,
-                                                           temperature=synthesis.TEMPERATURE)[0][0].rotations,
+                                                           temperature=own)[0][0].rotations,
                                rtol=0, atol=1e-12)
     assert not np.allclose(default, warm[0])  # the default is not the network as trained
 
