@@ -179,7 +179,8 @@ def main():
         per_seed = {s: {k: v.get("ratio") for k, v in results[s]["metrics"].items()} for s in seeds}
         summary = summarise_seeds(per_seed)
         record = {"source": result["source"], "seeds": seeds, "count": args.count, "frames": args.frames,
-                  "temperature": args.temperature, "sampling": sampling, "label_spread": result["label_spread"], "ratios": per_seed, **summary,
+                  "temperature": args.temperature, "sampling": sampling, "label_spread": result["label_spread"],
+                  "ratios": per_seed, **summary,
                   "eval_seconds": round(time.time() - t0, 1), "machine": result["machine"]}
         (out / "quality_seeds.json").write_text(json.dumps(record, indent=2, default=float))
         text = seeds_markdown(per_seed, summary, f"{about}; seeds {', '.join(map(str, seeds))}, one reference.")

@@ -176,7 +176,8 @@ def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_fra
     ``target``: "NEW" makes one action per clip and plays the first; "REPLACE" swaps
     the keys of the object's active action for one new clip (same name, same users);
     "NLA" makes one action and one NLA track per clip, the first unmuted. ``temperature``
-    scales the noise (lower is more typical of the labels; None: the model's own, see `ganim sampling`).
+    scales the noise (lower is more typical of the labels; None: the model's own for each clip's labels,
+    see `ganim sampling`).
     Returns a :class:`Generated`; raises one of ``USER_ERRORS`` before writing anything
     when the request cannot be served.
     """

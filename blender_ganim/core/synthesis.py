@@ -170,7 +170,7 @@ def sampling_defaults(model):
     some label values alone are left out here (:func:`sampling_for` adds them).
 
     Why per model: the best temperature and clean-up belong to the weights, not to this code (the
-    long-draw model in docs/experiments.md scored best at temperature 1, the shipped one at 0.5),
+    long-draw model in docs/experiments.md scored best at temperature 1, the shipped one at 0.3-0.4),
     and whoever generates with a model should get them without knowing.
     """
     own = model.header.get("sampling") or {}
