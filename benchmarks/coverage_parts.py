@@ -78,12 +78,12 @@ def main():
     takes = "held-out" if args.heldout else "training"
     temperature = synthesis.temperature_for(model)  # what generate_for_eval drew at
     result = {"model": Path(args.model).name, "takes": takes, "count": args.count, "seed": args.seed,
-              "temperature": temperature, "threshold": th, "rows": rows,
+              "temperature": temperature, "sampling": synthesis.describe_sampling(model), "threshold": th, "rows": rows,
               "seconds": round(time.time() - t0, 1)}
     total = rows["all"]
     lines = [f"# Coverage by content on {takes} takes ({result['model']})", "",
-             f"{args.count} clips of 120 frames (labels spread evenly), seed {args.seed}, temperature "
-             f"{temperature:g}; a real window counts as covered when its nearest window is closer than "
+             f"{args.count} clips of 120 frames (labels spread evenly), seed {args.seed} "
+             f"({result['sampling']}); a real window counts as covered when its nearest window is closer than "
              f"{th:.4f} (the median real-to-training distance). References: {args.draws} random training subsamples "
              "of the generated set's size, plain and with the generated set's mix of contents.", "",
              "| content | real windows | generated windows | covered by generated | by training subsample | "

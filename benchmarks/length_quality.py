@@ -70,6 +70,7 @@ def main():
               "training_window_max": training.get("window_max") or training.get("window"),
               "training_free_length": training.get("free_length"),
               "clips_per_length": args.count, "seed": args.seed, "temperature": temperature,
+              "sampling": synthesis.describe_sampling(model),
               "stride": ref.stride, "rows": rows, "seconds": round(time.time() - t0, 1)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -81,7 +82,7 @@ def main():
     if result["training_free_length"]:
         windows += f", free rows drawn up to {result['training_free_length']} frames (--free-length)"
     lines = [f"# Quality by clip length on training takes ({result['model']}, trained on {windows})", "",
-             f"{args.count} clips per length, seed {args.seed}, temperature {temperature:g}; ratios to the "
+             f"{args.count} clips per length, seed {args.seed} ({result['sampling']}); ratios to the "
              "pseudo held-out training takes (FD against a floor of as many windows). Across lengths compare "
              "novelty, coverage, skate, jitter and style: FD and diversity within labels also change with the "
              "number of windows per clip (a longer clip gives more, correlated windows, and its mean window "

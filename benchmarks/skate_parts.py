@@ -84,16 +84,16 @@ def main():
     takes = "held-out" if args.heldout else "training"
     temperature = synthesis.temperature_for(model)  # what generate_for_eval drew at
     result = {"model": Path(args.model).name, "takes": takes, "count": args.count, "seed": args.seed,
-              "temperature": temperature, "speed_bands_m_s": [band_label(lo, hi) for lo, hi in
-                                                                        zip(SPEED_BANDS[:-1], SPEED_BANDS[1:])],
+              "temperature": temperature, "sampling": synthesis.describe_sampling(model),
+              "speed_bands_m_s": [band_label(lo, hi) for lo, hi in zip(SPEED_BANDS[:-1], SPEED_BANDS[1:])],
               "real": real, **{k.replace(" ", "_"): v for k, v in sets.items()},
               "ratio": gen["all"]["skate"] / real["all"]["skate"],
               "real_same_mix": mix, "ratio_same_mix": gen["all"]["skate"] / mix,
               "seconds": round(time.time() - t0, 1)}
     raw = sets["raw network"]
     lines = [f"# Foot skate by content on {takes} takes ({result['model']})", "",
-             f"{args.count} clips of 120 frames (labels spread evenly), seed {args.seed}, temperature "
-             f"{temperature:g}; share of frames with a foot down (5 cm) and sliding (> 0.5 m/s). "
+             f"{args.count} clips of 120 frames (labels spread evenly), seed {args.seed} "
+             f"({result['sampling']}); share of frames with a foot down (5 cm) and sliding (> 0.5 m/s). "
              "*Raw*: the same draws without the clean-up (low-pass and foot lock).", "",
              "| content | real windows | real | generated windows | generated | ratio | raw network |",
              "|---|---:|---:|---:|---:|---:|---:|"]

@@ -117,20 +117,23 @@ def main(argv=None):
     response = gaussian_power(sigma, freqs, fps)
     takes = "held-out" if args.heldout else "training"
     result = {"model": Path(args.model).name, "takes": takes, "count": args.count, "seed": args.seed,
-              "temperature": synthesis.temperature_for(model), "smooth_sigma": sigma, "piece_s": PIECE_S,
+              "temperature": synthesis.temperature_for(model), "sampling": synthesis.describe_sampling(model),
+              "smooth_sigma": sigma, "piece_s": PIECE_S,
               "freqs_hz": freqs.tolist(), **{k.replace(" ", "_"): v.tolist() for k, v in ratios.items()},
               "lowpass_power": response.tolist(),
               "bands": {k.replace(" ", "_"): band_means(freqs, v) for k, v in
                         {**ratios, "lowpass power": response}.items()},
               "seconds": round(time.time() - t0, 1)}
     stem = args.name or ("spectrum_heldout" if args.heldout else "spectrum")
+    Path(args.out).mkdir(parents=True, exist_ok=True)  # the plot is written before the record
     plot(freqs, ratios, Path(args.out) / f"{stem}.png", (f"low-pass power response (sigma {sigma:g})", response))
     bands = result["bands"]
     lines = [f"# Power by frequency against real {takes} takes ({result['model']})", "",
-             f"{args.count} clips of 120 frames (labels spread evenly), seed {args.seed}, temperature "
-             f"{result['temperature']:g}; the model's features (contacts left out) in {PIECE_S:g}-second Hann "
+             f"{args.count} clips of 120 frames (labels spread evenly), seed {args.seed} "
+             f"({result['sampling']}); the model's features (contacts left out) in {PIECE_S:g}-second Hann "
              "pieces; median over channels of generated power / real power. *Raw*: the same draws without "
-             f"the clean-up; *low-pass*: the Gaussian's own power response at sigma {sigma:g} frames.", "",
+             f"the clean-up; *low-pass*: the Gaussian's own power response at sigma {sigma:g} frames (the "
+             "model's own; labels that record another are cleaned with theirs).", "",
              "| band | raw network | cleaned | low-pass power |", "|---|---:|---:|---:|"]
     for band in bands["raw_network"]:
         lines.append(f"| {band} | {bands['raw_network'][band]:.2f}x | {bands['cleaned'][band]:.2f}x | "
