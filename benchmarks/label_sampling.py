@@ -29,7 +29,7 @@ sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 from blender_ganim.core import synthesis  # noqa: E402
 from quality import training_takes_reference  # noqa: E402
 from sampling_tune import SHOWN, _numbers, score_cell  # noqa: E402
-from trainer.cli import _label_patterns  # noqa: E402
+from trainer.labels import parse_label_patterns  # noqa: E402
 
 SEEDS = "0,1000,2000,3000,4000,5000,6000,7000"
 
@@ -57,7 +57,7 @@ def main(argv=None):
     t0 = time.time()
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     model, ref = training_takes_reference(args.model, args.data, log)
-    group = _label_patterns(model, args.label or ["content=raise-*,wave-*"])
+    group = parse_label_patterns(model.labels, args.label or ["content=raise-*,wave-*"])
     seeds = _numbers(args.seeds, int)
     own = synthesis.sampling_defaults(model)
     cells = {}

@@ -86,10 +86,12 @@ def cmd_convert(args):
 
 def cmd_sampling(args):
     from blender_ganim.core import model_file, synthesis
+
+    from .labels import parse_label_patterns
     model = model_file.load(args.model)
     given = {k: v for k, v in (("temperature", args.temperature), ("smooth_sigma", args.smooth_sigma),
                                ("lock_strength", args.lock_strength)) if v is not None}
-    labels = _label_patterns(model, args.label)
+    labels = parse_label_patterns(model.labels, args.label)
     if labels and not given:
         raise UserError("--label says which clips a setting is for: give --temperature, --smooth-sigma or "
                         "--lock-strength with it")
@@ -109,26 +111,6 @@ def cmd_sampling(args):
     tuned = synthesis.with_sampling(model, given, replace=args.reset, labels=labels)
     model_file.save(out, tuned.header, tuned.weights)
     print(f"wrote {out}: generates with {synthesis.describe_sampling(tuned)}")
-
-
-def _label_patterns(model, items):
-    """['content=raise-*,wave-*'] -> {'content': [the model's values matching either pattern]}."""
-    from fnmatch import fnmatchcase
-    out = {}
-    for item in items or []:
-        name, sep, patterns = item.partition("=")
-        name = name.strip()
-        if not sep or not name or not patterns.strip():
-            raise UserError(f"--label expects NAME=VALUE (e.g. content=walk or 'content=wave-*'), got {item!r}")
-        if name not in model.labels:
-            raise UserError(f"--label {item}: the model has no label {name!r} (it has: {', '.join(model.labels)})")
-        for pattern in (p.strip() for p in patterns.split(",") if p.strip()):
-            hits = [v for v in model.labels[name] if fnmatchcase(v, pattern)]
-            if not hits:
-                raise UserError(f"--label {item}: no {name} matches {pattern!r} "
-                                f"(the model has: {', '.join(model.labels[name])})")
-            out.setdefault(name, []).extend(v for v in hits if v not in out[name])
-    return out
 
 
 def build_parser():

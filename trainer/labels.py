@@ -40,6 +40,27 @@ def parse_label_args(items):
     return out
 
 
+def parse_label_patterns(labels, items):
+    """['content=raise-*,wave-*'] -> {'content': [the values of ``labels`` ({name: [values]}, a model's)
+    matching either shell pattern]}, for settings recorded per label value (`ganim sampling --label`)."""
+    from fnmatch import fnmatchcase
+    out = {}
+    for item in items or []:
+        name, sep, patterns = item.partition("=")
+        name = name.strip()
+        if not sep or not name or not patterns.strip():
+            raise LabelError(f"--label expects NAME=VALUE (e.g. content=walk or 'content=wave-*'), got {item!r}")
+        if name not in labels:
+            raise LabelError(f"--label {item}: the model has no label {name!r} (it has: {', '.join(labels)})")
+        for pattern in (p.strip() for p in patterns.split(",") if p.strip()):
+            hits = [v for v in labels[name] if fnmatchcase(v, pattern)]
+            if not hits:
+                raise LabelError(f"--label {item}: no {name} matches {pattern!r} "
+                                 f"(the model has: {', '.join(labels[name])})")
+            out.setdefault(name, []).extend(v for v in hits if v not in out[name])
+    return out
+
+
 def labeler_weights(ds, every=3):
     """Fit the model file's label classifier (core/labeler.py) on a dataset's frames.
 

@@ -220,7 +220,6 @@ def with_sampling(model, settings, replace=False, labels=None):
     (``replace``: instead of it); none left means the shipped defaults. With ``labels``
     ({name: [values]}), the settings are recorded for clips with those label values alone.
     Save it with model_file.save."""
-    check_sampling(settings, "sampling", model.labels)
     own = {} if replace else dict(model.header.get("sampling") or {})
     if labels:
         table = {name: dict(values) for name, values in (own.get(BY_LABEL) or {}).items()}
