@@ -129,6 +129,15 @@ def load(path):
     return Model(header=header, weights=weights, path=path)
 
 
+SAMPLING_BY_LABEL = "by_label"  # header["sampling"][...]: settings of their own for some label values
+
+
+def settings_text(settings):
+    """Sampling settings in words, 'temperature 0.3, smooth sigma 2.25' (`ganim info`, `ganim sampling`,
+    the benchmarks' records)."""
+    return ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in settings.items())
+
+
 def describe(model):
     h = model.header
     sk = h["skeleton"]
@@ -147,13 +156,11 @@ def describe(model):
         lines.append(f"averaged  {len(train['averaged'])} snapshots: " + ", ".join(
             f"{a.get('run', a.get('file', '?'))} @{a.get('steps', '?')}" for a in train["averaged"]))
     if h.get("sampling"):
-        own = {k: v for k, v in h["sampling"].items() if k != "by_label"}
-        by_label = [f"{name} {value}: " + ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in settings.items())
-                    for name, values in (h["sampling"].get("by_label") or {}).items()
-                    for value, settings in values.items()]
-        lines.append("sampling  " + (", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in own.items()) or "-")
-                     + " (recorded; see `ganim sampling`)")
-        lines += [f"          {line}" for line in by_label]
+        own = {k: v for k, v in h["sampling"].items() if k != SAMPLING_BY_LABEL}
+        lines.append(f"sampling  {settings_text(own) or '-'} (recorded; see `ganim sampling`)")
+        lines += [f"          {name} {value}: {settings_text(settings)}"
+                  for name, values in (h["sampling"].get(SAMPLING_BY_LABEL) or {}).items()
+                  for value, settings in values.items()]
     if h.get("licence"):
         lines.append(f"licence   {h['licence']}")
     return "\n".join(lines)

@@ -145,7 +145,7 @@ def check_sampling(settings, where="sampling", labels=None):
             raise SynthesisError(f"{where}: {key} must be a number from {lo:g} to {hi:g}, got {value!r}")
 
 
-BY_LABEL = "by_label"
+BY_LABEL = model_file.SAMPLING_BY_LABEL
 
 
 def _check_by_label(table, where, labels):
@@ -198,11 +198,11 @@ def sampling_for(model, labels):
 
 def describe_sampling(model):
     """One line: the model's own settings and those it records per label value."""
-    text = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in sampling_defaults(model).items())
+    text = model_file.settings_text(sampling_defaults(model))
     for name, values in label_sampling(model).items():
         by_settings = {}
         for value, settings in values.items():
-            key = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in sorted(settings.items()))
+            key = model_file.settings_text(dict(sorted(settings.items())))
             by_settings.setdefault(key, []).append(value)
         for key, vals in by_settings.items():
             text += f"; {name} {' / '.join(vals)}: {key}"
