@@ -7,7 +7,10 @@ L1 distance (normalised features, 8-frame moving average) reaches that of two re
 the same labels. For each snapshot this draws 256 training windows' labels twice with other
 noise, once freely and once along the windows' own root path, and reports both spreads beside
 the target and the share of rows whose hinge is still active (spread below the target). A row
-type whose spread stays far below the target keeps the hinge pushing for the whole run.
+type whose spread stays far below the target keeps the hinge pushing for the whole run. The free
+draws are measured in joint space too (``--diversity-space joints``: joint positions and
+velocities, scaled so that real same-label takes are as far apart as in feature space), where a
+channel that barely moves a joint counts for little.
 Writes benchmarks/results/NAME.json + NAME.md.
 """
 
@@ -27,15 +30,16 @@ import torch  # noqa: E402
 from blender_ganim.core import model_file  # noqa: E402
 from blender_ganim.core.generator import noise_length  # noqa: E402
 from trainer import data as data_mod  # noqa: E402
-from trainer.diversity import pair_spread, same_label_spread  # noqa: E402
+from trainer.diversity import joint_space, pair_spread, same_label_spread  # noqa: E402
+from trainer.fk import PoseFK  # noqa: E402
 from trainer.models import generator_from_file, make_cond  # noqa: E402
 from trainer.select import find_snapshots, run_name  # noqa: E402
 
 ROWS = 256
 
 
-def draw_spread(G, arch, labels, real, along_path, seed=0):
-    """Per-row spread of two draws with the same labels (and the same root path when asked)."""
+def draw_spread(G, arch, labels, real, along_path, seed=0, space=lambda x: x):
+    """Per-row spread of two draws with the same labels (and the same root path when asked), in ``space``."""
     torch.manual_seed(seed)
     n, frames = real.shape[0], real.shape[2]
     traj_mask = torch.full((n, 1, frames), float(along_path))
@@ -44,7 +48,7 @@ def draw_spread(G, arch, labels, real, along_path, seed=0):
     with torch.no_grad():
         a, b = (G(torch.randn(n, arch["noise"], length), torch.randn(n, arch["latent"]), labels, cond)
                 for _ in range(2))
-    return pair_spread(a, b).numpy()
+        return pair_spread(space(a), space(b)).numpy()
 
 
 def main():
@@ -73,22 +77,27 @@ def main():
     for step, path in snapshots:
         model = model_file.load(path)
         G = generator_from_file(model).eval()
+        norm = {k: np.asarray(v, dtype=np.float32) for k, v in model.header["norm"].items()}
+        fk = PoseFK(ds.skeleton, ds.spec, norm["mean"], norm["std"], ds.fps)
+        joints = joint_space(fk, train_ds.clips, sampler.label_ids, window, norm["mean"], norm["std"])
         row = {"run": run_name(path), "step": step}
-        for kind, along in (("free", False), ("path", True)):
-            spread = draw_spread(G, model.header["arch"], labels, real, along)
+        for kind, along, space in (("free", False, lambda x: x), ("path", True, lambda x: x), ("free_joints", False, joints)):
+            spread = draw_spread(G, model.header["arch"], labels, real, along, space=space)
             row[kind] = float(spread.mean())
             row[f"{kind}_active"] = float(np.mean(spread < target))
         rows.append(row)
         print(f"{row['run']} {step}: free {row['free']:.3f} ({row['free_active']:.0%} active), "
+              f"in joint space {row['free_joints']:.3f} ({row['free_joints_active']:.0%}), "
               f"path {row['path']:.3f} ({row['path_active']:.0%} active), target {target:.3f}", file=sys.stderr)
     result = {"target": target, "rows_per_snapshot": ROWS, "rows": rows, "seconds": round(time.time() - t0, 1)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps(result, indent=2))
     lines = [f"# Spread of two draws with the same labels (target: real takes' {target:.3f})", "",
-             "| run | step | free | hinge active | along a given path | hinge active |", "|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['run']} | {r['step']} | {r['free']:.3f} | {r['free_active']:.0%} | {r['path']:.3f} | "
-              f"{r['path_active']:.0%} |" for r in rows]
+             "| run | step | free | hinge active | free, joint space | hinge active | along a given path | hinge active |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['run']} | {r['step']} | {r['free']:.3f} | {r['free_active']:.0%} | {r['free_joints']:.3f} | "
+              f"{r['free_joints_active']:.0%} | {r['path']:.3f} | {r['path_active']:.0%} |" for r in rows]
     (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out / args.name}.json/.md", file=sys.stderr)
 

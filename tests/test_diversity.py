@@ -5,7 +5,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from trainer.diversity import diversity_loss, nearest_draw_loss, nearest_of_loss, same_label_spread, unconditioned_rows  # noqa: E402
+from trainer.diversity import (diversity_loss, joint_space, nearest_draw_loss, nearest_of_loss,  # noqa: E402
+                               pair_spread, same_label_spread, unconditioned_rows)
 
 
 def test_spread_compares_takes_with_the_same_labels_only():
@@ -21,6 +22,37 @@ def test_spread_skips_short_takes_and_falls_back_to_any_pair():
     ids = {"style": np.array([0, 1, 1])}  # no label has two long takes
     assert same_label_spread(clips, ids, window=64, std=np.ones(2)) == pytest.approx(1.0)
     assert same_label_spread(clips[:1], ids, window=64, std=np.ones(2)) == 0.0
+
+
+class ArmOnly(torch.nn.Module):
+    """A stand-in for PoseFK whose 'joints' see channel 0 (an arm) three times over and channel 1 (a spine link) not at all."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(1))
+
+    def forward(self, x):
+        return 3 * x[:, :1]
+
+
+def test_joint_space_keeps_real_spread_and_ignores_channels_that_do_not_move_joints():
+    # real takes with the same labels differ in both channels, by 1 and 2 (std 1)
+    clips = [np.zeros((80, 2)), np.tile([1.0, 2.0], (80, 1)), np.full((80, 2), 50.0), np.tile([51.0, 52.0], (80, 1))]
+    ids = {"style": np.array([0, 0, 1, 1])}
+    mean, std = np.zeros(2), np.ones(2)
+    space = joint_space(ArmOnly(), clips, ids, 64, mean, std)
+    real = [torch.as_tensor(np.stack([c[:64]]), dtype=torch.float32).transpose(1, 2) for c in clips[:2]]
+    features = same_label_spread(clips, ids, window=64, std=std)
+    assert features == pytest.approx(1.5)
+    assert pair_spread(space(real[0]), space(real[1])).item() == pytest.approx(features)  # the same number as in features
+    # two draws that differ only in the spine link: far apart in features, not at all in joints
+    a, b = torch.zeros(1, 2, 64), torch.zeros(1, 2, 64)
+    b[:, 1] = 3.0
+    assert pair_spread(a, b).item() == pytest.approx(1.5) and pair_spread(space(a), space(b)).item() == 0.0
+    # a moved arm counts: twice the real arm difference reads as twice the real spread
+    b = torch.zeros(1, 2, 64)
+    b[:, 0] = 2.0
+    assert pair_spread(space(a), space(b)).item() == pytest.approx(2 * features)
 
 
 def test_loss_pushes_draws_apart_until_the_target_and_no_further():

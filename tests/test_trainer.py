@@ -203,7 +203,8 @@ def test_existing_run_needs_resume(tiny_run, sample_dir, cache, capsys):
                                            (["--energy-weight", "1"], "energy_weight"),
                                            (["--mismatch-weight", "1"], "mismatch_weight"),
                                            (["--joint-labels"], "joint_labels"),
-                                           (["--foot-fast", "2"], "foot_fast")])
+                                           (["--foot-fast", "2"], "foot_fast"),
+                                           (["--diversity-space", "joints"], "diversity_space")])
 def test_resume_with_other_configuration_is_refused(tiny_run, sample_dir, cache, tmp_path, capsys, change, named):
     run = tmp_path / "copy"
     shutil.copytree(tiny_run, run)

@@ -65,6 +65,11 @@ def add_parsers(sub):
     s.add_argument("--diversity-target", type=float, metavar="FRACTION",
                    help="spread the diversity term asks for, as a fraction of two real takes' with the "
                         "same labels (default 1.0)")
+    s.add_argument("--diversity-space", choices=("features", "joints"),
+                   help="where the diversity term measures two draws' spread: 'features' (network features, "
+                        "each channel scaled by its spread in the data) or 'joints' (joint positions and "
+                        "velocities by forward kinematics, where a still spine link counts for little; "
+                        "slower) (default features)")
     s.add_argument("--diversity-on-paths", action=argparse.BooleanOptionalAction, default=None,
                    help="apply the diversity term to free rows that follow a given root path too, though "
                         "their spread cannot reach the target (default on: off, draws along one path "
@@ -203,6 +208,7 @@ def cmd_train(args):
                      d_time_std=args.d_time_std, d_batch_std=args.d_batch_std, d_wide=args.d_wide,
                      label_weight=args.label_weight, snapshot_every=args.snapshot_every, diversity=args.diversity,
                      diversity_target=args.diversity_target, diversity_on_paths=args.diversity_on_paths,
+                     diversity_space=args.diversity_space,
                      nearest_draw=args.nearest_draw, nearest_of=args.nearest_of, balance_labels=args.balance_labels,
                      foot_weight=args.foot_weight, foot_fast=args.foot_fast, energy_weight=args.energy_weight,
                      mismatch_weight=args.mismatch_weight, joint_labels=args.joint_labels)

@@ -25,7 +25,7 @@ from blender_ganim.core.generator import noise_length
 
 from . import data as data_mod
 from . import foot_slide, label_energy, long_draws
-from .diversity import diversity_loss, nearest_draw_loss, nearest_of_loss, same_label_spread, unconditioned_rows
+from .diversity import diversity_loss, joint_space, nearest_draw_loss, nearest_of_loss, same_label_spread, unconditioned_rows
 from .evaluate import takes_left_out
 from .fk import VEL_SCALE, PoseFK
 from .labels import label_frames, labeler_weights
@@ -45,7 +45,7 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, free_length=N
                 lr_g=2e-4, lr_d=None, r1=2.0, r1_every=4,
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, select_fraction=0.0, free_prob=0.5, traj_prob=0.3, d_norm="none",
-                d_fk=True, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, d_wide=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True,
+                d_fk=True, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, d_wide=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True, diversity_space="features",
                 nearest_draw=0.0, nearest_of=2, balance_labels=False, foot_weight=0.0, foot_fast=foot_slide.FAST_M_S,
                 energy_weight=0.0, mismatch_weight=0.0, joint_labels=False)
 
@@ -55,7 +55,7 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, free_length=N
 OLDER_RUNS = {**{k: DEFAULTS[k] for k in ("d_fk_vel_scale", "d_time_std", "d_batch_std", "d_wide", "window_max",
                                           "free_length", "init", "label_weight", "balance_labels", "select_fraction",
                                           "foot_weight", "foot_fast", "energy_weight", "mismatch_weight",
-                                          "joint_labels")},
+                                          "joint_labels", "diversity_space")},
               "d_fk": False}
 
 
@@ -82,7 +82,7 @@ def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
     keys = ("window", "window_max", "free_length", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_fk_vel_scale", "d_time_std", "d_batch_std", "d_wide",
             "label_weight", "balance_labels", "select_fraction", "foot_weight", "foot_fast", "energy_weight",
-            "mismatch_weight", "joint_labels")
+            "mismatch_weight", "joint_labels", "diversity_space")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
     body["vocab"] = ds.vocab
@@ -296,6 +296,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     if not cfg["foot_fast"] > foot_slide.SPEED_M_S:
         raise TrainError(f"--foot-fast {cfg['foot_fast']}: the band charged starts at {foot_slide.SPEED_M_S:g} m/s, "
                          f"so give a faster top (the default is {foot_slide.FAST_M_S:g})")
+    if cfg["diversity_space"] not in ("features", "joints"):
+        raise TrainError(f"--diversity-space {cfg['diversity_space']!r}: give 'features' or 'joints'")
     if not cfg["d_fk_vel_scale"] > 0:
         raise TrainError(f"--d-fk-vel-scale {cfg['d_fk_vel_scale']}: give a positive scale (the default is {VEL_SCALE:g})")
     rank, world, device = setup_distributed(device)
@@ -357,7 +359,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         G = Generator(arch)
     G = G.to(device)
     fk = PoseFK(ds.skeleton, ds.spec, train_ds.mean, train_ds.std, ds.fps,
-                vel_scale=cfg["d_fk_vel_scale"]) if cfg["d_fk"] or cfg["foot_weight"] > 0 or cfg["energy_weight"] > 0 else None
+                vel_scale=cfg["d_fk_vel_scale"]) \
+        if cfg["d_fk"] or cfg["foot_weight"] > 0 or cfg["energy_weight"] > 0 or cfg["diversity_space"] == "joints" else None
     feet, floor = _feet_and_floor(cfg, fk, train_ds, ds.spec)
     energy_targets = _energy_targets(cfg, fk, train_ds, vocab_sizes)
     D = Discriminator(C, vocab_sizes, hidden=cfg["hidden"], spectral=cfg["d_norm"] == "spectral",
@@ -365,7 +368,11 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
                       time_std=cfg["d_time_std"], batch_std=cfg["d_batch_std"], wide=cfg["d_wide"],
                       classify=cfg["label_weight"] > 0, joint=cfg["joint_labels"]).to(device)
     if fk is not None:
-        fk.to(device)  # the critic's own when --d-fk; the foot and energy terms' alone otherwise
+        fk.to(device)  # the critic's own when --d-fk; the foot, energy and diversity terms' alone otherwise
+    to_space = lambda x: x  # noqa: E731  (where the diversity term measures two draws' spread)
+    if cfg["diversity"] > 0 and cfg["diversity_space"] == "joints":
+        to_space = joint_space(fk, train_ds.clips, sampler.label_ids, cfg["window"], train_ds.mean, train_ds.std,
+                               seed=cfg["seed"])
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg["lr_g"], betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg["lr_d"], betas=(0.5, 0.99))
@@ -409,7 +416,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             + f"; G {count_params(G):,} / D {count_params(D):,} parameters")
         if cfg["diversity"] > 0:
             log(f"diversity term: two draws pushed apart up to {spread_target:.4f} "
-                f"({cfg['diversity_target']:g} x the spread of two real takes with the same labels)")
+                f"({cfg['diversity_target']:g} x the spread of two real takes with the same labels"
+                + (", measured in joint positions and velocities)" if cfg["diversity_space"] == "joints" else ")"))
         (out / "config.json").write_text(json.dumps({**cfg, "arch": arch}, indent=2))
         (out / "validation_takes.txt").write_text("\n".join(sorted(held)) + "\n")
         if selection:
@@ -480,7 +488,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
                 draw = lambda n, lat: long_draws.draw(G, n, lat, free_labels, cond[free],  # noqa: E731
                                                       long_draws.within(long, free)).float()
                 again = draw(torch.randn_like(noise[free]), torch.randn_like(latent[free]))
-                div, spread = diversity_loss(fake[free], again, spread_target)
+                div, spread = diversity_loss(to_space(fake[free]), to_space(again), spread_target)
                 if cfg["nearest_of"] > 2 and cfg["nearest_draw"] > 0:  # the nearest of K fresh draws
                     nearest = nearest_of_loss(draw, real[free], noise[free], latent[free], cfg["nearest_of"])
                 else:
