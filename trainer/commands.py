@@ -68,8 +68,8 @@ def add_parsers(sub):
     s.add_argument("--diversity-space", choices=("features", "joints"),
                    help="where the diversity term measures two draws' spread: 'features' (network features, "
                         "each channel scaled by its spread in the data) or 'joints' (joint positions and "
-                        "velocities by forward kinematics, where a still spine link counts for little; "
-                        "slower) (default features)")
+                        "velocities by forward kinematics, where a rotation that barely moves a joint "
+                        "counts for little) (default features)")
     s.add_argument("--diversity-on-paths", action=argparse.BooleanOptionalAction, default=None,
                    help="apply the diversity term to free rows that follow a given root path too, though "
                         "their spread cannot reach the target (default on: off, draws along one path "

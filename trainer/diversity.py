@@ -78,10 +78,10 @@ def joint_space(fk, clips, label_ids, window, mean, std, seed=0):
 
     In feature space every channel counts as much as its spread in the data, so a rotation that
     barely moves (a spine link, a toe) counts as much as a swinging arm: a generator can meet the
-    hinge by varying such channels while its bodies move alike. At seed 3's 6,000 / 12,000 steps two
-    draws with the same labels were 0.82x / 0.86x as far apart as two real takes in feature space but
-    0.56x / 0.67x in joint positions (``docs/experiments.md``, *Diversity in joint space*). The scale
-    keeps the target, the logged spread and the term's size what they are in feature space.
+    hinge by varying such channels while its bodies move alike. At 12,500 steps, seed 3's draws were
+    as far apart as the shipped model's in feature space (0.407 against 0.414) but not in joint space
+    (0.310 against 0.402; ``benchmarks/spread.py``, docs/experiments.md, *Diversity in joint space*).
+    The scale keeps the target, the logged spread and the term's size what they are in feature space.
     """
     drawn = same_label_windows(clips, label_ids, window, seed=seed)
     if drawn is None:
