@@ -30,7 +30,7 @@ import torch  # noqa: E402
 from blender_ganim.core import model_file  # noqa: E402
 from blender_ganim.core.generator import noise_length  # noqa: E402
 from trainer import data as data_mod  # noqa: E402
-from trainer.diversity import joint_space, pair_spread, same_label_spread  # noqa: E402
+from trainer.diversity import joint_space, pair_spread, pairs_spread, same_label_windows  # noqa: E402
 from trainer.fk import PoseFK  # noqa: E402
 from trainer.models import generator_from_file, make_cond  # noqa: E402
 from trainer.select import find_snapshots, run_name  # noqa: E402
@@ -69,7 +69,8 @@ def main():
     ds = data_mod.load_dataset(args.data or default_data(), window=window, log=lambda m: None)
     train_ds = data_mod.subset(ds, {n.split("#")[0] for n in ds.names} - set(training["validation_takes"]))
     sampler = data_mod.WindowSampler(train_ds, window, seed=5)
-    target = same_label_spread(train_ds.clips, sampler.label_ids, window, train_ds.std)
+    real_pairs = same_label_windows(train_ds.clips, sampler.label_ids, window)
+    target = pairs_spread(real_pairs, train_ds.std)
     windows, label_ids = sampler.sample(ROWS)
     real = torch.from_numpy(windows).transpose(1, 2)
     labels = {k: torch.from_numpy(v) for k, v in label_ids.items()}
@@ -79,7 +80,7 @@ def main():
         G = generator_from_file(model).eval()
         norm = {k: np.asarray(v, dtype=np.float32) for k, v in model.header["norm"].items()}
         fk = PoseFK(ds.skeleton, ds.spec, norm["mean"], norm["std"], ds.fps)
-        joints = joint_space(fk, train_ds.clips, sampler.label_ids, window, norm["mean"], norm["std"])
+        joints = joint_space(fk, real_pairs, norm["mean"], norm["std"])
         row = {"run": run_name(path), "step": step}
         for kind, along, space in (("free", False, lambda x: x), ("path", True, lambda x: x), ("free_joints", False, joints)):
             spread = draw_spread(G, model.header["arch"], labels, real, along, space=space)

@@ -6,7 +6,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from trainer.diversity import (diversity_loss, joint_space, nearest_draw_loss, nearest_of_loss,  # noqa: E402
-                               pair_spread, same_label_spread, unconditioned_rows)
+                               pair_spread, same_label_spread, same_label_windows, unconditioned_rows)
 
 
 def test_spread_compares_takes_with_the_same_labels_only():
@@ -40,7 +40,7 @@ def test_joint_space_keeps_real_spread_and_ignores_channels_that_do_not_move_joi
     clips = [np.zeros((80, 2)), np.tile([1.0, 2.0], (80, 1)), np.full((80, 2), 50.0), np.tile([51.0, 52.0], (80, 1))]
     ids = {"style": np.array([0, 0, 1, 1])}
     mean, std = np.zeros(2), np.ones(2)
-    space = joint_space(ArmOnly(), clips, ids, 64, mean, std)
+    space = joint_space(ArmOnly(), same_label_windows(clips, ids, 64), mean, std)
     real = [torch.as_tensor(np.stack([c[:64]]), dtype=torch.float32).transpose(1, 2) for c in clips[:2]]
     features = same_label_spread(clips, ids, window=64, std=std)
     assert features == pytest.approx(1.5)

@@ -55,10 +55,14 @@ def same_label_spread(clips, label_ids, window, std, pairs=512, seed=0):
     Differences are divided by ``std``, the training normalisation. The generator's spread
     between seeds is rewarded up to this (0 when fewer than two takes are long enough).
     """
-    drawn = same_label_windows(clips, label_ids, window, pairs, seed)
-    if drawn is None:
+    return pairs_spread(same_label_windows(clips, label_ids, window, pairs, seed), std)
+
+
+def pairs_spread(real_pairs, std):
+    """:func:`same_label_spread` of windows already drawn by :func:`same_label_windows` (0 for None)."""
+    if real_pairs is None:
         return 0.0
-    return float(np.mean([np.mean(np.abs(_pool(a) - _pool(b)) / std) for a, b in zip(*drawn)]))
+    return float(np.mean([np.mean(np.abs(_pool(a) - _pool(b)) / std) for a, b in zip(*real_pairs)]))
 
 
 def _window(clip, window, rng):
@@ -72,9 +76,10 @@ def _pool(window):
     return np.stack([window[s:s + POOL].mean(axis=0) for s in steps])
 
 
-def joint_space(fk, clips, label_ids, window, mean, std, seed=0):
+def joint_space(fk, real_pairs, mean, std):
     """Normalised features ``[B, C, T]`` -> joint positions and velocities (``fk``), scaled so that two
-    real takes with the same labels are as far apart there as in feature space (``--diversity-space joints``).
+    real takes with the same labels (``real_pairs``, from :func:`same_label_windows`) are as far apart
+    there as in feature space (``--diversity-space joints``).
 
     In feature space every channel counts as much as its spread in the data, so a rotation that
     barely moves (a spine link, a toe) counts as much as a swinging arm: a generator can meet the
@@ -83,11 +88,10 @@ def joint_space(fk, clips, label_ids, window, mean, std, seed=0):
     (0.310 against 0.402; ``benchmarks/spread.py``, docs/experiments.md, *Diversity in joint space*).
     The scale keeps the target, the logged spread and the term's size what they are in feature space.
     """
-    drawn = same_label_windows(clips, label_ids, window, seed=seed)
-    if drawn is None:
+    if real_pairs is None:
         return fk
     device = fk.mean.device
-    a, b = (torch.as_tensor((w - mean) / std, dtype=torch.float32, device=device).transpose(1, 2) for w in drawn)
+    a, b = (torch.as_tensor((w - mean) / std, dtype=torch.float32, device=device).transpose(1, 2) for w in real_pairs)
     with torch.no_grad():
         scale = pair_spread(a, b).mean() / pair_spread(fk(a), fk(b)).mean().clamp_min(1e-8)
     return lambda x: fk(x) * scale

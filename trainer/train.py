@@ -25,7 +25,8 @@ from blender_ganim.core.generator import noise_length
 
 from . import data as data_mod
 from . import foot_slide, label_energy, long_draws
-from .diversity import diversity_loss, joint_space, nearest_draw_loss, nearest_of_loss, same_label_spread, unconditioned_rows
+from .diversity import (diversity_loss, joint_space, nearest_draw_loss, nearest_of_loss, pairs_spread, same_label_windows,
+                        unconditioned_rows)
 from .evaluate import takes_left_out
 from .fk import VEL_SCALE, PoseFK
 from .labels import label_frames, labeler_weights
@@ -343,10 +344,10 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         raise TrainError(f"--window-max {cfg['window_max']} is shorter than --window {cfg['window']}")
     sampler = data_mod.WindowSampler(train_ds, cfg["window"], seed=cfg["seed"] + 1000 * rank,
                                      window_max=cfg["window_max"], balance_labels=cfg["balance_labels"])
-    spread_target = 0.0
-    if cfg["diversity"] > 0:
-        spread_target = cfg["diversity_target"] * same_label_spread(
-            train_ds.clips, sampler.label_ids, cfg["window"], train_ds.std, seed=cfg["seed"])
+    spread_target, real_pairs = 0.0, None
+    if cfg["diversity"] > 0:  # the target: windows of two real takes with the same labels, drawn once
+        real_pairs = same_label_windows(train_ds.clips, sampler.label_ids, cfg["window"], seed=cfg["seed"])
+        spread_target = cfg["diversity_target"] * pairs_spread(real_pairs, train_ds.std)
     C = ds.spec["channels"]
     vocab_sizes = {k: len(v) for k, v in ds.vocab.items()}
 
@@ -371,8 +372,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         fk.to(device)  # the critic's own when --d-fk; the foot, energy and diversity terms' alone otherwise
     to_space = lambda x: x  # noqa: E731  (where the diversity term measures two draws' spread)
     if cfg["diversity"] > 0 and cfg["diversity_space"] == "joints":
-        to_space = joint_space(fk, train_ds.clips, sampler.label_ids, cfg["window"], train_ds.mean, train_ds.std,
-                               seed=cfg["seed"])
+        to_space = joint_space(fk, real_pairs, train_ds.mean, train_ds.std)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg["lr_g"], betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg["lr_d"], betas=(0.5, 0.99))
