@@ -96,13 +96,13 @@ def test_sampling_shows_records_and_refuses(default_model, tmp_path):
     shown = ganim("sampling", default_model)
     assert shown.returncode == 0, shown.stderr
     assert f"temperature    {synthesis.TEMPERATURE:g}  (shipped default)" in shown.stdout
-    assert f"lock_strength  {synthesis.LOCK_STRENGTH:g}" in shown.stdout
+    assert f"lock strength  {synthesis.LOCK_STRENGTH:g}" in shown.stdout
     tuned = tmp_path / "tuned.ganim"
     r = ganim("sampling", default_model, "--temperature", 0.8, "--smooth-sigma", 1.25, "--out", tuned)
     assert r.returncode == 0 and "temperature 0.8, smooth sigma 1.25, lock strength 0.7" in r.stdout, r.stderr
     again = ganim("sampling", tuned).stdout
     assert "temperature    0.8  (recorded in the file)" in again
-    assert f"lock_strength  {synthesis.LOCK_STRENGTH:g}  (shipped default)" in again
+    assert f"lock strength  {synthesis.LOCK_STRENGTH:g}  (shipped default)" in again
     assert "sampling  temperature 0.8, smooth sigma 1.25 (recorded" in ganim("info", tuned).stdout
     assert ("combos    67 of 70 label combinations have training takes; none: active raise-up-both-hands, "
             "active raise-up-left-hand, active raise-up-right-hand") in ganim("info", default_model).stdout
@@ -122,7 +122,7 @@ def test_sampling_shows_records_and_refuses(default_model, tmp_path):
     assert synthesis.label_sampling(model_file.load(waves)) == {
         "content": {v: {"smooth_sigma": 2.5} for v in ("wave-both-hands", "wave-left-hand", "wave-right-hand", "walk")}}
     listed = ganim("sampling", waves).stdout
-    assert "content=wave-left-hand: smooth_sigma 2.5" in listed and "temperature    0.8  (recorded" in listed
+    assert "content=wave-left-hand: smooth sigma 2.5" in listed and "temperature    0.8  (recorded" in listed
     assert "          content walk: smooth sigma 2.5" in ganim("info", waves).stdout
     for args, words in (([default_model, "--temperature", 0.8], "give --out NEW.ganim"),
                         ([tuned, "--temperature", 0.8, "--out", tuned], "is the model itself"),

@@ -788,12 +788,19 @@ def test_init_fine_tunes_from_a_model_after_the_critic_warms_up(tiny_run, sample
         assert np.array_equal(warm.weights[k], v), k
     held = set(base.header["training"]["validation_takes"])
     assert held and held <= set(warm.header["training"]["validation_takes"])
+    assert "sampling" not in warm.header  # a base that records none: the shipped defaults
 
+    style = next(iter(base.labels["style"]))  # a base with sampling of its own hands it on
+    tuned_base = synthesis.with_sampling(synthesis.with_sampling(base, {"temperature": 0.3}),
+                                         {"smooth_sigma": 2.5}, labels={"style": [style]})
+    model_file.save(tmp_path / "tuned_base.ganim", tuned_base.header, tuned_base.weights)
     run = tmp_path / "tuned"  # and after the warm-up it learns
     assert run_cli("train", sample_dir, "--out", run, "--steps", 4, "--ckpt-every", 4, "--cache", cache,
-                   "--init", tiny_run / "model.ganim", "--d-warmup", 2, *SMALL) == 0
+                   "--init", tmp_path / "tuned_base.ganim", "--d-warmup", 2, *SMALL) == 0
+    assert "the model keeps tuned_base.ganim's sampling (temperature 0.3" in capsys.readouterr().err
     tuned = model_file.load(run / "model.ganim")
     assert any(not np.array_equal(tuned.weights[k], v) for k, v in labeler.network_weights(base.weights).items())
+    assert tuned.header["sampling"] == {"temperature": 0.3, "by_label": {"style": {style: {"smooth_sigma": 2.5}}}}
 
 
 def test_init_refuses_a_model_that_does_not_fit_the_data(tiny_run, sample_dir, cache, tmp_path, capsys):

@@ -98,10 +98,11 @@ def cmd_sampling(args):
     if not given and not args.reset:
         own = model.header.get("sampling") or {}
         for key, value in synthesis.sampling_defaults(model).items():
-            print(f"{key:<14} {value:g}  ({'recorded in the file' if key in own else 'shipped default'})")
+            print(f"{key.replace('_', ' '):<14} {value:g}  "
+                  f"({'recorded in the file' if key in own else 'shipped default'})")
         for name, values in synthesis.label_sampling(model).items():
             for value, settings in values.items():
-                print(f"{name}={value}: " + ", ".join(f"{k} {v:g}" for k, v in settings.items()))
+                print(f"{name}={value}: {model_file.settings_text(settings)}")
         return
     if not args.out:
         raise UserError("give --out NEW.ganim to write a copy with these settings (the model is left as it is)")

@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from blender_ganim.core import labeler, model_file
+from blender_ganim.core import labeler, model_file, synthesis
 from blender_ganim.core.generator import noise_length
 
 from . import data as data_mod
@@ -183,7 +183,10 @@ def set_lr(opt, lr):
 
 # ------------------------------------------------------------------ export
 
-def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extra_weights=None, selection_names=()):
+def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extra_weights=None, selection_names=(),
+                 sampling=None):
+    """Write the EMA generator as a .ganim model. ``sampling``: the settings it generates with (a
+    fine-tune keeps its base model's, tuned for weights it starts from; `ganim sampling` re-tunes)."""
     freq = {k: np.bincount(ds.label_ids(k), minlength=len(v)).tolist() for k, v in ds.vocab.items()}
     header = {
         "skeleton": ds.skeleton.to_dict(),
@@ -205,6 +208,7 @@ def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extr
                      "data": cfg["data_names"], "validation_takes": sorted(val_names),
                      "selection_takes": sorted(selection_names)},
         "licence": cfg.get("licence") or LICENCE_NOTE,
+        **({"sampling": sampling} if sampling else {}),
     }
     model_file.save(path, header, {**generator_weights(G_ema), **(extra_weights or {})})
 
@@ -327,6 +331,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         base_held, base_selection = takes_left_out(base)
         held |= set(base_held) & takes
         cfg["init"] = Path(cfg["init"]).name + ":" + base.header["sha256"][:12]  # names only, no paths
+    base_sampling = base.header.get("sampling") if base is not None else None
     # --select-fraction: takes kept out of training for `ganim select` alone, so snapshots are ranked
     # on motion the run never saw without touching the held-out takes of the quality bar.
     selection = data_mod.split_takes(ds, cfg["select_fraction"], seed=cfg["split_seed"] + 1, exclude=held)
@@ -400,6 +405,9 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     elif base is not None and main_proc:
         log(f"fine-tuning {cfg['init']} (trained {base_training.get('steps')} steps); "
             f"the critic starts fresh" + (f" and learns alone for {cfg['d_warmup']} steps" if cfg["d_warmup"] else ""))
+        if base_sampling:
+            log(f"the model keeps {cfg['init'].split(':')[0]}'s sampling ({synthesis.describe_sampling(base)}); "
+                "re-tune it with `ganim sampling`")
 
     if world > 1:  # every rank starts from rank 0's weights (fresh or resumed)
         for module in (G, D, G_ema):
@@ -538,7 +546,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
                 wall = wall_before + time.time() - t0
                 _checkpoint(ckpt_path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, history)
                 export_model(out / "model.ganim", G_ema, train_ds, cfg, arch, step, wall, device, held, label_weights,
-                             selection)
+                             selection, base_sampling)
                 if snapshot:  # for model selection; a snapshot step is a checkpoint too
                     (out / "snapshots").mkdir(exist_ok=True)
                     shutil.copyfile(out / "model.ganim", out / "snapshots" / f"model_{step:07d}.ganim")
