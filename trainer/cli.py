@@ -98,7 +98,7 @@ def cmd_sampling(args):
     if not given and not args.reset:
         own = model.header.get("sampling") or {}
         for key, value in synthesis.sampling_defaults(model).items():
-            print(f"{key.replace('_', ' '):<14} {value:g}  "
+            print(f"{model_file.setting_name(key):<14} {value:g}  "
                   f"({'recorded in the file' if key in own else 'shipped default'})")
         for name, values in synthesis.label_sampling(model).items():
             for value, settings in values.items():

@@ -406,7 +406,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         log(f"fine-tuning {cfg['init']} (trained {base_training.get('steps')} steps); "
             f"the critic starts fresh" + (f" and learns alone for {cfg['d_warmup']} steps" if cfg["d_warmup"] else ""))
         if base_sampling:
-            log(f"the model keeps {cfg['init'].split(':')[0]}'s sampling ({synthesis.describe_sampling(base)}); "
+            log(f"the model keeps {Path(base.path).name}'s sampling ({synthesis.describe_sampling(base)}); "
                 "re-tune it with `ganim sampling`")
 
     if world > 1:  # every rank starts from rank 0's weights (fresh or resumed)

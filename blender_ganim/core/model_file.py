@@ -132,10 +132,15 @@ def load(path):
 SAMPLING_BY_LABEL = "by_label"  # header["sampling"][...]: settings of their own for some label values
 
 
+def setting_name(key):
+    """A sampling setting's name in words: 'smooth_sigma' -> 'smooth sigma'."""
+    return key.replace("_", " ")
+
+
 def settings_text(settings):
     """Sampling settings in words, 'temperature 0.3, smooth sigma 2.25' (`ganim info`, `ganim sampling`,
     the benchmarks' records)."""
-    return ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in settings.items())
+    return ", ".join(f"{setting_name(k)} {v:g}" for k, v in settings.items())
 
 
 def describe(model):
