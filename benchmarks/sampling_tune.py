@@ -1,19 +1,21 @@
-"""Free generation's noise temperature and foot-lock strength, chosen on a model's *training* takes.
+"""Free generation's noise temperature, foot-lock strength and low-pass, chosen on a model's *training* takes.
 
     python benchmarks/sampling_tune.py [--model blender_ganim/models/default.ganim] [--data DATA]
                                        [--temperatures 1,0.8,0.7,0.6,0.5,0.4,0.3]
-                                       [--lock-strengths 1,0.7,0.6,0.5,0] [--seeds 0,1000] [--count 280]
+                                       [--lock-strengths 1,0.7,0.6,0.5,0] [--smooth-sigmas 2.25,1.75,1.25]
+                                       [--seeds 0,1000] [--count 280] [--name sampling_tune]
 
 The model's training takes are split as `ganim select` splits them (R and a pseudo held-out part
-H'; the run's real held-out takes stay unseen). Two sweeps: the temperature with the foot lock at
-the model's own strength, then the lock strength at the model's own temperature (`ganim sampling
-MODEL` shows them; the shipped defaults unless its file records others). In each cell COUNT clips
-of 120 frames (labels spread evenly over style x content, as `ganim eval` draws them) are generated
-once per seed, with the same seeds in every cell, and scored with the quality metrics against H'.
-The defaults `synthesis.TEMPERATURE` and `synthesis.LOCK_STRENGTH` come from these sweeps;
-benchmarks/quality.py then reports them once on the held-out takes. For another model, record what
-the sweeps pick in a copy of it: `ganim sampling MODEL --temperature T --lock-strength S --out NEW.ganim`.
-Writes benchmarks/results/sampling_tune.{json,md,png}.
+H'; the run's real held-out takes stay unseen). One sweep per setting, each with the others at the
+model's own (`ganim sampling MODEL` shows them; the shipped defaults unless its file records
+others): the temperature, the lock strength, then the Gaussian low-pass after the network (frames;
+an empty list skips a sweep). In each cell COUNT clips of 120 frames (labels spread evenly over
+style x content, as `ganim eval` draws them) are generated once per seed, with the same seeds in
+every cell, and scored with the quality metrics against H'. The defaults `synthesis.TEMPERATURE`,
+`synthesis.LOCK_STRENGTH` and `synthesis.SMOOTH_SIGMA` come from these sweeps; benchmarks/quality.py
+then reports them once on the held-out takes. For another model, record what the sweeps pick in a
+copy of it: `ganim sampling MODEL --temperature T --lock-strength S --smooth-sigma F --out NEW.ganim`.
+Writes benchmarks/results/NAME.{json,md,png}.
 """
 
 import argparse
@@ -51,20 +53,19 @@ def score_cell(model, ref, seeds, count, temperature, frames=120):
 
 
 def sweep(model, ref, name, values, seeds, count, log=print):
-    """One axis ("temperature" or "lock_strength"), the other at its default: {value: cell}."""
+    """One setting of synthesis.sampling_defaults ("temperature", "lock_strength", "smooth_sigma"),
+    the others at the model's own: {value: cell}."""
     out = {}
     for v in values:
         if name == "temperature":
             cell = score_cell(model, ref, seeds, count, v)
         else:
-            cell = score_cell(synthesis.with_sampling(model, {"lock_strength": v}), ref, seeds, count,
+            cell = score_cell(synthesis.with_sampling(model, {name: v}), ref, seeds, count,
                               None)  # each clip at the model's own temperature (per label where it says)
         out[f"{v:g}"] = cell
         log(f"{name} {v:g}: shortfall {cell['shortfall']:.3f} ("
             + ", ".join(f"{k} {cell['mean'][k]:.3f}x" for k in SHOWN if k in cell["mean"]) + ")")
     return out
-
-
 
 
 def plot(grids, path, own):
@@ -119,37 +120,40 @@ def main():
     ap.add_argument("--temperatures", default="1,0.8,0.7,0.6,0.5,0.4,0.3", help="comma-separated")
     ap.add_argument("--lock-strengths", default="1,0.7,0.6,0.5,0",
                     help="foot-lock strengths, comma-separated (1: planted feet held still; 0: IK soft reach only)")
+    ap.add_argument("--smooth-sigmas", default="2.25,1.75,1.25",
+                    help="the low-pass after the network, frames, comma-separated (empty: no sweep)")
     ap.add_argument("--seeds", default="0,1000", help="generation seeds, comma-separated (the same in every cell)")
     ap.add_argument("--count", type=int, default=280, help="clips per cell and seed (default 280)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
+    ap.add_argument("--name", default="sampling_tune", help="the record's file stem (default sampling_tune)")
     args = ap.parse_args()
     t0 = time.time()
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     model, ref = training_takes_reference(args.model, args.data, log)
     own = synthesis.sampling_defaults(model)  # each axis is swept with the other at the model's own
     seeds = _numbers(args.seeds, int)
-    grids = {"temperature": sweep(model, ref, "temperature", _numbers(args.temperatures, float), seeds,
-                                  args.count, log),
-             "lock_strength": sweep(model, ref, "lock_strength", _numbers(args.lock_strengths, float), seeds,
-                                    args.count, log)}
+    axes = {"temperature": args.temperatures, "lock_strength": args.lock_strengths,
+            "smooth_sigma": args.smooth_sigmas}
+    grids = {name: sweep(model, ref, name, _numbers(values, float), seeds, args.count, log)
+             for name, values in axes.items() if _numbers(values, float)}
     result = {"model": Path(args.model).name, "steps": model.header["training"]["steps"],
               "clips_per_cell": args.count, "frames": 120, "seeds": seeds,
               "defaults": {k: own[k] for k in grids}, "grids": grids,
               "seconds": round(time.time() - t0, 1)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "sampling_tune.json").write_text(json.dumps(result, indent=2))
+    (out / f"{args.name}.json").write_text(json.dumps(result, indent=2))
     keys = [k for k in SHOWN if all(k in c["mean"] for g in grids.values() for c in g.values())]
-    lines = [f"# Sampling temperature and foot lock on training takes ({result['model']}, {result['steps']} steps)",
+    own_text = ", ".join(f"{k.replace('_', ' ')} {own[k]:g}" for k in axes)
+    lines = [f"# Free generation's sampling on training takes ({result['model']}, {result['steps']} steps)",
              "", f"{args.count} clips of 120 frames per cell and seed, seeds {', '.join(map(str, seeds))} (the same "
-             "in every cell); ratios to the pseudo held-out training takes, mean over seeds. The temperature is "
-             f"swept with the lock at {own['lock_strength']:g}, the lock with the temperature at "
-             f"{own['temperature']:g} (the model's own).", ""]
+             "in every cell); ratios to the pseudo held-out training takes, mean over seeds. Each setting is "
+             f"swept with the others at the model's own ({own_text}).", ""]
     for name, grid in grids.items():
         lines += table(name, grid, keys, own[name])
     lines += [f"{result['seconds']:.0f} s."]
-    (out / "sampling_tune.md").write_text("\n".join(lines) + "\n")
-    plot(grids, out / "sampling_tune.png", own)
+    (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    plot(grids, out / f"{args.name}.png", own)
     print("\n".join(lines))
 
 
