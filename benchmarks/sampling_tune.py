@@ -3,22 +3,26 @@
     python benchmarks/sampling_tune.py [--model blender_ganim/models/default.ganim] [--data DATA]
                                        [--temperatures 1,0.8,0.7,0.6,0.5,0.4,0.3]
                                        [--lock-strengths 1,0.7,0.6,0.5,0] [--smooth-sigmas 2.25,1.75,1.25]
-                                       [--seeds 0,1000] [--count 280] [--name sampling_tune]
+                                       [--grid] [--seeds 0,1000] [--count 280] [--name sampling_tune]
 
 The model's training takes are split as `ganim select` splits them (R and a pseudo held-out part
 H'; the run's real held-out takes stay unseen). One sweep per setting, each with the others at the
 model's own (`ganim sampling MODEL` shows them; the shipped defaults unless its file records
 others): the temperature, the lock strength, then the Gaussian low-pass after the network (frames;
-an empty list skips a sweep). In each cell COUNT clips of 120 frames (labels spread evenly over
+an empty list skips a sweep); with --grid, every combination of the given values instead, for
+settings that pull against each other (the lock and the low-pass both trade foot skate for
+novelty). In each cell COUNT clips of 120 frames (labels spread evenly over
 style x content, as `ganim eval` draws them) are generated once per seed, with the same seeds in
-every cell, and scored with the quality metrics against H'. The defaults `synthesis.TEMPERATURE`,
+every cell, and scored with the quality metrics against H' (the shortfall is the mean over seeds of
+each seed's shortfall from the quality bar). The defaults `synthesis.TEMPERATURE`,
 `synthesis.LOCK_STRENGTH` and `synthesis.SMOOTH_SIGMA` come from these sweeps; benchmarks/quality.py
 then reports them once on the held-out takes. For another model, record what the sweeps pick in a
 copy of it: `ganim sampling MODEL --temperature T --lock-strength S --smooth-sigma F --out NEW.ganim`.
-Writes benchmarks/results/NAME.{json,md,png}.
+Writes benchmarks/results/NAME.{json,md,png} (a grid: NAME.{json,md}).
 """
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -66,6 +70,34 @@ def sweep(model, ref, name, values, seeds, count, log=print):
         log(f"{name} {v:g}: shortfall {cell['shortfall']:.3f} ("
             + ", ".join(f"{k} {cell['mean'][k]:.3f}x" for k in SHOWN if k in cell["mean"]) + ")")
     return out
+
+
+def grid_cells(model, ref, axes, seeds, count, log=print):
+    """Every combination of ``axes`` ({setting: [values]}), the settings left out at the model's own:
+    {"T / lock / sigma": cell with its settings}."""
+    out = {}
+    for values in itertools.product(*axes.values()):
+        settings = dict(zip(axes, values))
+        name = " / ".join(f"{v:g}" for v in values)
+        out[name] = {**settings, **score_cell(synthesis.with_sampling(model, settings), ref, seeds, count, None)}
+        log(f"{name}: shortfall {out[name]['shortfall']:.3f} ("
+            + ", ".join(f"{k} {out[name]['mean'][k]:.3f}x" for k in SHOWN if k in out[name]["mean"]) + ")")
+    return out
+
+
+def grid_table(cells, axes, keys, seeds):
+    """Markdown rows, best first, with the shortfall on each half of the seeds (is the order stable?)."""
+    half = len(seeds) // 2
+    best = min(cells, key=lambda c: cells[c]["shortfall"])
+    lines = [f"| {' / '.join(a.replace('_', ' ') for a in axes)} | " + " | ".join(keys)
+             + f" | shortfall | first {half} seeds / last {len(seeds) - half} |",
+             "|---|" + "---:|" * (len(keys) + 2)]
+    for name, c in sorted(cells.items(), key=lambda kv: kv[1]["shortfall"]):
+        per = c["shortfall_per_seed"]
+        halves = f"{np.mean(per[:half]) if half else 0:.3f} / {np.mean(per[half:]):.3f}"
+        lines.append(f"| {name}{' (lowest)' if name == best else ''} | "
+                     + " | ".join(f"{c['mean'][k]:.3f}x" for k in keys) + f" | {c['shortfall']:.3f} | {halves} |")
+    return lines
 
 
 def plot(grids, path, own):
@@ -122,6 +154,8 @@ def main():
                     help="foot-lock strengths, comma-separated (1: planted feet held still; 0: IK soft reach only)")
     ap.add_argument("--smooth-sigmas", default="2.25,1.75,1.25",
                     help="the low-pass after the network, frames, comma-separated (empty: no sweep)")
+    ap.add_argument("--grid", action="store_true",
+                    help="score every combination of the given values instead of one sweep per setting")
     ap.add_argument("--seeds", default="0,1000", help="generation seeds, comma-separated (the same in every cell)")
     ap.add_argument("--count", type=int, default=280, help="clips per cell and seed (default 280)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
@@ -132,23 +166,38 @@ def main():
     model, ref = training_takes_reference(args.model, args.data, log)
     own = synthesis.sampling_defaults(model)  # each axis is swept with the other at the model's own
     seeds = _numbers(args.seeds, int)
-    axes = {"temperature": args.temperatures, "lock_strength": args.lock_strengths,
-            "smooth_sigma": args.smooth_sigmas}
-    grids = {name: sweep(model, ref, name, _numbers(values, float), seeds, args.count, log)
-             for name, values in axes.items() if _numbers(values, float)}
+    axes = {name: _numbers(values, float) for name, values in (
+        ("temperature", args.temperatures), ("lock_strength", args.lock_strengths),
+        ("smooth_sigma", args.smooth_sigmas))}
+    own_text = ", ".join(f"{k.replace('_', ' ')} {own[k]:g}" for k in axes)
+    head = [f"{args.count} clips of 120 frames per cell and seed, seeds {', '.join(map(str, seeds))} (the same in "
+            "every cell); ratios to the takes `ganim select` leaves out of the model's training takes, mean over "
+            "seeds."]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.grid:
+        axes = {k: v for k, v in axes.items() if v}
+        cells = grid_cells(model, ref, axes, seeds, args.count, log)
+        result = {"model": Path(args.model).name, "steps": model.header["training"]["steps"],
+                  "clips_per_cell": args.count, "frames": 120, "seeds": seeds, "own": own, "cells": cells,
+                  "best": min(cells, key=lambda c: cells[c]["shortfall"]), "seconds": round(time.time() - t0, 1)}
+        (out / f"{args.name}.json").write_text(json.dumps(result, indent=2))
+        keys = [k for k in SHOWN if all(k in c["mean"] for c in cells.values())]
+        lines = [f"# Free generation's sampling on training takes, a grid ({result['model']}, "
+                 f"{result['steps']} steps)", "", head[0] + f" The model's own: {own_text}.", ""]
+        lines += grid_table(cells, axes, keys, seeds) + ["", f"{result['seconds']:.0f} s."]
+        (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
+        return
+    grids = {name: sweep(model, ref, name, values, seeds, args.count, log) for name, values in axes.items() if values}
     result = {"model": Path(args.model).name, "steps": model.header["training"]["steps"],
               "clips_per_cell": args.count, "frames": 120, "seeds": seeds,
               "defaults": {k: own[k] for k in grids}, "grids": grids,
               "seconds": round(time.time() - t0, 1)}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps(result, indent=2))
     keys = [k for k in SHOWN if all(k in c["mean"] for g in grids.values() for c in g.values())]
-    own_text = ", ".join(f"{k.replace('_', ' ')} {own[k]:g}" for k in axes)
     lines = [f"# Free generation's sampling on training takes ({result['model']}, {result['steps']} steps)",
-             "", f"{args.count} clips of 120 frames per cell and seed, seeds {', '.join(map(str, seeds))} (the same "
-             "in every cell); ratios to the pseudo held-out training takes, mean over seeds. Each setting is "
-             f"swept with the others at the model's own ({own_text}).", ""]
+             "", head[0] + f" Each setting is swept with the others at the model's own ({own_text}).", ""]
     for name, grid in grids.items():
         lines += table(name, grid, keys, own[name])
     lines += [f"{result['seconds']:.0f} s."]
