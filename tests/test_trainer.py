@@ -525,6 +525,27 @@ def test_snapshots_are_kept_and_select_ranks_them_on_training_takes(tiny_run, sa
     assert result["label_spread"] == label_spread(chosen, all_combinations=True, count=6) != label_spread(chosen, count=6)
 
 
+def test_select_draws_average_several_generation_seeds(tiny_run, sample_dir, tmp_path, capsys):
+    from trainer.select import score_snapshot, training_reference
+    path = tiny_run / "snapshots" / "model_0000012.ganim"
+    model = model_file.load(path)
+    ref = training_reference(model, [sample_dir], 0, log=lambda m: None)
+    one = [score_snapshot(path, 12, ref, 6, 90, seed) for seed in (0, 1000)]
+    two = score_snapshot(path, 12, ref, 6, 90, 0, draws=2)
+    assert two["shortfall_per_draw"] == [r["shortfall"] for r in one]
+    assert two["shortfall"] == pytest.approx((one[0]["shortfall"] + one[1]["shortfall"]) / 2)
+    assert two["ratios"]["fd"] == pytest.approx((one[0]["ratios"]["fd"] + one[1]["ratios"]["fd"]) / 2)
+    assert one[0]["ratios"]["fd"] != one[1]["ratios"]["fd"]  # the draws differ, so the mean is not one of them
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    assert run_cli("select", run, "--data", sample_dir, "--count", 6, "--frames", 90, "--draws", 2) == 0
+    assert "| shortfall | per draw |" in capsys.readouterr().out
+    result = json.loads((run / "select.json").read_text())
+    assert result["draws"] == [0, 1000] and all(len(r["shortfall_per_draw"]) == 2 for r in result["rows"])
+    assert run_cli("select", run, "--data", sample_dir, "--draws", 0) != 0
+    assert "--draws 0" in capsys.readouterr().err
+
+
 def test_shortfall_measures_the_distance_from_every_bar():
     import math
     from trainer.evaluate import shortfall

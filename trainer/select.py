@@ -8,10 +8,18 @@ the real held-out takes stay unseen, so the figures `ganim eval` and
 benchmarks/quality.py report on them afterwards are not selected on. The winner is the
 snapshot nearest the whole quality bar (FD alone picked snapshots that lose on skate,
 coverage and style), or with `--by fd` the lowest FD.
+
+One draw of generated clips is noisy: one snapshot's FD was 1.31x on one generation seed and
+1.54x on another against the same reference (134 clips each); over four seeds its standard
+deviation was 0.07-0.10x, against 0.04-0.05x over four seeds of the reference's own subsample
+(benchmarks/select_noise.py, session 46). That is more than neighbouring snapshots differ, so
+the best of a dozen rows is partly the luckiest draw. `--draws K` scores each snapshot on K
+generation seeds against one reference and ranks the mean.
 """
 
 import json
 import re
+from statistics import fmean
 import shutil
 import sys
 from pathlib import Path
@@ -52,7 +60,10 @@ def add_parser(sub):
     s.add_argument("--by", choices=sorted(RULES), default="bar",
                    help="bar: smallest total shortfall from every target of the quality bar, ties by FD "
                         "(default); fd: lowest FD alone")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="the split of the training takes and the first generation seed")
+    s.add_argument("--draws", type=int, default=1,
+                   help="generation seeds per snapshot (SEED, SEED+1000, ...): each row is their mean, and the pick "
+                        "is less a matter of the luckiest draw (default 1)")
     s.add_argument("--temperature", type=float, default=None, help=synthesis.TEMPERATURE_HELP)
     s.set_defaults(func=cmd_select)
 
@@ -115,7 +126,9 @@ def default_count(model, all_combinations=False):
 
 
 def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print, by="bar",
-               temperature=None):
+               temperature=None, draws=1):
+    if draws < 1:
+        raise ValueError(f"--draws {draws}: each snapshot needs at least one draw")
     snaps = find_snapshots(sources, every)
     models = [model_file.load(p) for _, p in snaps]
     newest = models[-1]
@@ -129,7 +142,7 @@ def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print
     rows = []
     for (step, path), model in _progress(list(zip(snaps, models)), len(snaps), "snapshots"):
         rows.append(score_snapshot(path, step, ref, count, frames, seed, temperature, all_combinations=every_pair,
-                                   model=model))
+                                   model=model, draws=draws))
         log(f"{rows[-1]['run']} step {step}: " + ", ".join(f"{k} {v:.2f}x" for k, v in rows[-1]["ratios"].items() if v is not None)
             + f"; shortfall {rows[-1]['shortfall']:.2f}")
     if by == "bar":
@@ -139,21 +152,35 @@ def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print
     used = sorted({r["temperature"] for r in rows})
     return {"rows": rows, "best": best, "score": "fd", "rule": RULES[by], "by": by,
             "label_spread": label_spread(newest, every_pair, count),
-            "clips_per_snapshot": count, "frames": frames,
+            "clips_per_snapshot": count, "frames": frames, "draws": draw_seeds(seed, draws),
             "temperature": used[0] if len(used) == 1 else used}  # each snapshot's own unless one was given
 
 
+def draw_seeds(seed, draws):
+    """The generation seeds of ``draws`` draws starting at ``seed``, as the benchmarks space them."""
+    return [seed + 1000 * i for i in range(draws)]
+
+
 def score_snapshot(path, step, reference, count, frames, seed=0, temperature=None, run=None,
-                   all_combinations=False, model=None):
+                   all_combinations=False, model=None, draws=1):
     """One scored row: {run, step, path, ratios, shortfall, temperature} of the model at ``path``
     (``model``: that file already loaded; ``temperature`` None: the model's own, see `ganim sampling`;
-    labels as `ganim eval` spreads them)."""
+    labels as `ganim eval` spreads them). With several ``draws``, the ratios and the shortfall are
+    means over the draws' seeds (each draw's shortfall is kept in ``shortfall_per_draw``)."""
     model = model or model_file.load(path)
-    result, _ = score_generated(model, reference, count, frames, seed, temperature,
-                                all_combinations=all_combinations)
-    ratios = {k: v["ratio"] for k, v in result["metrics"].items()}
-    return {"run": run or run_name(path), "step": step, "path": str(path), "ratios": ratios,
-            "shortfall": shortfall(ratios), "temperature": synthesis.temperature_for(model, temperature)}
+    per_draw = []
+    for s in draw_seeds(seed, draws):
+        result, _ = score_generated(model, reference, count, frames, s, temperature,
+                                    all_combinations=all_combinations)
+        per_draw.append({k: v["ratio"] for k, v in result["metrics"].items()})
+    ratios = {k: None if any(r[k] is None for r in per_draw) else fmean(r[k] for r in per_draw)
+              for k in per_draw[0]}
+    falls = [shortfall(r) for r in per_draw]
+    row = {"run": run or run_name(path), "step": step, "path": str(path), "ratios": ratios,
+           "shortfall": fmean(falls), "temperature": synthesis.temperature_for(model, temperature)}
+    if draws > 1:
+        row["shortfall_per_draw"] = falls
+    return row
 
 
 def nearest_the_bar(row):
@@ -172,12 +199,18 @@ def run_name(path):
 
 
 def format_table(result):
+    """A markdown table, one row per snapshot; with several draws the ratios are their means and a
+    last column gives each draw's shortfall."""
     keys = [k for k in result["rows"][0]["ratios"]]
-    lines = ["| run | step | " + " | ".join(keys) + " | shortfall |", "|---|---:|" + "---:|" * (len(keys) + 1)]
+    several = len(result.get("draws", [])) > 1
+    extra = " per draw |" if several else ""
+    lines = ["| run | step | " + " | ".join(keys) + " | shortfall |" + extra,
+             "|---|---:|" + "---:|" * (len(keys) + 1 + several)]
     for r in result["rows"]:
         mark = " **best**" if r is result["best"] else ""
         cells = [f"{r['ratios'][k]:.2f}x" if r["ratios"][k] is not None else "-" for k in keys]
-        lines.append(f"| {r['run']} | {r['step']}{mark} | " + " | ".join(cells) + f" | {r['shortfall']:.2f} |")
+        per = " " + " / ".join(f"{x:.2f}" for x in r["shortfall_per_draw"]) + " |" if several else ""
+        lines.append(f"| {r['run']} | {r['step']}{mark} | " + " | ".join(cells) + f" | {r['shortfall']:.2f} |" + per)
     return "\n".join(lines)
 
 
@@ -196,7 +229,7 @@ def cmd_select(args):
     try:
         result = run_select(args.source, args.data, args.count, args.frames, args.every, args.seed,
                             log=lambda m: print(m, file=sys.stderr), by=args.by,
-                            temperature=args.temperature)
+                            temperature=args.temperature, draws=args.draws)
     except ValueError as e:
         raise UserError(str(e)) from None
     print(format_table(result))
