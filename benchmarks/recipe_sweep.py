@@ -140,8 +140,8 @@ _REFERENCES = {}  # held-out set -> its reference; a module global so forked sco
 
 
 def _score_task(task):
-    held, path, step, n, frames, seed, name = task
-    return score_snapshot(path, step, _REFERENCES[held], n, frames, seed, run=name)
+    held, path, step, n, frames, seed, name, draws = task
+    return score_snapshot(path, step, _REFERENCES[held], n, frames, seed, run=name, draws=draws)
 
 
 def _one_thread():
@@ -191,10 +191,11 @@ def _score_forked(tasks, workers):
     return rows
 
 
-def score_runs(runs, data, score_from, count, frames, seed, against=None, log=print, workers=1):
+def score_runs(runs, data, score_from, count, frames, seed, against=None, log=print, workers=1, draws=1):
     """Every snapshot from ``score_from`` on, scored against its run's training-take reference (one
-    reference per distinct held-out set, shared by the runs that have it); with ``workers`` > 1 the
-    snapshots are scored in that many processes (a many-core machine; the rows are the same)."""
+    reference per distinct held-out set, shared by the runs that have it) on ``draws`` generation seeds
+    (their mean, as `ganim select --draws`); with ``workers`` > 1 the snapshots are scored in that many
+    processes (a many-core machine; the rows are the same)."""
     tasks, firsts = [], {}
     for run in runs:
         snaps = [(s, p) for s, p in find_snapshots([run]) if s >= score_from] if (run / "snapshots").is_dir() else []
@@ -215,7 +216,7 @@ def score_runs(runs, data, score_from, count, frames, seed, against=None, log=pr
                 name = f"{Path(path).stem} (on {run.name}'s reference)"
             else:
                 name = run.name
-            tasks.append((held, path, step, n, frames, seed, name))
+            tasks.append((held, path, step, n, frames, seed, name, draws))
     rows = _score_forked(tasks, workers) if workers > 1 and len(tasks) > 1 else [_score_task(t) for t in tasks]
     _REFERENCES.clear()
     for row, (_, path, *_rest) in zip(rows, tasks):
@@ -284,6 +285,8 @@ def main(argv=None):
     ap.add_argument("--out", default="runs/sweep", help="folder of the runs (default runs/sweep)")
     ap.add_argument("--results", default=str(REPO / "benchmarks" / "results"), help="where NAME.* go")
     ap.add_argument("--name", default="recipe_sweep", help="file name of the record (default recipe_sweep)")
+    ap.add_argument("--score-draws", type=int, default=1, metavar="K",
+                    help="generation seeds per snapshot, their mean ranked, as `ganim select --draws` (default 1)")
     ap.add_argument("--score-workers", type=int, default=1, metavar="N",
                     help="score the snapshots in N processes (default 1; a many-core machine)")
     ap.add_argument("--score-only", action="store_true",
@@ -294,6 +297,8 @@ def main(argv=None):
     names = [n for n, _ in args.recipe]
     if len(set(names)) != len(names):
         ap.error(f"recipe names must differ: {', '.join(names)}")
+    if args.score_draws < 1:
+        ap.error(f"--score-draws {args.score_draws}: each snapshot needs at least one draw")
     out = Path(args.out).resolve()
     jobs = [(name, seed, out / f"{name}_s{seed}", rargs) for name, rargs in args.recipe for seed in args.seeds]
     t0 = time.time()
@@ -304,7 +309,8 @@ def main(argv=None):
                            max(1, args.parallel), log)
     train_s = time.time() - t0
     rows = score_runs([run for _, _, run, _ in jobs], args.data, args.score_from, args.count, args.frames,
-                      args.score_seed, args.against, log, workers=max(1, args.score_workers))
+                      args.score_seed, args.against, log, workers=max(1, args.score_workers),
+                      draws=args.score_draws)
     best, recipes = summarise(rows, jobs)
     own = {run.name: training_seconds(run) for _, _, run, _ in jobs}
     this_call = ("no training in this call" if args.score_only
@@ -312,6 +318,7 @@ def main(argv=None):
     totals = ", ".join(f"{n} {t / 60:.1f} min" for n, t in own.items() if t is not None) or "none yet"
     header = (f"{len(args.recipe)} recipe(s) x seeds {', '.join(map(str, args.seeds))}, {args.steps} steps, "
               f"snapshots every {args.snapshot_every} scored from step {args.score_from} on training takes "
+              + (f"({args.score_draws} generation seeds each, their mean) " if args.score_draws > 1 else "") +
               f"(`ganim select`'s split); {this_call}; each run's training over all its resumes: {totals}. Recipes: "
               + "; ".join(f"{n}: `{shlex.join(a) or '(defaults)'}`" for n, a in args.recipe)
               + (f"; every run also `{args.train_args}`" if args.train_args else "") + ".")

@@ -64,6 +64,12 @@ def test_sweep_trains_every_recipe_and_seed_scores_each_snapshot_and_keeps_finis
     assert all(partial["run_training_seconds"][n] > 0 for n in names)
     assert partial["run_training_seconds"]["late_s0"] is None
     assert "no training in this call" in (results / "recipe_sweep.md").read_text()
+    assert sweep.main(longer + ["--score-draws", "2"]) == 0  # each snapshot on two generation seeds, their mean
+    drawn = json.loads((results / "recipe_sweep.json").read_text())
+    assert all(len(r["shortfall_per_draw"]) == 2 for r in drawn["rows"])
+    assert [r["shortfall"] for r in drawn["rows"]] == [pytest.approx(statistics.fmean(r["shortfall_per_draw"]))
+                                                         for r in drawn["rows"]]
+    assert "2 generation seeds each" in (results / "recipe_sweep.md").read_text()
 
 
 def test_a_failing_run_is_reported_and_the_sweep_exits_non_zero(sample_dir, tmp_path):
