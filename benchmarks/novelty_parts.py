@@ -75,7 +75,8 @@ def main():
         gen, _ = generate_for_eval(model, args.count, 120, 0, clean_feet=clean)
         W = metrics.windows(gen, ref.length, fps=ref.fps, skeleton=ref.skeleton, rig=ref.rig)
         rows[label] = split_distance(W, ref.W_r, ref.fps)
-    result = {"model": Path(args.model).name, "left_out": "held-out" if args.heldout else "select", "seconds": round(time.time() - t0, 1), "sets": {}}
+    result = {"model": Path(args.model).name, "left_out": "held-out" if args.heldout else "select",
+              "seconds": round(time.time() - t0, 1), "sets": {}}
     for label, (total, parts, per_joint) in rows.items():
         result["sets"][label] = {"total": total, "novelty": float(np.sqrt(total)), "parts": parts,
                                  "relative_velocity_by_joint": dict(zip(names, per_joint.tolist()))}

@@ -23,7 +23,6 @@ Writes benchmarks/results/NAME.{json,md,png} (a grid: NAME.{json,md}).
 
 import argparse
 import itertools
-import json
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
 from blender_ganim.core import synthesis  # noqa: E402
-from quality import training_takes_reference  # noqa: E402
+from quality import training_takes_reference, write_record  # noqa: E402
 from trainer.evaluate import BANDS, score_generated, shortfall  # noqa: E402
 
 SHOWN = ("fd", "novelty", "coverage", "diversity_within", "foot_skate", "jitter", "accuracy_style")
@@ -86,17 +85,18 @@ def grid_cells(model, ref, axes, seeds, count, log=print):
 
 
 def grid_table(cells, axes, keys, seeds):
-    """Markdown rows, best first, with the shortfall on each half of the seeds (is the order stable?)."""
+    """Markdown rows, best first, with the shortfall on each half of the seeds when there are two or
+    more (is the order stable?)."""
     half = len(seeds) // 2
     best = min(cells, key=lambda c: cells[c]["shortfall"])
-    lines = [f"| {' / '.join(a.replace('_', ' ') for a in axes)} | " + " | ".join(keys)
-             + f" | shortfall | first {half} seeds / last {len(seeds) - half} |",
-             "|---|" + "---:|" * (len(keys) + 2)]
+    halves = f" first {half} seeds / last {len(seeds) - half} |" if half else ""
+    lines = [f"| {' / '.join(a.replace('_', ' ') for a in axes)} | " + " | ".join(keys) + " | shortfall |" + halves,
+             "|---|" + "---:|" * (len(keys) + 1 + bool(half))]
     for name, c in sorted(cells.items(), key=lambda kv: kv[1]["shortfall"]):
         per = c["shortfall_per_seed"]
-        halves = f"{np.mean(per[:half]) if half else 0:.3f} / {np.mean(per[half:]):.3f}"
+        split = f" {np.mean(per[:half]):.3f} / {np.mean(per[half:]):.3f} |" if half else ""
         lines.append(f"| {name}{' (lowest)' if name == best else ''} | "
-                     + " | ".join(f"{c['mean'][k]:.3f}x" for k in keys) + f" | {c['shortfall']:.3f} | {halves} |")
+                     + " | ".join(f"{c['mean'][k]:.3f}x" for k in keys) + f" | {c['shortfall']:.3f} |" + split)
     return lines
 
 
@@ -164,46 +164,39 @@ def main():
     t0 = time.time()
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     model, ref = training_takes_reference(args.model, args.data, log)
-    own = synthesis.sampling_defaults(model)  # each axis is swept with the other at the model's own
+    own = synthesis.sampling_defaults(model)  # each setting is swept with the others at the model's own
     seeds = _numbers(args.seeds, int)
     axes = {name: _numbers(values, float) for name, values in (
         ("temperature", args.temperatures), ("lock_strength", args.lock_strengths),
         ("smooth_sigma", args.smooth_sigmas))}
     own_text = ", ".join(f"{k.replace('_', ' ')} {own[k]:g}" for k in axes)
-    head = [f"{args.count} clips of 120 frames per cell and seed, seeds {', '.join(map(str, seeds))} (the same in "
-            "every cell); ratios to the takes `ganim select` leaves out of the model's training takes, mean over "
-            "seeds."]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    about = (f"{args.count} clips of 120 frames per cell and seed, seeds {', '.join(map(str, seeds))} (the same in "
+             "every cell); ratios to the takes `ganim select` leaves out of the model's training takes, mean over "
+             "seeds.")
     if args.grid:
         axes = {k: v for k, v in axes.items() if v}
         cells = grid_cells(model, ref, axes, seeds, args.count, log)
         result = {"model": Path(args.model).name, "steps": model.header["training"]["steps"],
                   "clips_per_cell": args.count, "frames": 120, "seeds": seeds, "own": own, "cells": cells,
                   "best": min(cells, key=lambda c: cells[c]["shortfall"]), "seconds": round(time.time() - t0, 1)}
-        (out / f"{args.name}.json").write_text(json.dumps(result, indent=2))
         keys = [k for k in SHOWN if all(k in c["mean"] for c in cells.values())]
         lines = [f"# Free generation's sampling on training takes, a grid ({result['model']}, "
-                 f"{result['steps']} steps)", "", head[0] + f" The model's own: {own_text}.", ""]
-        lines += grid_table(cells, axes, keys, seeds) + ["", f"{result['seconds']:.0f} s."]
-        (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
-        print("\n".join(lines))
+                 f"{result['steps']} steps)", "", about + f" The model's own: {own_text}.", ""]
+        write_record(args.out, args.name, result, lines + grid_table(cells, axes, keys, seeds)
+                     + ["", f"{result['seconds']:.0f} s."])
         return
     grids = {name: sweep(model, ref, name, values, seeds, args.count, log) for name, values in axes.items() if values}
     result = {"model": Path(args.model).name, "steps": model.header["training"]["steps"],
               "clips_per_cell": args.count, "frames": 120, "seeds": seeds,
               "defaults": {k: own[k] for k in grids}, "grids": grids,
               "seconds": round(time.time() - t0, 1)}
-    (out / f"{args.name}.json").write_text(json.dumps(result, indent=2))
     keys = [k for k in SHOWN if all(k in c["mean"] for g in grids.values() for c in g.values())]
     lines = [f"# Free generation's sampling on training takes ({result['model']}, {result['steps']} steps)",
-             "", head[0] + f" Each setting is swept with the others at the model's own ({own_text}).", ""]
+             "", about + f" Each setting is swept with the others at the model's own ({own_text}).", ""]
     for name, grid in grids.items():
         lines += table(name, grid, keys, own[name])
-    lines += [f"{result['seconds']:.0f} s."]
-    (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
-    plot(grids, out / f"{args.name}.png", own)
-    print("\n".join(lines))
+    write_record(args.out, args.name, result, lines + [f"{result['seconds']:.0f} s."])
+    plot(grids, Path(args.out) / f"{args.name}.png", own)
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def main():
               "spreads": {Path(m).name: {k: {"generation": s[0], "reference": s[1]} for k, s in spreads(grids[m]).items()}
                           for m in args.models},
               "seconds": round(time.time() - t0, 1)}
-    lines = [f"# Noise in a `ganim select` row: generation seed against reference seed", "",
+    lines = ["# Noise in a `ganim select` row: generation seed against reference seed", "",
              f"{args.count} clips of 120 frames per draw; reference seeds {', '.join(map(str, args.ref_seeds))}, "
              f"generation seeds {', '.join(map(str, args.gen_seeds))}. Standard deviation of each figure over "
              "generation seeds with the reference fixed / over reference seeds with the generation seed fixed, "

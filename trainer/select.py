@@ -19,10 +19,10 @@ generation seeds against one reference and ranks the mean.
 
 import json
 import re
-from statistics import fmean
 import shutil
 import sys
 from pathlib import Path
+from statistics import fmean
 
 from blender_ganim.core import labeler, model_file, synthesis
 
