@@ -542,6 +542,7 @@ def test_select_draws_average_several_generation_seeds(tiny_run, sample_dir, tmp
     assert "| shortfall | per draw |" in capsys.readouterr().out
     result = json.loads((run / "select.json").read_text())
     assert result["draws"] == [0, 1000] and all(len(r["shortfall_per_draw"]) == 2 for r in result["rows"])
+    assert (run / "select.png").read_bytes()[:4] == b"\x89PNG"  # each draw's range drawn beside the mean
     assert run_cli("select", run, "--data", sample_dir, "--draws", 0) != 0
     assert "--draws 0" in capsys.readouterr().err
 

@@ -266,6 +266,10 @@ def plot_select(result, path, levels=()):
             if all(y is not None for y in ys):
                 ax.plot(steps, ys, color=f"C{j % 10}", lw=2.5 if k == result["score"] else 1, **look)
         ax2.plot(steps, [r.get("shortfall", float("nan")) for r in rows], color="black", **look)
+        drawn = [r for r in rows if len(r.get("shortfall_per_draw", ())) > 1]  # `--draws K`: each draw's range
+        if drawn:
+            ax2.vlines([r["step"] for r in drawn], [min(r["shortfall_per_draw"]) for r in drawn],
+                       [max(r["shortfall_per_draw"]) for r in drawn], color="black", lw=0.8, alpha=0.5)
     for level in levels:
         row = next(r for r in result["rows"] if r["run"] == level)
         for j, k in enumerate(keys):
@@ -284,7 +288,9 @@ def plot_select(result, path, levels=()):
     ax.set_yscale("log")  # early snapshots sit tens of times off; the bar lives near 1x
     ax.set_ylabel("generated / real reference (log)")
     ax.set_title(f"snapshots on training takes; best: {best['run']} step {best['step']}", fontsize=9)
-    ax2.set_title("shortfall from the bar (lower is better)", fontsize=9)
+    several = any(len(r.get("shortfall_per_draw", ())) > 1 for r in result["rows"])
+    ax2.set_title("shortfall from the bar (lower is better)" + ("\nmean of the draws, bars: their range" if several
+                                                               else ""), fontsize=9)
     metric_keys = [Line2D([], [], color=f"C{j % 10}", lw=2.5 if k == result["score"] else 1.5, label=k)
                    for j, k in enumerate(keys)]
     run_keys = [Line2D([], [], color="black", ls=styles[i % len(styles)], marker=markers[i % len(markers)],
