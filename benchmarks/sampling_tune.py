@@ -32,7 +32,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
-from blender_ganim.core import synthesis  # noqa: E402
+from blender_ganim.core import model_file, synthesis  # noqa: E402
 from quality import training_takes_reference, write_record  # noqa: E402
 from trainer.evaluate import BANDS, score_generated, shortfall  # noqa: E402
 
@@ -66,9 +66,14 @@ def sweep(model, ref, name, values, seeds, count, log=print):
             cell = score_cell(synthesis.with_sampling(model, {name: v}), ref, seeds, count,
                               None)  # each clip at the model's own temperature (per label where it says)
         out[f"{v:g}"] = cell
-        log(f"{name} {v:g}: shortfall {cell['shortfall']:.3f} ("
-            + ", ".join(f"{k} {cell['mean'][k]:.3f}x" for k in SHOWN if k in cell["mean"]) + ")")
+        log(cell_line(f"{name} {v:g}", cell))
     return out
+
+
+def cell_line(name, cell):
+    """One progress line: a cell's mean shortfall and figures."""
+    return (f"{name}: shortfall {cell['shortfall']:.3f} ("
+            + ", ".join(f"{k} {cell['mean'][k]:.3f}x" for k in SHOWN if k in cell["mean"]) + ")")
 
 
 def grid_cells(model, ref, axes, seeds, count, log=print):
@@ -79,8 +84,7 @@ def grid_cells(model, ref, axes, seeds, count, log=print):
         settings = dict(zip(axes, values))
         name = " / ".join(f"{v:g}" for v in values)
         out[name] = {**settings, **score_cell(synthesis.with_sampling(model, settings), ref, seeds, count, None)}
-        log(f"{name}: shortfall {out[name]['shortfall']:.3f} ("
-            + ", ".join(f"{k} {out[name]['mean'][k]:.3f}x" for k in SHOWN if k in out[name]["mean"]) + ")")
+        log(cell_line(name, out[name]))
     return out
 
 
@@ -88,14 +92,13 @@ def grid_table(cells, axes, keys, seeds):
     """Markdown rows, best first, with the shortfall on each half of the seeds when there are two or
     more (is the order stable?)."""
     half = len(seeds) // 2
-    best = min(cells, key=lambda c: cells[c]["shortfall"])
     halves = f" first {half} seeds / last {len(seeds) - half} |" if half else ""
-    lines = [f"| {' / '.join(a.replace('_', ' ') for a in axes)} | " + " | ".join(keys) + " | shortfall |" + halves,
+    lines = [f"| {' / '.join(map(model_file.setting_name, axes))} | " + " | ".join(keys) + " | shortfall |" + halves,
              "|---|" + "---:|" * (len(keys) + 1 + bool(half))]
-    for name, c in sorted(cells.items(), key=lambda kv: kv[1]["shortfall"]):
+    for i, (name, c) in enumerate(sorted(cells.items(), key=lambda kv: kv[1]["shortfall"])):
         per = c["shortfall_per_seed"]
         split = f" {np.mean(per[:half]):.3f} / {np.mean(per[half:]):.3f} |" if half else ""
-        lines.append(f"| {name}{' (lowest)' if name == best else ''} | "
+        lines.append(f"| {name}{' (lowest)' if i == 0 else ''} | "
                      + " | ".join(f"{c['mean'][k]:.3f}x" for k in keys) + f" | {c['shortfall']:.3f} |" + split)
     return lines
 
@@ -135,14 +138,14 @@ def plot(grids, path, own):
 
 
 def table(name, grid, keys, default):
-    lines = [f"| {name.replace('_', ' ')} | " + " | ".join(keys) + " | shortfall |",
+    lines = [f"| {model_file.setting_name(name)} | " + " | ".join(keys) + " | shortfall |",
              "|---:|" + "---:|" * (len(keys) + 1)]
     for v in sorted(grid, key=float, reverse=True):
         mark = " (default)" if float(v) == default else ""
         cells = [f"{grid[v]['mean'][k]:.3f}x" for k in keys]
         lines.append(f"| {v}{mark} | " + " | ".join(cells) + f" | {grid[v]['shortfall']:.3f} |")
     best = min(grid, key=lambda v: grid[v]["shortfall"])
-    return lines + ["", f"Lowest mean shortfall at {name.replace('_', ' ')} {best}.", ""]
+    return lines + ["", f"Lowest mean shortfall at {model_file.setting_name(name)} {best}.", ""]
 
 
 def main():
@@ -169,7 +172,7 @@ def main():
     axes = {name: _numbers(values, float) for name, values in (
         ("temperature", args.temperatures), ("lock_strength", args.lock_strengths),
         ("smooth_sigma", args.smooth_sigmas))}
-    own_text = ", ".join(f"{k.replace('_', ' ')} {own[k]:g}" for k in axes)
+    own_text = model_file.settings_text({k: own[k] for k in axes})
     about = (f"{args.count} clips of 120 frames per cell and seed, seeds {', '.join(map(str, seeds))} (the same in "
              "every cell); ratios to the takes `ganim select` leaves out of the model's training takes, mean over "
              "seeds.")
