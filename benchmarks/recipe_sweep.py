@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
-from blender_ganim.core import model_file  # noqa: E402
+from blender_ganim.core import model_file, synthesis  # noqa: E402
 from quality import parse_seeds  # noqa: E402
 from trainer.evaluate import takes_left_out  # noqa: E402
 from trainer.plots import plot_select  # noqa: E402
@@ -140,8 +140,9 @@ _REFERENCES = {}  # held-out set -> its reference; a module global so forked sco
 
 
 def _score_task(task):
-    held, path, step, n, frames, seed, name, draws = task
-    return score_snapshot(path, step, _REFERENCES[held], n, frames, seed, run=name, draws=draws)
+    held, path, step, n, frames, seed, name, draws, sampling = task
+    model = synthesis.for_every_clip(model_file.load(path), sampling) if sampling else None
+    return score_snapshot(path, step, _REFERENCES[held], n, frames, seed, run=name, draws=draws, model=model)
 
 
 def _one_thread():
@@ -191,11 +192,13 @@ def _score_forked(tasks, workers):
     return rows
 
 
-def score_runs(runs, data, score_from, count, frames, seed, against=None, log=print, workers=1, draws=1):
+def score_runs(runs, data, score_from, count, frames, seed, against=None, log=print, workers=1, draws=1,
+               sampling=None):
     """Every snapshot from ``score_from`` on, scored against its run's training-take reference (one
     reference per distinct held-out set, shared by the runs that have it) on ``draws`` generation seeds
-    (their mean, as `ganim select --draws`); with ``workers`` > 1 the snapshots are scored in that many
-    processes (a many-core machine; the rows are the same)."""
+    (their mean, as `ganim select --draws`), at ``sampling`` for every clip where given (the runs'
+    snapshots alone; ``against`` keeps its own); with ``workers`` > 1 the snapshots are scored in that
+    many processes (a many-core machine; the rows are the same)."""
     tasks, firsts = [], {}
     for run in runs:
         snaps = [(s, p) for s, p in find_snapshots([run]) if s >= score_from] if (run / "snapshots").is_dir() else []
@@ -211,12 +214,13 @@ def score_runs(runs, data, score_from, count, frames, seed, against=None, log=pr
                 snaps.append((None, Path(against)))
         n = count or default_count(firsts.get(held, newest))
         for step, path in snaps:
-            if step is None:  # the --against model, named by itself and its training steps
+            own = None
+            if step is None:  # the --against model, named by itself and its training steps, at its own sampling
                 step = (model_file.load(path).header.get("training") or {}).get("steps", 0)
                 name = f"{Path(path).stem} (on {run.name}'s reference)"
             else:
-                name = run.name
-            tasks.append((held, path, step, n, frames, seed, name, draws))
+                name, own = run.name, sampling
+            tasks.append((held, path, step, n, frames, seed, name, draws, own))
     rows = _score_forked(tasks, workers) if workers > 1 and len(tasks) > 1 else [_score_task(t) for t in tasks]
     _REFERENCES.clear()
     for row, (_, path, *_rest) in zip(rows, tasks):
@@ -289,6 +293,11 @@ def main(argv=None):
                     help="generation seeds per snapshot, their mean ranked, as `ganim select --draws` (default 1)")
     ap.add_argument("--score-workers", type=int, default=1, metavar="N",
                     help="score the snapshots in N processes (default 1; a many-core machine)")
+    for key, what in (("temperature", "noise temperature, 0-2"), ("smooth_sigma", "the clean-up's low-pass, 0-8 frames"),
+                      ("lock_strength", "the foot lock's share, 0-1")):
+        ap.add_argument("--score-" + key.replace("_", "-"), type=float, dest=key, metavar="X",
+                        help=f"{what}, for every clip of every run's snapshots, as `ganim select` takes it "
+                             f"(default: each snapshot's own; --against keeps its own)")
     ap.add_argument("--score-only", action="store_true",
                     help="train nothing: score the snapshots the runs have so far (a sweep stopped part way, "
                          "to go on later with the same command without this flag)")
@@ -299,6 +308,11 @@ def main(argv=None):
         ap.error(f"recipe names must differ: {', '.join(names)}")
     if args.score_draws < 1:
         ap.error(f"--score-draws {args.score_draws}: each snapshot needs at least one draw")
+    sampling = {k: getattr(args, k) for k in synthesis.SAMPLING_RANGES if getattr(args, k) is not None}
+    try:
+        synthesis.check_sampling(sampling, "--score-*")
+    except synthesis.SynthesisError as e:
+        ap.error(str(e))
     out = Path(args.out).resolve()
     jobs = [(name, seed, out / f"{name}_s{seed}", rargs) for name, rargs in args.recipe for seed in args.seeds]
     t0 = time.time()
@@ -310,7 +324,7 @@ def main(argv=None):
     train_s = time.time() - t0
     rows = score_runs([run for _, _, run, _ in jobs], args.data, args.score_from, args.count, args.frames,
                       args.score_seed, args.against, log, workers=max(1, args.score_workers),
-                      draws=args.score_draws)
+                      draws=args.score_draws, sampling=sampling)
     best, recipes = summarise(rows, jobs)
     own = {run.name: training_seconds(run) for _, _, run, _ in jobs}
     this_call = ("no training in this call" if args.score_only
@@ -318,7 +332,8 @@ def main(argv=None):
     totals = ", ".join(f"{n} {t / 60:.1f} min" for n, t in own.items() if t is not None) or "none yet"
     header = (f"{len(args.recipe)} recipe(s) x seeds {', '.join(map(str, args.seeds))}, {args.steps} steps, "
               f"snapshots every {args.snapshot_every} scored from step {args.score_from} on training takes "
-              + (f"({args.score_draws} generation seeds each, their mean) " if args.score_draws > 1 else "") +
+              + (f"({args.score_draws} generation seeds each, their mean) " if args.score_draws > 1 else "")
+              + (f"at {model_file.settings_text(sampling)} for every clip " if sampling else "") +
               f"(`ganim select`'s split); {this_call}; each run's training over all its resumes: {totals}. Recipes: "
               + "; ".join(f"{n}: `{shlex.join(a) or '(defaults)'}`" for n, a in args.recipe)
               + (f"; every run also `{args.train_args}`" if args.train_args else "") + ".")
@@ -328,7 +343,7 @@ def main(argv=None):
               "steps": args.steps, "snapshot_every": args.snapshot_every, "score_from": args.score_from,
               "status": {run.name: status.get(run, "?") for _, _, run, _ in jobs}, "training_seconds": round(train_s),
               "run_training_seconds": own,
-              "rows": rows, "best": best, "by_recipe": recipes, "score": "fd"}
+              "rows": rows, "best": best, "by_recipe": recipes, "score": "fd", "sampling": sampling}
     (results / f"{args.name}.json").write_text(json.dumps(record, indent=2, default=float))
     text = markdown(best, recipes, jobs, status, header)
     (results / f"{args.name}.md").write_text(text)

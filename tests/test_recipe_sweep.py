@@ -70,6 +70,13 @@ def test_sweep_trains_every_recipe_and_seed_scores_each_snapshot_and_keeps_finis
     assert [r["shortfall"] for r in drawn["rows"]] == [pytest.approx(statistics.fmean(r["shortfall_per_draw"]))
                                                          for r in drawn["rows"]]
     assert "2 generation seeds each" in (results / "recipe_sweep.md").read_text()
+    assert sweep.main(longer + ["--score-smooth-sigma", "1.25", "--score-lock-strength", "0.5"]) == 0
+    sampled = json.loads((results / "recipe_sweep.json").read_text())  # every snapshot at that clean-up
+    assert sampled["sampling"] == {"smooth_sigma": 1.25, "lock_strength": 0.5} and partial["sampling"] == {}
+    assert [r["ratios"]["fd"] for r in sampled["rows"]] != [r["ratios"]["fd"] for r in partial["rows"]]
+    assert "at smooth sigma 1.25, lock strength 0.5 for every clip" in (results / "recipe_sweep.md").read_text()
+    with pytest.raises(SystemExit):
+        sweep.main(longer + ["--score-lock-strength", "3"])
 
 
 def test_a_failing_run_is_reported_and_the_sweep_exits_non_zero(sample_dir, tmp_path):

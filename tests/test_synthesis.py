@@ -106,6 +106,25 @@ def test_settings_recorded_for_some_labels_apply_to_their_clips_alone(plain):
             synthesis.generate(bad, 60)
 
 
+def test_settings_for_every_clip_override_those_recorded_for_some_labels(plain):
+    """`ganim select --smooth-sigma`: given settings become every clip's, taken out of the per-label
+    entries (one left empty goes), while what they do not name stays as the file recorded it."""
+    tuned = synthesis.with_sampling(synthesis.with_sampling(plain, {"temperature": 0.3}),
+                                    {"temperature": 0.4, "smooth_sigma": 2.25}, labels={"content": ["wave-left-hand"]})
+    tuned = synthesis.with_sampling(tuned, {"smooth_sigma": 2.0}, labels={"content": ["walk"]})
+    every = synthesis.for_every_clip(tuned, {"smooth_sigma": 1.25, "lock_strength": 0.5})
+    assert every.header["sampling"] == {"temperature": 0.3, "smooth_sigma": 1.25, "lock_strength": 0.5,
+                                        "by_label": {"content": {"wave-left-hand": {"temperature": 0.4}}}}
+    for content, temperature in (("wave-left-hand", 0.4), ("walk", 0.3)):
+        assert synthesis.sampling_for(every, {"content": content}) == \
+            {"temperature": temperature, "smooth_sigma": 1.25, "lock_strength": 0.5}
+    assert synthesis.for_every_clip(tuned, {"temperature": 0.5, "smooth_sigma": 1.0}).header["sampling"] == \
+        {"temperature": 0.5, "smooth_sigma": 1.0}
+    assert all(every.weights[k] is v for k, v in tuned.weights.items())
+    with pytest.raises(synthesis.SynthesisError, match="lock_strength must be a number from 0 to 1"):
+        synthesis.for_every_clip(tuned, {"lock_strength": 2.0})
+
+
 def test_a_long_ask_for_a_short_motion_gets_a_note(model):
     """A raise is one motion of ~70-95 frames in the takes; asked for 120 or more it repeats and reads
     as a wave (docs/experiments.md), so the tools say so; runs still read right at 120, walks and waves

@@ -516,6 +516,16 @@ def test_snapshots_are_kept_and_select_ranks_them_on_training_takes(tiny_run, sa
     assert copy.header["sampling"] == {"temperature": 0.7} and "sampling" not in chosen.header
     assert all(np.array_equal(copy.weights[k], v) for k, v in chosen.weights.items())
     assert result["label_spread"] == label_spread(chosen, count=6)     # the pairs training had
+    cool = tmp_path / "cool.ganim"  # the clean-up too, for every clip, without `ganim sampling` copies first
+    assert run_cli("select", run, "--data", sample_dir, "--count", 6, "--frames", 90, "--temperature", 0.7,
+                   "--smooth-sigma", 1.25, "--lock-strength", 0.5, "--best", cool) == 0
+    assert "recording temperature 0.7, smooth sigma 1.25, lock strength 0.5" in capsys.readouterr().out
+    sampled = json.loads((run / "select.json").read_text())
+    assert sampled["sampling"] == {"temperature": 0.7, "smooth_sigma": 1.25, "lock_strength": 0.5}
+    assert [r["ratios"]["fd"] for r in sampled["rows"]] != [r["ratios"]["fd"] for r in result["rows"]]
+    assert model_file.load(cool).header["sampling"] == sampled["sampling"]
+    assert run_cli("select", run, "--data", sample_dir, "--lock-strength", 2) != 0
+    assert "--lock-strength: lock_strength must be a number from 0 to 1" in capsys.readouterr().err
     older = model_file.load(run / "snapshots" / "model_0000006.ganim")  # a file from before the record
     model_file.save(run / "snapshots" / "model_0000006.ganim",
                     {k: v for k, v in older.header.items() if k not in ("label_frames", "sha256")}, older.weights)

@@ -56,7 +56,8 @@ def add_parser(sub):
     s.add_argument("--frames", type=int, default=120, help="frames per clip (default 120)")
     s.add_argument("--every", type=int, default=1, help="score every k-th snapshot only (default 1)")
     s.add_argument("--best", metavar="OUT.ganim",
-                   help="copy the winning snapshot here (with --temperature, the copy records it as its own)")
+                   help="copy the winning snapshot here (with a sampling setting given, the copy records it as "
+                        "its own)")
     s.add_argument("--by", choices=sorted(RULES), default="bar",
                    help="bar: smallest total shortfall from every target of the quality bar, ties by FD "
                         "(default); fd: lowest FD alone")
@@ -65,6 +66,12 @@ def add_parser(sub):
                    help="generation seeds per snapshot (SEED, SEED+1000, ...): each row is their mean, and the pick "
                         "is less a matter of the luckiest draw (default 1)")
     s.add_argument("--temperature", type=float, default=None, help=synthesis.TEMPERATURE_HELP)
+    s.add_argument("--smooth-sigma", type=float, metavar="FRAMES",
+                   help="the clean-up's low-pass, 0-8 frames, for every clip (default: each file's own, see "
+                        "`ganim sampling`)")
+    s.add_argument("--lock-strength", type=float, metavar="S",
+                   help="share of a planted foot's slide the foot lock takes out, 0-1, for every clip "
+                        "(default: each file's own)")
     s.set_defaults(func=cmd_select)
 
 
@@ -126,11 +133,15 @@ def default_count(model, all_combinations=False):
 
 
 def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print, by="bar",
-               temperature=None, draws=1):
+               sampling=None, draws=1):
+    """Score the snapshots of ``sources``; ``sampling`` ({setting: value}, as `ganim sampling` names
+    them) is every snapshot's for every clip, else each file's own."""
     if draws < 1:
         raise ValueError(f"--draws {draws}: each snapshot needs at least one draw")
     snaps = find_snapshots(sources, every)
     models = [model_file.load(p) for _, p in snaps]
+    if sampling:
+        models = [synthesis.for_every_clip(m, sampling) for m in models]
     newest = models[-1]
     recorded = [synthesis.trained_combos(m) is not None for m in models]
     every_pair = not all(recorded)  # one label spread for every row, or the rows are not comparable
@@ -141,7 +152,7 @@ def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print
     ref = training_reference(newest, data, seed, log)
     rows = []
     for (step, path), model in _progress(list(zip(snaps, models)), len(snaps), "snapshots"):
-        rows.append(score_snapshot(path, step, ref, count, frames, seed, temperature, all_combinations=every_pair,
+        rows.append(score_snapshot(path, step, ref, count, frames, seed, all_combinations=every_pair,
                                    model=model, draws=draws))
         log(f"{rows[-1]['run']} step {step}: " + ", ".join(f"{k} {v:.2f}x" for k, v in rows[-1]["ratios"].items() if v is not None)
             + f"; shortfall {rows[-1]['shortfall']:.2f}")
@@ -153,7 +164,8 @@ def run_select(sources, data, count=None, frames=120, every=1, seed=0, log=print
     return {"rows": rows, "best": best, "score": "fd", "rule": RULES[by], "by": by,
             "label_spread": label_spread(newest, every_pair, count),
             "clips_per_snapshot": count, "frames": frames, "draws": draw_seeds(seed, draws),
-            "temperature": used[0] if len(used) == 1 else used}  # each snapshot's own unless one was given
+            "temperature": used[0] if len(used) == 1 else used,  # each snapshot's own unless one was given
+            "sampling": dict(sampling or {})}
 
 
 def draw_seeds(seed, draws):
@@ -214,23 +226,31 @@ def format_table(result):
     return "\n".join(lines)
 
 
-def copy_best(path, out, temperature=None):
-    """Copy the winning snapshot to ``out``; chosen at a given temperature, the copy records it as
-    its own (`ganim sampling`), so the tools generate it as it was scored."""
-    if temperature is None:
+def copy_best(path, out, sampling=None):
+    """Copy the winning snapshot to ``out``; chosen at given settings, the copy records them as its
+    own for every clip (`ganim sampling`), so the tools generate it as it was scored."""
+    if not sampling:
         shutil.copyfile(path, out)
         return
-    tuned = synthesis.with_sampling(model_file.load(path), {"temperature": temperature})
+    tuned = synthesis.for_every_clip(model_file.load(path), sampling)
     model_file.save(out, tuned.header, tuned.weights)
+
+
+def given_sampling(args):
+    """The sampling settings given on the command line, {setting: value}, each checked against its range."""
+    given = {k: getattr(args, k) for k in synthesis.SAMPLING_RANGES if getattr(args, k, None) is not None}
+    for k, v in given.items():
+        synthesis.check_sampling({k: v}, "--" + k.replace("_", "-"))
+    return given
 
 
 def cmd_select(args):
     from .cli import UserError
     try:
+        sampling = given_sampling(args)
         result = run_select(args.source, args.data, args.count, args.frames, args.every, args.seed,
-                            log=lambda m: print(m, file=sys.stderr), by=args.by,
-                            temperature=args.temperature, draws=args.draws)
-    except ValueError as e:
+                            log=lambda m: print(m, file=sys.stderr), by=args.by, sampling=sampling, draws=args.draws)
+    except ValueError as e:  # SynthesisError is one
         raise UserError(str(e)) from None
     print(format_table(result))
     first = Path(args.source[0])
@@ -240,9 +260,9 @@ def cmd_select(args):
     print(f"best ({result['rule']}): step {result['best']['step']} ({result['best']['path']}); wrote {folder / 'select.json'} "
           f"and {folder / 'select.png'}")
     if args.best:
-        copy_best(result["best"]["path"], args.best, args.temperature)
-        print(f"copied it to {args.best}" + (f", recording temperature {args.temperature:g}, at which it was "
-                                             f"chosen" if args.temperature is not None else ""))
+        copy_best(result["best"]["path"], args.best, sampling)
+        print(f"copied it to {args.best}" + (f", recording {model_file.settings_text(sampling)}, at which it was "
+                                             f"chosen" if sampling else ""))
         if not labeler.available(model_file.load(args.best)):  # a snapshot from before runs fitted it
             print(f"note: {args.best} has no label classifier, so editing will draw left-out labels at random; "
                   f"add it with: ganim fit-labels {args.best} --data {' '.join(args.data)}", file=sys.stderr)

@@ -234,6 +234,19 @@ def with_sampling(model, settings, replace=False, labels=None):
     return model_file.Model({**header, **({"sampling": own} if own else {})}, model.weights, model.path)
 
 
+def for_every_clip(model, settings):
+    """A copy of ``model`` that generates every clip with ``settings``: recorded as its own and taken
+    out of its per-label entries (an entry left empty goes), as a temperature given to a tool is every
+    clip's. Why: to score a model at one sampling for all its clips (`ganim select --smooth-sigma`)."""
+    own = dict(model.header.get("sampling") or {})
+    table = {}
+    for name, values in (own.pop(BY_LABEL, None) or {}).items():
+        kept = {value: {k: v for k, v in entry.items() if k not in settings} for value, entry in values.items()}
+        if any(kept.values()):
+            table[name] = {value: entry for value, entry in kept.items() if entry}
+    return with_sampling(model, {**own, **settings, **({BY_LABEL: table} if table else {})}, replace=True)
+
+
 # A clip this many times longer than the training takes of its labels gets a note. Set on the shipped
 # model's readings (docs/experiments.md, *Which label a clip is read as*): a raise (median take 86
 # frames) is read as a wave from 90 frames on, so at the bar's 120 it gets the note; a run (95) still
