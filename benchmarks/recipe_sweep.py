@@ -35,7 +35,8 @@ from blender_ganim.core import model_file, synthesis  # noqa: E402
 from quality import parse_seeds  # noqa: E402
 from trainer.evaluate import takes_left_out  # noqa: E402
 from trainer.plots import plot_select  # noqa: E402
-from trainer.select import default_count, find_snapshots, nearest_the_bar, score_snapshot, training_reference  # noqa: E402
+from trainer.select import (default_count, find_snapshots, given_sampling, nearest_the_bar, score_snapshot,  # noqa: E402
+                            training_reference)
 
 SHOWN = ("fd", "novelty", "coverage", "foot_skate", "jitter", "accuracy_style")
 
@@ -308,9 +309,8 @@ def main(argv=None):
         ap.error(f"recipe names must differ: {', '.join(names)}")
     if args.score_draws < 1:
         ap.error(f"--score-draws {args.score_draws}: each snapshot needs at least one draw")
-    sampling = {k: getattr(args, k) for k in synthesis.SAMPLING_RANGES if getattr(args, k) is not None}
     try:
-        synthesis.check_sampling(sampling, "--score-*")
+        sampling = given_sampling(args, prefix="--score-")
     except synthesis.SynthesisError as e:
         ap.error(str(e))
     out = Path(args.out).resolve()

@@ -236,11 +236,12 @@ def copy_best(path, out, sampling=None):
     model_file.save(out, tuned.header, tuned.weights)
 
 
-def given_sampling(args):
-    """The sampling settings given on the command line, {setting: value}, each checked against its range."""
+def given_sampling(args, prefix="--"):
+    """The sampling settings given on the command line (``args.temperature`` ...; the options are named
+    ``prefix`` + the setting), {setting: value}, each checked against its range."""
     given = {k: getattr(args, k) for k in synthesis.SAMPLING_RANGES if getattr(args, k, None) is not None}
     for k, v in given.items():
-        synthesis.check_sampling({k: v}, "--" + k.replace("_", "-"))
+        synthesis.check_sampling({k: v}, prefix + k.replace("_", "-"))
     return given
 
 
