@@ -55,14 +55,14 @@ def main():
     t0 = time.time()
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     data = args.data or default_data()
-    first = model_file.load(args.models[0])
+    loaded = {m: model_file.load(m) for m in args.models}
     grids = {m: {} for m in args.models}
     for r in args.ref_seeds:
-        ref = training_reference(first, data, r, log=log if r == args.ref_seeds[0] else lambda m: None)
+        ref = training_reference(loaded[args.models[0]], data, r, log=log if r == args.ref_seeds[0] else lambda m: None)
         for m in args.models:
             grids[m][r] = {}
             for g in args.gen_seeds:
-                row = score_snapshot(m, 0, ref, args.count, 120, g)
+                row = score_snapshot(m, 0, ref, args.count, 120, g, model=loaded[m])
                 grids[m][r][g] = {**{k: row["ratios"][k] for k in SHOWN[:-1]}, "shortfall": row["shortfall"]}
                 log(f"ref {r} / gen {g} / {Path(m).name}: " + ", ".join(f"{k} {v:.3f}" for k, v in grids[m][r][g].items())
                     + f" ({time.time() - t0:.0f} s)")

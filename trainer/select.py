@@ -173,23 +173,22 @@ def draw_seeds(seed, draws):
     return [seed + 1000 * i for i in range(draws)]
 
 
-def score_snapshot(path, step, reference, count, frames, seed=0, temperature=None, run=None,
-                   all_combinations=False, model=None, draws=1):
+def score_snapshot(path, step, reference, count, frames, seed=0, run=None, all_combinations=False, model=None,
+                   draws=1):
     """One scored row: {run, step, path, ratios, shortfall, temperature} of the model at ``path``
-    (``model``: that file already loaded; ``temperature`` None: the model's own, see `ganim sampling`;
-    labels as `ganim eval` spreads them). With several ``draws``, the ratios and the shortfall are
+    (``model``: that file already loaded, with the sampling to score it at, see
+    :func:`synthesis.for_every_clip`; else the file's own; labels as `ganim eval` spreads them). With several ``draws``, the ratios and the shortfall are
     means over the draws' seeds (each draw's shortfall is kept in ``shortfall_per_draw``)."""
     model = model or model_file.load(path)
     per_draw = []
     for s in draw_seeds(seed, draws):
-        result, _ = score_generated(model, reference, count, frames, s, temperature,
-                                    all_combinations=all_combinations)
+        result, _ = score_generated(model, reference, count, frames, s, all_combinations=all_combinations)
         per_draw.append({k: v["ratio"] for k, v in result["metrics"].items()})
     ratios = {k: None if any(r[k] is None for r in per_draw) else fmean(r[k] for r in per_draw)
               for k in per_draw[0]}
     falls = [shortfall(r) for r in per_draw]
     row = {"run": run or run_name(path), "step": step, "path": str(path), "ratios": ratios,
-           "shortfall": fmean(falls), "temperature": synthesis.temperature_for(model, temperature)}
+           "shortfall": fmean(falls), "temperature": synthesis.temperature_for(model)}
     if draws > 1:
         row["shortfall_per_draw"] = falls
     return row
