@@ -2,6 +2,7 @@
 
     python benchmarks/quality.py [--model blender_ganim/models/default.ganim] [--data DATA] [--count 150]
     python benchmarks/quality.py --seeds 0-4
+    python benchmarks/quality.py --model C --seeds 0-4 --temperature 0.3 --smooth-sigma 1.25 --lock-strength 0.5
 
 Generates about 1,000 windows (labels spread evenly over the style x content combinations the
 model's training takes had; --all-combinations: over every one; the clips left over after whole
@@ -27,8 +28,9 @@ sys.path.insert(0, str(REPO))
 
 from blender_ganim.core import model_file, synthesis  # noqa: E402
 from trainer import metrics  # noqa: E402
-from trainer.evaluate import (ALL_COMBINATIONS_HELP, BANDS, CHECKS, QUALITY_TARGETS, heldout_reference,  # noqa: E402
-                              load_real, score_generated, shortfall, takes_left_out)
+from trainer.evaluate import (ALL_COMBINATIONS_HELP, BANDS, CHECKS, QUALITY_TARGETS, add_sampling_options,  # noqa: E402
+                              given_sampling, heldout_reference, load_real, score_generated, shortfall,
+                              takes_left_out)
 from trainer.plots import plot_eval, plot_label_confusion, plot_seeds  # noqa: E402
 from trainer.select import training_reference, training_split  # noqa: E402
 
@@ -125,7 +127,7 @@ def main():
     ap.add_argument("--data", nargs="+", default=None)
     ap.add_argument("--count", type=int, default=150, help="generated clips (150 x 120 frames ~ 1,000 windows)")
     ap.add_argument("--frames", type=int, default=120)
-    ap.add_argument("--temperature", type=float, default=None, help=synthesis.TEMPERATURE_HELP)
+    add_sampling_options(ap)
     ap.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     ap.add_argument("--seeds", type=parse_seeds, default=None, metavar="LIST",
                     help="several generation seeds, e.g. 0-4 or 0,3,7: all scored against one reference, "
@@ -138,14 +140,19 @@ def main():
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     t0 = time.time()
     model = model_file.load(args.model)
-    given = args.temperature  # None: each clip's own (the model's, per label where its file says)
-    args.temperature = synthesis.temperature_for(model, given)  # recorded in every result
-    sampling = f"temperature {given:g}" if given is not None else synthesis.describe_sampling(model)
+    try:
+        given = given_sampling(args)  # none given: each clip's own (the model's, per label where its file says)
+    except synthesis.SynthesisError as e:
+        ap.error(str(e))
+    if given:
+        model = synthesis.for_every_clip(model, given)
+    args.temperature = synthesis.temperature_for(model)  # recorded in every result
+    sampling = synthesis.describe_sampling(model)
     ref = heldout_reference(model, data, log=log)
     results = {}
     for seed in seeds:
         log(f"seed {seed}: generating and scoring {args.count} clips of {args.frames} frames ...")
-        results[seed], _ = score_generated(model, ref, args.count, args.frames, seed, given,
+        results[seed], _ = score_generated(model, ref, args.count, args.frames, seed,
                                            targets=QUALITY_TARGETS, all_combinations=args.all_combinations)
         results[seed]["generated_clips"] = args.count
         results[seed]["temperature"] = args.temperature

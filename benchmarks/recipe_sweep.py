@@ -33,9 +33,9 @@ sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
 from blender_ganim.core import model_file, synthesis  # noqa: E402
 from quality import parse_seeds  # noqa: E402
-from trainer.evaluate import takes_left_out  # noqa: E402
+from trainer.evaluate import given_sampling, takes_left_out  # noqa: E402
 from trainer.plots import plot_select  # noqa: E402
-from trainer.select import (default_count, find_snapshots, given_sampling, nearest_the_bar, score_snapshot,  # noqa: E402
+from trainer.select import (default_count, find_snapshots, nearest_the_bar, score_snapshot,  # noqa: E402
                             training_reference)
 
 SHOWN = ("fd", "novelty", "coverage", "foot_skate", "jitter", "accuracy_style")

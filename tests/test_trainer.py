@@ -394,8 +394,24 @@ def test_eval_scores_a_model_against_its_held_out_takes(tiny_run, sample_dir, tm
     assert run_cli("eval", tiny_run / "model.ganim", "--data", sample_dir, "--count", 8, "--frames", 90,
                    "--temperature", 0, "--json", cold_json) == 0
     cold = json.loads(cold_json.read_text())
-    assert cold["temperature"] == 0
+    assert cold["temperature"] == 0 and cold["sampling"].startswith("temperature 0,")
     assert cold["metrics"]["diversity"]["generated"] != result["metrics"]["diversity"]["generated"]
+    # no low-pass and no foot lock for every clip is the network's own output, as --raw scores it
+    bare_json, raw_json = tmp_path / "bare.json", tmp_path / "raw.json"
+    assert run_cli("eval", tiny_run / "model.ganim", "--data", sample_dir, "--count", 8, "--frames", 90,
+                   "--smooth-sigma", 0, "--lock-strength", 0, "--json", bare_json) == 0
+    assert run_cli("eval", tiny_run / "model.ganim", "--data", sample_dir, "--count", 8, "--frames", 90,
+                   "--raw", "--json", raw_json) == 0
+    bare, raw = json.loads(bare_json.read_text()), json.loads(raw_json.read_text())
+    assert "smooth sigma 0, lock strength 0" in bare["sampling"]
+    for key in ("fd", "novelty", "jitter", "foot_skate"):
+        assert bare["metrics"][key]["generated"] == pytest.approx(raw["metrics"][key]["generated"], rel=1e-9), key
+    assert bare["metrics"]["jitter"]["generated"] > result["metrics"]["jitter"]["generated"]  # the low-pass acts
+    capsys.readouterr()
+    for bad, says in ((["--lock-strength", 2], "--lock-strength"), (["--raw", "--smooth-sigma", 1], "--raw"),
+                      (["--smooth-sigma", -1], "--smooth-sigma")):
+        assert run_cli("eval", tiny_run / "model.ganim", "--data", sample_dir, "--count", 8, *bad) == 2
+        assert says in capsys.readouterr().err
 
 
 def test_quality_benchmark_over_seeds_scores_each_against_one_reference(tiny_run, sample_dir, tmp_path,
@@ -426,6 +442,18 @@ def test_quality_benchmark_over_seeds_scores_each_against_one_reference(tiny_run
     single = json.loads(alone.read_text())["metrics"]
     for key in ("fd", "novelty", "coverage", "foot_skate", "accuracy_style"):
         assert record["ratios"]["1"][key] == pytest.approx(single[key]["ratio"], rel=1e-9), key
+    # sampling settings for every clip, as `ganim eval` takes them, are used and recorded
+    bare = tmp_path / "bare"
+    monkeypatch.setattr(sys, "argv", ["quality.py", "--model", str(tiny_run / "model.ganim"), "--data", str(sample_dir),
+                                      "--count", "8", "--frames", "90", "--seed", "1", "--smooth-sigma", "0",
+                                      "--lock-strength", "0", "--out", str(bare)])
+    quality.main()
+    assert run_cli("eval", tiny_run / "model.ganim", "--data", sample_dir, "--count", 8, "--frames", 90,
+                   "--seed", 1, "--raw", "--json", alone) == 0
+    raw, scored = json.loads(alone.read_text())["metrics"], json.loads((bare / "quality.json").read_text())
+    assert "smooth sigma 0, lock strength 0" in scored["sampling"] and "smooth sigma 0" in (bare / "quality.md").read_text()
+    for key in ("fd", "jitter", "foot_skate"):
+        assert scored["metrics"][key]["ratio"] == pytest.approx(raw[key]["ratio"], rel=1e-9), key
     with pytest.raises(SystemExit):
         monkeypatch.setattr(sys, "argv", ["quality.py", "--seeds", "zero"])
         quality.main()

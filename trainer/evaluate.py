@@ -79,11 +79,32 @@ def add_parser(sub):
     s.add_argument("--frames", type=int, default=120, help="frames per generated clip (default 120)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--raw", action="store_true", help="score the raw generator output (no foot lock)")
-    s.add_argument("--temperature", type=float, default=None, help=synthesis.TEMPERATURE_HELP)
+    add_sampling_options(s)
     s.add_argument("--all-combinations", action="store_true", help=ALL_COMBINATIONS_HELP)
     s.add_argument("--val-fraction", type=float, default=0.05,
                    help="held-out share when the source does not name its held-out takes (default 0.05)")
     s.set_defaults(func=cmd_eval)
+
+
+def add_sampling_options(parser, whose="the model file's own"):
+    """--temperature, --smooth-sigma and --lock-strength: settings that, given, are every clip's (as
+    `ganim sampling` names them), so a model is scored at a sampling without a copy that records it."""
+    parser.add_argument("--temperature", type=float, default=None, help=synthesis.TEMPERATURE_HELP)
+    parser.add_argument("--smooth-sigma", type=float, metavar="FRAMES",
+                        help=f"the clean-up's low-pass, 0-8 frames, for every clip (default: {whose}, see "
+                             "`ganim sampling`)")
+    parser.add_argument("--lock-strength", type=float, metavar="S",
+                        help=f"share of a planted foot's slide the foot lock takes out, 0-1, for every clip "
+                             f"(default: {whose})")
+
+
+def given_sampling(args, prefix="--"):
+    """The sampling settings given on the command line (``args.temperature`` ...; the options are named
+    ``prefix`` + the setting), {setting: value}, each checked against its range."""
+    given = {k: getattr(args, k) for k in synthesis.SAMPLING_RANGES if getattr(args, k, None) is not None}
+    for k, v in given.items():
+        synthesis.check_sampling({k: v}, prefix + k.replace("_", "-"))
+    return given
 
 
 def load_real(data, heldout_names=None, val_fraction=0.05, seed=0, log=print, unused_names=()):
@@ -201,18 +222,27 @@ def heldout_reference(model, data, log=print):
 
 
 def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log=print, clean_feet=True,
-             temperature=None, all_combinations=False):
+             sampling=None, all_combinations=False):
+    """Score a model (or a folder of clips) against its held-out takes; ``sampling`` ({setting: value},
+    as `ganim sampling` names them) is every generated clip's, else each clip's own from the file."""
     source = Path(source)
     from_model = not source.is_dir()
+    if sampling and not from_model:
+        raise ValueError(f"{source} is a folder of clips, generated already: sampling settings apply to a model")
+    if sampling and not clean_feet and set(sampling) - {"temperature"}:
+        raise ValueError("--raw scores the network's output without the clean-up, so --smooth-sigma and "
+                         "--lock-strength would have nothing to act on")
     if not from_model:
         generated, gen_labels = read_generated_dir(source)
         heldout_names, unused = None, ()
     else:
         model = model_file.load(source)
+        if sampling:
+            model = synthesis.for_every_clip(model, sampling)
         heldout_names, unused = takes_left_out(model)
-        log(f"generating {count} clips of {frames} frames ...")
-        generated, gen_labels = generate_for_eval(model, count, frames, seed, clean_feet, temperature,
-                                                  all_combinations)
+        log(f"generating {count} clips of {frames} frames ({synthesis.describe_sampling(model)}) ...")
+        generated, gen_labels = generate_for_eval(model, count, frames, seed, clean_feet,
+                                                  all_combinations=all_combinations)
     log("reading real data ...")
     real, labels, split = load_real(data, heldout_names, val_fraction, seed, log, unused_names=unused)
     for c in list(labels):
@@ -226,7 +256,8 @@ def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log
     result["source"] = str(source)
     result["generated_clips"] = len(generated)
     if from_model:
-        result["temperature"] = synthesis.temperature_for(model, temperature)
+        result["temperature"] = synthesis.temperature_for(model)
+        result["sampling"] = synthesis.describe_sampling(model)
         result["label_spread"] = label_spread(model, all_combinations, count)
     return result
 
@@ -234,7 +265,7 @@ def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log
 def cmd_eval(args):
     result = run_eval(args.source, args.data, args.count, args.frames, args.seed, args.val_fraction,
                       log=lambda m: print(m, file=sys.stderr), clean_feet=not args.raw,
-                      temperature=args.temperature, all_combinations=args.all_combinations)
+                      sampling=given_sampling(args), all_combinations=args.all_combinations)
     print(metrics.format_table(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, default=_json_default))

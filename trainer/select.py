@@ -28,8 +28,8 @@ from blender_ganim.core import labeler, model_file, synthesis
 
 from . import metrics
 from .data import split_takes_by_name
-from .evaluate import (_json_default, _progress, label_combinations, label_spread, load_real, score_generated,
-                       shortfall, takes_left_out)
+from .evaluate import (_json_default, _progress, add_sampling_options, given_sampling, label_combinations,
+                       label_spread, load_real, score_generated, shortfall, takes_left_out)
 from .plots import plot_select
 
 SNAPSHOT_NAME = re.compile(r"model_(\d+)\.ganim")  # what `ganim train --snapshot-every` writes
@@ -65,13 +65,7 @@ def add_parser(sub):
     s.add_argument("--draws", type=int, default=1,
                    help="generation seeds per snapshot (SEED, SEED+1000, ...): each row is their mean, and the pick "
                         "is less a matter of the luckiest draw (default 1)")
-    s.add_argument("--temperature", type=float, default=None, help=synthesis.TEMPERATURE_HELP)
-    s.add_argument("--smooth-sigma", type=float, metavar="FRAMES",
-                   help="the clean-up's low-pass, 0-8 frames, for every clip (default: each file's own, see "
-                        "`ganim sampling`)")
-    s.add_argument("--lock-strength", type=float, metavar="S",
-                   help="share of a planted foot's slide the foot lock takes out, 0-1, for every clip "
-                        "(default: each file's own)")
+    add_sampling_options(s, whose="each file's own")
     s.set_defaults(func=cmd_select)
 
 
@@ -233,15 +227,6 @@ def copy_best(path, out, sampling=None):
         return
     tuned = synthesis.for_every_clip(model_file.load(path), sampling)
     model_file.save(out, tuned.header, tuned.weights)
-
-
-def given_sampling(args, prefix="--"):
-    """The sampling settings given on the command line (``args.temperature`` ...; the options are named
-    ``prefix`` + the setting), {setting: value}, each checked against its range."""
-    given = {k: getattr(args, k) for k in synthesis.SAMPLING_RANGES if getattr(args, k, None) is not None}
-    for k, v in given.items():
-        synthesis.check_sampling({k: v}, prefix + k.replace("_", "-"))
-    return given
 
 
 def cmd_select(args):

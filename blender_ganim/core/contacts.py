@@ -125,8 +125,11 @@ def lock_feet(motion, contacts, chains, blend=BLEND_FRAMES, soft=SOFT_REACH, str
     between them (twist segments) turn with the bone above.  Only those leg joints
     change; the foot's world rotation is kept, so toes stay as they were.  ``strength``
     is the share of the way from the foot's own path to the held position (1: held
-    still; less keeps more of the motion as it was, and some of its slide).
+    still; less keeps more of the motion as it was, and some of its slide; 0 leaves it as it was,
+    where the IK's soft reach would still bend nearly straight legs a little).
     """
+    if strength <= 0:
+        return motion.copy()
     sk = motion.skeleton
     contacts = np.asarray(contacts, dtype=bool)
     grot, gpos = fk(sk.parents, motion.rotations, motion.positions)
