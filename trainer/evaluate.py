@@ -77,8 +77,11 @@ def add_parser(sub):
                         "generated clips, one row per label column)")
     s.add_argument("--count", type=int, default=150, help="clips to generate from a model (default 150)")
     s.add_argument("--frames", type=int, default=120, help="frames per generated clip (default 120)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--raw", action="store_true", help="score the raw generator output (no foot lock)")
+    s.add_argument("--seed", type=int, default=0,
+                   help="generation seed (clip i draws with SEED + i) and the held-out split's seed when the "
+                        "source does not name its held-out takes (default 0)")
+    s.add_argument("--raw", action="store_true",
+                   help="score the network's own output, without the clean-up (no low-pass, no foot lock)")
     add_sampling_options(s)
     s.add_argument("--all-combinations", action="store_true", help=ALL_COMBINATIONS_HELP)
     s.add_argument("--val-fraction", type=float, default=0.05,
