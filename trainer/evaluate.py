@@ -243,7 +243,8 @@ def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log
         if sampling:
             model = synthesis.for_every_clip(model, sampling)
         heldout_names, unused = takes_left_out(model)
-        log(f"generating {count} clips of {frames} frames ({synthesis.describe_sampling(model)}) ...")
+        drawn = synthesis.describe_sampling(model) + ("" if clean_feet else "; scored raw: no low-pass, no foot lock")
+        log(f"generating {count} clips of {frames} frames ({drawn}) ...")
         generated, gen_labels = generate_for_eval(model, count, frames, seed, clean_feet,
                                                   all_combinations=all_combinations)
     log("reading real data ...")
@@ -260,7 +261,7 @@ def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log
     result["generated_clips"] = len(generated)
     if from_model:
         result["temperature"] = synthesis.temperature_for(model)
-        result["sampling"] = synthesis.describe_sampling(model)
+        result["sampling"] = drawn
         result["label_spread"] = label_spread(model, all_combinations, count)
     return result
 
