@@ -171,8 +171,9 @@ def score_snapshot(path, step, reference, count, frames, seed=0, run=None, all_c
                    draws=1):
     """One scored row: {run, step, path, ratios, shortfall, temperature} of the model at ``path``
     (``model``: that file already loaded, with the sampling to score it at, see
-    :func:`synthesis.for_every_clip`; else the file's own; labels as `ganim eval` spreads them). With several ``draws``, the ratios and the shortfall are
-    means over the draws' seeds (each draw's shortfall is kept in ``shortfall_per_draw``)."""
+    :func:`synthesis.for_every_clip`; else the file's own; labels as `ganim eval` spreads them). With
+    several ``draws``, the ratios and the shortfall are means over the draws' seeds (each draw's
+    shortfall is kept in ``shortfall_per_draw``)."""
     model = model or model_file.load(path)
     per_draw = []
     for s in draw_seeds(seed, draws):
