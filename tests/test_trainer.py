@@ -491,6 +491,48 @@ def test_skate_parts_benchmark_splits_the_bars_foot_skate_by_content(tiny_run, s
     assert parts.same_mix_rate(real, gen) == pytest.approx(0.1)
 
 
+def test_label_mix_benchmark_draws_real_windows_and_model_clips_at_each_label_spread(tiny_run, sample_dir, tmp_path,
+                                                                                     monkeypatch):
+    # benchmarks/label_mix.py: real training windows labelled as the bar's generated set is, and the
+    # model at the bar's spread (the very figures `ganim eval --seed S` gives) and at the held-out mix.
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("label_mix", REPO / "benchmarks" / "label_mix.py")
+    mix = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mix)
+    pairs = ["a"] * 10 + ["b"] * 3 + ["c"] * 5
+    rng = np.random.default_rng(0)
+    sel, short, missing = mix.windows_like(pairs, ["a", "a", "b", "z"], 2, rng)
+    assert sorted(pairs[i] for i in sel) == ["a"] * 4 + ["b"] * 2 and len(set(sel)) == 6
+    assert short == [] and missing == ["z"]
+    sel, short, _ = mix.windows_like(pairs, ["b", "b"], 2, rng)  # 4 windows of b wanted, 3 there
+    assert short == ["b"] and [pairs[i] for i in sel] == ["b"] * 4
+    with pytest.raises(ValueError, match="no real windows"):
+        mix.windows_like(pairs, ["z"], 2, rng)
+    real = [("walk", "old")] * 30 + [("wave", "old")] * 10
+    drawn = mix.mix_labels(real, ["content", "style"], 4000, seed=0)
+    assert abs(sum(d["content"] == "walk" for d in drawn) / 4000 - 0.75) < 0.03
+    assert {d["content"] for d in mix.mix_labels(real, ["content", "style"], 50, 0, {("wave", "old")})} == {"wave"}
+
+    out = tmp_path / "results"
+    monkeypatch.setattr(sys, "argv", ["label_mix.py", "--model", str(tiny_run / "model.ganim"), "--data",
+                                      str(sample_dir), "--count", "8", "--frames", "90", "--seeds", "0-1",
+                                      "--out", str(out)])
+    mix.main()
+    record = json.loads((out / "label_mix.json").read_text())
+    rows = record["rows"]
+    assert {"real training windows, the bar's spread (pairs)", "real training windows, the bar's spread of style only",
+            "the model, the bar's spread", "the model, the held-out takes' own mix"} <= set(rows)
+    assert all(len(r["fd"]) == 2 and all(f > 0 for f in r["fd"]) for r in rows.values())
+    alone = tmp_path / "seed1.json"
+    assert run_cli("eval", tiny_run / "model.ganim", "--data", sample_dir, "--count", 8, "--frames", 90,
+                   "--seed", 1, "--json", alone) == 0
+    single = json.loads(alone.read_text())["metrics"]
+    for key in ("fd", "novelty", "coverage", "foot_skate"):
+        assert rows["the model, the bar's spread"][key][1] == pytest.approx(single[key]["ratio"], rel=1e-9), key
+    assert rows["the model, the held-out takes' own mix"]["fd"] != rows["the model, the bar's spread"]["fd"]
+    assert "| the model, the bar's spread |" in (out / "label_mix.md").read_text()
+
+
 def test_eval_of_a_folder_of_clips(sample_dir, tmp_path, capsys):
     # Copies of the real clips scored as if generated: those in the training split are
     # their own nearest neighbours, so novelty falls far below the held-out reference.

@@ -173,8 +173,11 @@ def balanced_labels(model, count, seed, all_combinations=False):
     return [dict(c) for c in combos * whole + [combos[i] for i in drawn]]
 
 
-def generate_for_eval(model, count, frames, seed, clean_feet=True, temperature=None, all_combinations=False):
-    wanted = balanced_labels(model, count, seed, all_combinations)
+def generate_for_eval(model, count, frames, seed, clean_feet=True, temperature=None, all_combinations=False,
+                      wanted=None):
+    """``count`` clips with labels spread as :func:`balanced_labels` spreads them, or ``wanted`` (one label
+    set per clip) when given; returns (clips, the labels each was generated with)."""
+    wanted = wanted if wanted is not None else balanced_labels(model, count, seed, all_combinations)
     motions, used = [], []
     for i, lab in _progress(list(enumerate(wanted)), len(wanted), "generating"):
         m, chosen = synthesis.generate(model, frames, count=1, labels=lab, seed=seed + i, name=f"eval_{i:04d}",
@@ -184,14 +187,16 @@ def generate_for_eval(model, count, frames, seed, clean_feet=True, temperature=N
     return motions, used
 
 
-def score_generated(model, reference, count, frames, seed, temperature=None, targets=None, all_combinations=False):
-    """Generate ``count`` clips (labels spread evenly, :func:`label_combinations`) and score them against
-    a metrics.Reference; returns (result, clips)."""
+def score_generated(model, reference, count, frames, seed, temperature=None, targets=None, all_combinations=False,
+                    wanted=None):
+    """Generate ``count`` clips (labels spread evenly, :func:`label_combinations`, or ``wanted``: one
+    label set per clip) and score them against a metrics.Reference; returns (result, clips)."""
     clips, used = generate_for_eval(model, count, frames, seed, temperature=temperature,
-                                    all_combinations=all_combinations)
+                                    all_combinations=all_combinations, wanted=wanted)
     lab = {c: {"generated": [u[c] for u in used]} for c in reference.classifiers if all(c in u for u in used)}
     result = metrics.evaluate(clips, labels=lab, reference=reference, targets=targets)
-    result["label_spread"] = label_spread(model, all_combinations, count)
+    result["label_spread"] = label_spread(model, all_combinations, count) if wanted is None else \
+        "labels as the caller drew them"
     return result, clips
 
 
