@@ -10,7 +10,8 @@ measures how much, over label seeds, side by side in one run:
 * real training windows drawn as the bar's generated set is labelled (each clip's windows from
   training windows of its label pair): what a model exactly as real as its training takes would score;
 * the same spread by one label column only (the other as the data has it), and in the held-out
-  takes' own mix (a check: near 1x the floor);
+  takes' own mix (near the floor, not on it: drawn pair by pair, and a pair's share there rests on one
+  or two takes);
 * the model at the bar's spread (as ``quality.py`` scores it) and with each clip's labels drawn in
   proportion to the held-out takes' windows of each pair, the mix the floor is in.
 
@@ -97,7 +98,7 @@ def real_rows(ref, labels, model, count, frames, seeds, rng):
             cov.append(metrics.coverage(ref.X_h, ref.X_r[sel], ref.coverage_threshold) / floor["coverage"])
         rows[f"real training windows, {name}"] = {"fd": fd, "coverage": cov, "drawn_with_repeats": sorted(repeated),
                                                   "no_real_windows": sorted(left_out)}
-    return rows, pair_h, columns
+    return rows, pair_h, columns, floor
 
 
 def model_rows(model, ref, pair_h, columns, count, frames, seeds, log):
@@ -163,12 +164,12 @@ def main():
         ap.error("the data has no labels, so there is no label mix to measure")
     if windows_per_clip(ref, args.frames) == 0:
         ap.error(f"--frames {args.frames} is shorter than the metrics' {ref.length}-frame window")
-    rows, pair_h, columns = real_rows(ref, labels, model, args.count, args.frames, args.seeds,
+    rows, pair_h, columns, floor = real_rows(ref, labels, model, args.count, args.frames, args.seeds,
                                       np.random.default_rng(0))
     rows.update(model_rows(model, ref, pair_h, columns, args.count, args.frames, args.seeds, log))
     against = "`ganim select`'s split of the training takes" if args.training_takes else "the held-out takes"
     record = {"model": Path(args.model).name, "reference": against, "seeds": args.seeds, "count": args.count,
-              "frames": args.frames, "sampling": synthesis.describe_sampling(model), "rows": rows,
+              "frames": args.frames, "sampling": synthesis.describe_sampling(model), "floor": floor, "rows": rows,
               "seconds": round(time.time() - t0, 1),
               "about": f"Model `{Path(args.model).name}` ({synthesis.describe_sampling(model)}) against {against}; "
                        f"{args.count} clips of {args.frames} frames per set, seeds {', '.join(map(str, args.seeds))}."}
