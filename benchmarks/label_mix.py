@@ -165,13 +165,14 @@ def main():
     if windows_per_clip(ref, args.frames) == 0:
         ap.error(f"--frames {args.frames} is shorter than the metrics' {ref.length}-frame window")
     rows, pair_h, columns, floor = real_rows(ref, labels, model, args.count, args.frames, args.seeds,
-                                      np.random.default_rng(0))
+                                             np.random.default_rng(0))
     rows.update(model_rows(model, ref, pair_h, columns, args.count, args.frames, args.seeds, log))
+    sampling = synthesis.describe_sampling(model)
     against = "`ganim select`'s split of the training takes" if args.training_takes else "the held-out takes"
     record = {"model": Path(args.model).name, "reference": against, "seeds": args.seeds, "count": args.count,
-              "frames": args.frames, "sampling": synthesis.describe_sampling(model), "floor": floor, "rows": rows,
+              "frames": args.frames, "sampling": sampling, "floor": floor, "rows": rows,
               "seconds": round(time.time() - t0, 1),
-              "about": f"Model `{Path(args.model).name}` ({synthesis.describe_sampling(model)}) against {against}; "
+              "about": f"Model `{Path(args.model).name}` ({sampling}) against {against}; "
                        f"{args.count} clips of {args.frames} frames per set, seeds {', '.join(map(str, args.seeds))}."}
     stem = "label_mix_training_takes" if args.training_takes else "label_mix"
     write_record(args.out, stem, record, markdown(record))
