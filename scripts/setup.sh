@@ -28,7 +28,8 @@ if [ -z "$PY" ]; then
   exit 1
 fi
 
-stamp_of() { cat scripts/setup.sh pyproject.toml | sha256sum | cut -c1-16; }
+# The versions asked for are part of the stamp, so an override (GANIM_BPY_NEWEST=...) rebuilds.
+stamp_of() { { cat scripts/setup.sh pyproject.toml; echo "$TORCH_VERSION $BPY_NEW $BPY_LTS $BPY_NEWEST"; } | sha256sum | cut -c1-16; }
 STAMP=$(stamp_of)
 PIP_FLAGS=(--quiet --disable-pip-version-check)
 
