@@ -39,7 +39,7 @@ def test_device_sweep_trains_scores_and_returns_the_best_snapshots(tmp_path):
 
 
 def test_device_sweep_stops_runs_at_its_deadline_and_scores_what_they_reached(tmp_path):
-    record, out = _sweep(tmp_path, STEPS="5000", TRAIN_S="20", SNAPSHOT_EVERY="10", RECIPES="base=")
+    record, out = _sweep(tmp_path, STEPS="5000", TRAIN_S="25", SNAPSHOT_EVERY="10", RECIPES="base=")
     assert "deadline: stopping the runs" in out
     assert record["status"]["base_s0"].startswith("stopped at step "), record["status"]
     assert record["rows"] and all(r["step"] < 5000 for r in record["rows"] if r["run"] == "base_s0")
