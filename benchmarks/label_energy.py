@@ -30,12 +30,6 @@ from trainer.evaluate import load_real, takes_left_out  # noqa: E402
 from trainer.plots import _plt  # noqa: E402
 
 
-def _name(path):
-    """runs/x/snapshots/model_0001250.ganim -> x/model_0001250; other files by their stem."""
-    p = Path(path)
-    return f"{p.parent.parent.name}/{p.stem}" if p.parent.name == "snapshots" else p.stem
-
-
 def energy(motion, spec):
     """Mean joint speed (m/s) over the root and body joints of the features."""
     p = motion.global_positions()[:, [spec["root"]] + list(spec["body"])] * spec["meters_per_unit"]
@@ -110,11 +104,11 @@ def main():
     ap.add_argument("--name", default="label_energy")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = ap.parse_args()
-    from quality import default_data
+    from quality import default_data, model_label
     data = args.data or default_data()
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     t0 = time.time()
-    models = {_name(p): model_file.load(p) for p in args.models}
+    models = {model_label(p): model_file.load(p) for p in args.models}
     first = next(iter(models.values()))
     real = real_energy(first, data, log)
     styles, contents = first.labels["style"], first.labels["content"]

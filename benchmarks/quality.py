@@ -60,6 +60,13 @@ def split_reference(model, data, heldout=False, log=print):
     return clips, labels, metrics.Reference(clips["train"], clips["heldout"], labels)
 
 
+def model_label(path):
+    """A model's name in a record: runs/x/snapshots/model_0001250.ganim -> x/model_0001250 (snapshots of
+    several runs stay apart), any other file by its stem."""
+    p = Path(path)
+    return f"{p.parent.parent.name}/{p.stem}" if p.parent.name == "snapshots" else p.stem
+
+
 def write_record(out_dir, stem, result, lines):
     """A benchmark's record: OUT_DIR/STEM.json (``result``) and STEM.md (``lines``), also printed."""
     out = Path(out_dir)

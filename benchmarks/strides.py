@@ -29,12 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from blender_ganim.core import model_file, synthesis  # noqa: E402
+from blender_ganim.core import contacts, model_file, synthesis  # noqa: E402
 from trainer.evaluate import load_real, takes_left_out  # noqa: E402
 
 WINDOW, HOP = 60, 30
 MEASURES = ("speed", "cadence", "stride", "excursion")
-UP = 1
 
 
 def cadence(height_difference, fps, shortest_s=0.25, longest_s=1.5):
@@ -73,7 +72,7 @@ def window_measures(motion, spec):
     for s in range(0, motion.frames - WINDOW + 1, HOP):
         r = root[s:s + WINDOW]
         speed = float(np.linalg.norm(np.diff(r, axis=0), axis=-1).mean() * motion.fps)
-        hz = cadence(p[s:s + WINDOW, left, UP] - p[s:s + WINDOW, right, UP], motion.fps)
+        hz = cadence(p[s:s + WINDOW, left, contacts.UP] - p[s:s + WINDOW, right, contacts.UP], motion.fps)
         travel = np.gradient(r, axis=0)
         travel /= np.linalg.norm(travel, axis=-1, keepdims=True) + 1e-9
         swing = [np.std(((p[s:s + WINDOW, f][:, [0, 2]] - r) * travel).sum(-1)) for f in (left, right)]
@@ -163,10 +162,12 @@ def main(argv=None):
     ap.add_argument("--name", default="strides")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = ap.parse_args(argv)
-    from quality import default_data, write_record
+    from quality import default_data, model_label, write_record
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     t0 = time.time()
-    models = {Path(p).stem: model_file.load(p) for p in args.models}
+    models = {model_label(p): model_file.load(p) for p in args.models}
+    if len(models) < len(args.models):
+        raise SystemExit("strides: two models would share a name in the record; pass each file once")
     first = next(iter(models.values()))
     contents = [c.strip() for c in args.contents.split(",") if c.strip()]
     unknown = sorted(set(contents) - set(first.labels.get("content", [])))

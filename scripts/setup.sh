@@ -15,12 +15,14 @@ BPY_NEW=${GANIM_BPY_NEW:-5.0.1}
 BPY_LTS=${GANIM_BPY_LTS:-4.2.23}
 BPY_NEWEST=${GANIM_BPY_NEWEST:-5.3.0}
 
+# is_python 3.11 CMD: CMD runs and is that version. pyenv's shims answer for versions that are
+# installed but not selected, so a candidate is run, not just looked up.
+is_python() { "$2" -c "import sys; sys.exit(sys.version_info[:2] != tuple(map(int, '$1'.split('.'))))" >/dev/null 2>&1; }
+
 PY=${PYTHON:-}
 if [ -z "$PY" ]; then
   for candidate in python3.11 python3; do
-    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-      PY=$candidate; break
-    fi
+    if is_python 3.11 "$candidate"; then PY=$candidate; break; fi
   done
 fi
 if [ -z "$PY" ]; then
@@ -53,17 +55,15 @@ if [ ! -f .venv/.ganim-installed ] || [ "$(cat .venv/.ganim-installed)" != "$STA
 fi
 make_env "$PY" .venv-bpy42 "bpy==$BPY_LTS" scipy pytest
 
-# Blender 5.1 and later ship Python 3.13, and so do their bpy wheels. pyenv's shims answer for
-# versions that are installed but not selected, so each candidate is run, not just looked up.
-is_313() { "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1; }
+# Blender 5.1 and later ship Python 3.13, and so do their bpy wheels.
 PY313=${PYTHON313:-}
-if [ -n "$PY313" ] && ! is_313 "$PY313"; then
+if [ -n "$PY313" ] && ! is_python 3.13 "$PY313"; then
   echo "setup: PYTHON313=$PY313 is not a Python 3.13 interpreter" >&2
   exit 1
 fi
 if [ -z "$PY313" ]; then
   for candidate in python3.13 "$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13; do
-    if is_313 "$candidate"; then PY313=$candidate; break; fi
+    if is_python 3.13 "$candidate"; then PY313=$candidate; break; fi
   done
 fi
 if [ -n "$PY313" ]; then

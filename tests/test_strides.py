@@ -49,5 +49,7 @@ def test_benchmark_compares_generated_walks_with_training_takes_and_writes_its_r
     assert record["results"]["default"].keys() == {f"{s}|{c}" for s, c in table}
     assert "| normal | walk |" in (out / "s.md").read_text()
     assert (out / "s.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit, match="share a name"):  # one name per model in the record
+        strides.main([str(default_model), str(default_model), "--data", str(sample_dir), "--out", str(out)])
     with pytest.raises(SystemExit, match="no content hop"):
         strides.main([str(default_model), "--data", str(sample_dir), "--contents", "hop", "--out", str(out)])
