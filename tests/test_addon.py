@@ -28,6 +28,7 @@ from blender_ganim.core.skeleton import Skeleton  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 24
+SCENE_FPS = 24          # Blender's factory scene; the model's clips are made at 30 and resampled to it
 SEED = 7
 START = 5
 
@@ -37,6 +38,7 @@ pytestmark = [pytest.mark.blender, pytest.mark.usefixtures("registered_addon")]
 @pytest.fixture
 def settings(default_model):
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    assert generate.scene_fps(bpy.context.scene) == SCENE_FPS
     s = bpy.context.scene.ganim
     s.frames, s.seed, s.start_frame = FRAMES, SEED, START
     return s
@@ -186,7 +188,7 @@ def test_zip_installs_enables_and_generates(extension_zip, tmp_path, model):
     for blend, style in (("operator.blend", "elderly"), ("cli.blend", "normal")):
         bpy.ops.wm.open_mainfile(filepath=str(tmp_path / blend))
         obj = bpy.data.objects["GANim_Rig"]
-        motion = synthesis.generate(model, FRAMES, labels={"style": style}, seed=SEED)[0][0]
+        motion = synthesis.generate(model, FRAMES, fps=SCENE_FPS, labels={"style": style}, seed=SEED)[0][0]
         assert_keyed(obj, obj.animation_data.action, model.skeleton.names, START, FRAMES)
         assert_plays(obj, motion, START)
 
@@ -293,7 +295,7 @@ def test_a_raise_asked_for_too_long_gets_a_hint_and_a_warning(settings, model):
     assert any(k == {"WARNING"} and "training takes run about" in t for k, t in reports), reports
     assert "ganim.use_label_length" in [e[1] for e in draw_panel() if e[0] == "operator"]
     assert operators.GANIM_OT_use_label_length.execute(recorder, bpy.context) == {"FINISHED"}
-    assert settings.frames == synthesis.typical_frames(model, settings.chosen_labels(model))
+    assert settings.frames == synthesis.typical_frames(model, settings.chosen_labels(model), SCENE_FPS)
     assert not any("longer clips may repeat" in text for text in panel_labels())
     setattr(settings, f"label_{content}", "ANY")  # no label chosen: nothing to go by
     assert operators.GANIM_OT_use_label_length.execute(recorder, bpy.context) == {"CANCELLED"}
@@ -367,10 +369,42 @@ def test_generate_motion_keys_every_bone_and_plays_the_motion(settings, model):
     action = obj.animation_data.action
     assert action.name.startswith("GANim_Rig_elderly_")
     assert_keyed(obj, action, model.skeleton.names, START, FRAMES)
-    motion = synthesis.generate(model, FRAMES, labels={"style": "elderly"}, seed=SEED)[0][0]
+    motion = synthesis.generate(model, FRAMES, fps=SCENE_FPS, labels={"style": "elderly"}, seed=SEED)[0][0]
     assert_plays(obj, motion, START)
     scene = bpy.context.scene
     assert (scene.frame_start, scene.frame_end) == (START, START + FRAMES - 1)
+
+
+def test_clips_are_keyed_at_the_scenes_frame_rate_and_play_in_real_time(settings, model):
+    """In Blender's default 24 fps scene a clip made at 30 fps is resampled: FRAMES scene frames, and a
+    second into the clip is a second into the motion. Off (or in a scene at the model's rate) the keys
+    are the model's frames, with a warning when they would then play slower than made."""
+    obj = create_rig()
+    scene = bpy.context.scene
+    assert settings.scene_rate
+    assert "scene_rate" in [e[2] for e in draw_panel() if e[0] == "prop"]           # rates differ: offered
+    assert bpy.ops.ganim.generate_motion() == {"FINISHED"}
+    action = obj.animation_data.action
+    assert action[actions.FPS_PROP] == SCENE_FPS
+    assert_keyed(obj, action, model.skeleton.names, START, FRAMES)
+    made_at_30 = synthesis.generate(model, synthesis.model_frames(model, FRAMES, SCENE_FPS), seed=SEED)[0][0]
+    at_5_6 = armature.to_blender(made_at_30.global_positions()[25], armature.armature_scale(obj))  # 5/6 s in
+    np.testing.assert_allclose(posed_heads(obj, model.skeleton.names, START + 20), at_5_6, atol=1e-4)
+
+    settings.scene_rate = False
+    reports, recorder = [], SimpleNamespace(report=lambda kind, text: reports.append((kind, text)))
+    assert operators.GANIM_OT_generate_motion.execute(recorder, bpy.context) == {"FINISHED"}
+    assert obj.animation_data.action[actions.FPS_PROP] == 30
+    assert_plays(obj, synthesis.generate(model, FRAMES, seed=SEED)[0][0], START)
+    assert any(k == {"WARNING"} and "plays slower than made" in t for k, t in reports), reports
+
+    scene.render.fps = 30                                                            # the model's rate
+    settings.scene_rate = True
+    assert "scene_rate" not in [e[2] for e in draw_panel() if e[0] == "prop"]
+    result = generate.generate_onto(obj, model, FRAMES, seed=SEED, scene=scene, start_frame=START,
+                                    set_frame_range=True)
+    assert result.warnings == [] and result.motions[0].fps == 30 and "resampled" not in result.summary()
+    assert_plays(obj, synthesis.generate(model, FRAMES, seed=SEED)[0][0], START)
 
 
 def test_temperature_reaches_the_generator(settings, model):
@@ -383,7 +417,7 @@ def test_temperature_reaches_the_generator(settings, model):
     assert "temperature" in [entry[2] for entry in draw_panel() if entry[0] == "prop"]
     settings.temperature = 1.3
     assert bpy.ops.ganim.generate_motion() == {"FINISHED"}
-    assert_plays(obj, synthesis.generate(model, FRAMES, labels={"style": "elderly"}, seed=SEED,
+    assert_plays(obj, synthesis.generate(model, FRAMES, fps=SCENE_FPS, labels={"style": "elderly"}, seed=SEED,
                                          temperature=1.3)[0][0], START)
 
 
@@ -394,7 +428,7 @@ def test_new_actions_one_per_variation_first_plays(settings, model):
     assert sorted(bpy.data.actions.keys()) == ["Take_001", "Take_002", "Take_003"]
     assert obj.animation_data.action.name == "Take_001"
     assert all(bpy.data.actions[n].use_fake_user for n in ("Take_002", "Take_003"))
-    motions = synthesis.generate(model, FRAMES, count=3, seed=SEED)[0]
+    motions = synthesis.generate(model, FRAMES, fps=SCENE_FPS, count=3, seed=SEED)[0]
     assert_plays(obj, motions[0], START)
 
 
@@ -411,7 +445,7 @@ def test_nla_mode_makes_one_strip_per_variation(settings, model):
     assert {t.strips[0].frame_start for t in tracks} == {START}
     for track in tracks:
         assert_keyed(obj, track.strips[0].action, model.skeleton.names, START, FRAMES)
-    motions = synthesis.generate(model, FRAMES, count=3, seed=SEED)[0]
+    motions = synthesis.generate(model, FRAMES, fps=SCENE_FPS, count=3, seed=SEED)[0]
     assert_plays(obj, motions[0], START)
 
 
@@ -423,7 +457,7 @@ def test_nla_mode_pushes_down_what_played_before(settings, model):
     assert bpy.ops.ganim.generate_motion() == {"FINISHED"}
     tracks = list(obj.animation_data.nla_tracks)
     assert [(t.strips[0].action == old, t.mute) for t in tracks] == [(True, True), (False, False)]
-    assert_plays(obj, synthesis.generate(model, FRAMES, seed=SEED + 1)[0][0], START)
+    assert_plays(obj, synthesis.generate(model, FRAMES, fps=SCENE_FPS, seed=SEED + 1)[0][0], START)
 
 
 def test_replace_swaps_the_active_actions_keys(settings, model):
@@ -437,7 +471,7 @@ def test_replace_swaps_the_active_actions_keys(settings, model):
     assert bpy.ops.ganim.generate_motion() == {"FINISHED"}
     assert list(bpy.data.actions.keys()) == ["Clip"]
     assert obj.animation_data.action.name == "Clip" and other.animation_data.action.name == "Clip"
-    assert_plays(obj, synthesis.generate(model, FRAMES, seed=SEED + 5)[0][0], START)
+    assert_plays(obj, synthesis.generate(model, FRAMES, fps=SCENE_FPS, seed=SEED + 5)[0][0], START)
 
 
 def test_overwrite_replaces_a_named_action_only_when_asked(settings, model):
@@ -452,7 +486,7 @@ def test_overwrite_replaces_a_named_action_only_when_asked(settings, model):
     assert bpy.ops.ganim.generate_motion() == {"FINISHED"}
     assert list(bpy.data.actions.keys()) == ["Taken"]
     assert obj.animation_data.action.name == "Taken"
-    assert_plays(obj, synthesis.generate(model, FRAMES, seed=SEED)[0][0], START)
+    assert_plays(obj, synthesis.generate(model, FRAMES, fps=SCENE_FPS, seed=SEED)[0][0], START)
 
 
 def test_generate_is_one_undo_step(settings):

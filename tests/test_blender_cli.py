@@ -23,6 +23,7 @@ from blender_ganim.core import bvh, model_file, synthesis  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 30
 SEED = 3
+SCENE_FPS = 24          # Blender's factory scene; the model's clips are made at 30 and resampled to it
 
 pytestmark = pytest.mark.blender
 
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.blender
 @pytest.fixture(autouse=True)
 def clean_scene():
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    assert generate.scene_fps(bpy.context.scene) == SCENE_FPS
 
 
 def run_cli(*args, cwd=REPO):
@@ -76,13 +78,14 @@ def test_generate_writes_blend_and_bvh(tmp_path, model):
                    "--label", "style=elderly", "--seed", SEED, "--start-frame", 1, "--set-frame-range",
                    "--out", out, "--bvh-dir", bvh_dir)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "generated 2 clips of 30 frames" in done.stdout and str(out) in done.stdout
+    assert f"generated 2 clips of 30 frames at {SCENE_FPS} fps (made at 30, resampled)" in done.stdout
+    assert str(out) in done.stdout
     files = sorted(bvh_dir.glob("*.bvh"))
     assert len(files) == 2 and all(f.name.startswith("Rig_elderly_") for f in files)
 
-    expected = synthesis.generate(model, FRAMES, count=2, labels={"style": "elderly"}, seed=SEED)[0]
+    expected = synthesis.generate(model, FRAMES, count=2, labels={"style": "elderly"}, seed=SEED, fps=SCENE_FPS)[0]
     clips = [bvh.read(f) for f in files]
-    assert {c.frames for c in clips} == {FRAMES}
+    assert {c.frames for c in clips} == {FRAMES} and {c.fps for c in clips} == {SCENE_FPS}
     assert all(c.skeleton.names == model.skeleton.names for c in clips)
 
     bpy.ops.wm.open_mainfile(filepath=str(out))
@@ -106,8 +109,10 @@ def test_generate_into_an_existing_scene_as_nla_strips(tmp_path, model):
     bpy.ops.wm.save_as_mainfile(filepath=str(scene))
     out = tmp_path / "nla.blend"
     done = run_cli("generate", "--scene", scene, "--armature", "Hero", "--count", 3, "--frames", FRAMES,
-                   "--seed", SEED, "--start-frame", 10, "--target", "nla", "--temperature", 1.2, "--out", out)
+                   "--seed", SEED, "--start-frame", 10, "--target", "nla", "--temperature", 1.2, "--model-rate",
+                   "--out", out)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert f"at 30 fps as NLA strips" in done.stdout and "plays slower than made" in done.stdout
     bpy.ops.wm.open_mainfile(filepath=str(out))
     obj = bpy.data.objects["Hero"]
     tracks = obj.animation_data.nla_tracks
@@ -146,7 +151,7 @@ def test_headless_editing_writes_new_actions_and_saves(tmp_path, model):
              (["regenerate", "--start", 10, "--end", 40], "regenerated frames 10-40", 120),
              (["keyframes", "--start", 1, "--end", 60, "--at", "1,30,60"], "generated through 3 key poses", 60),
              (["restyle", "--label", "style=elderly", "--drafts", 1], "restyled", 60),
-             (["follow-path", "--curve", "Path", "--speed", 1.5], "followed curve Path", 61)]
+             (["follow-path", "--curve", "Path", "--speed", 1.5], "followed curve Path", 49)]  # 61 at 30 fps
     for i, (argv, words, frames) in enumerate(steps, start=1):
         out = tmp_path / f"{i}.blend"
         done = run_cli(argv[0], "--scene", scene, "--armature", "Rig", *argv[1:], "--seed", SEED, "--out", out,

@@ -139,3 +139,20 @@ def test_sampling_shows_records_and_refuses(default_model, tmp_path):
         r = ganim("sampling", *args)
         assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
     assert not (tmp_path / "x.ganim").exists()
+
+
+def test_sample_and_edit_at_another_frame_rate(sample_dir, default_model, tmp_path):
+    """`ganim sample --fps 24` writes 24 fps clips; a 60 fps clip is edited in its own frames."""
+    r = ganim("sample", default_model, "--out", tmp_path / "s", "--frames", 48, "--fps", 24, "--seed", 3)
+    assert r.returncode == 0 and "1 clips of 48 frames at 24 fps" in r.stdout, r.stdout + r.stderr
+    clip = bvh.read(tmp_path / "s" / "sample_000.bvh")
+    assert (clip.frames, clip.fps) == (48, 24)
+
+    fast = tmp_path / "walk60.bvh"
+    assert ganim("convert", sample_dir / "dataset-2_walk_normal_004.bvh", fast, "--fps", 60).returncode == 0
+    r = ganim("inbetween", default_model, fast, "--frames", "100:140", "--out", tmp_path / "x.bvh", "--seed", 1)
+    assert r.returncode == 0, r.stderr
+    before, after = bvh.read(fast), bvh.read(tmp_path / "x.bvh")
+    assert (after.frames, after.fps) == (before.frames, 60)
+    moved = np.abs(after.global_positions() - before.global_positions()).max(axis=(1, 2))
+    assert moved[:100].max() < 1e-3 and moved[140:].max() < 1e-3 and moved[105:135].min() > 1e-3  # cm

@@ -91,3 +91,13 @@ def test_walk_has_alternating_foot_contacts(walk_clip):
     assert 0.2 < c.mean() < 0.9
     left, right = c[:, 1], c[:, 3]
     assert np.mean((left == 0) & (right == 0)) < 0.2  # walking: rarely both feet in the air
+
+
+def test_resample_to_a_frame_count_holds_the_last_frame(walk_clip):
+    clip = walk_clip.slice(0, 31)                                        # 1 s at 30 fps
+    film = clip.resample(24, frames=27)                                  # 25 frames fit, then the end held
+    assert (film.frames, film.fps) == (27, 24.0)
+    np.testing.assert_allclose(film.global_positions()[[0, 24]], clip.global_positions()[[0, 30]], atol=1e-9)
+    np.testing.assert_allclose(film.global_positions()[25:], clip.global_positions()[[30, 30]], atol=1e-9)
+    half = clip.sample_at([0.5])
+    assert half.fps == clip.fps and half.frames == 1

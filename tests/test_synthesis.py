@@ -452,3 +452,79 @@ def test_inbetween_to_a_single_target_frame_keeps_the_pace(model, run_clip):
     err = np.linalg.norm(out.global_positions()[:, r] - clip.global_positions()[:, r], axis=-1)
     cm = err * model.header["features"]["meters_per_unit"] * 100
     assert cm[15] < 1e-6 and cm.max() < 8.0, cm.round(1)
+
+
+# ------------------------------------------------------------------ clips at another frame rate
+#
+# The network runs at the model's rate (30 fps); a 24 fps scene or 60 fps capture is resampled
+# to it and back. Frame numbers are the clip's own, and what an edit keeps is kept exactly.
+
+def test_generate_at_another_rate_is_the_same_motion_resampled(model):
+    fast, _ = synthesis.generate(model, 61, seed=8)                       # 2 s at 30 fps
+    film, _ = synthesis.generate(model, 49, seed=8, fps=24)               # 2 s at 24 fps
+    assert (film[0].frames, film[0].fps) == (49, 24.0)
+    assert synthesis.model_frames(model, 49, 24) == 61
+    np.testing.assert_allclose(film[0].global_positions()[::4], fast[0].global_positions()[::5], atol=1e-6)
+    with pytest.raises(synthesis.SynthesisError, match="frame rate must be positive"):
+        synthesis.generate(model, 49, fps=-24)
+
+
+@pytest.mark.parametrize("fps", [24, 60])
+def test_edits_at_another_rate_keep_the_clips_frames_and_rate(model, walk, fps):
+    clip = walk.slice(0, 120).resample(fps)
+    T, g = clip.frames, clip.global_positions()
+    start, end = T // 3, T // 3 + int(0.8 * fps)
+    out = synthesis.inbetween(model, clip, start, end, seed=1)
+    assert (out.frames, out.fps) == (T, fps)
+    moved = np.abs(out.global_positions() - g).max(axis=(1, 2))
+    assert moved[:start].max() == 0 and moved[end:].max() == 0         # the rest exactly as it was
+    assert moved[start + 2:end - 2].min() > 0                          # ... and the range itself generated
+    if fps == 24:   # (at 60 fps the generated frames are lerped 30 fps ones: seams at 1.5x, at the edge)
+        kept = np.ones(T, dtype=bool)
+        kept[start:end] = False
+        assert synthesis.seam_ratio(out, kept) <= 1.5
+
+    keys = [0, T // 4, T // 2, T - 1]
+    guided = synthesis.keyframe_guided(model, clip, keys, seed=2)
+    assert (guided.frames, guided.fps) == (T, fps)
+    np.testing.assert_array_equal(guided.global_positions()[keys], g[keys])
+
+    restyled = synthesis.restyle(model, clip, {"style": "elderly"}, seed=3)
+    assert (restyled.frames, restyled.fps) == (T, fps)
+    path = restyled.global_positions()[:, 1, [0, 2]] - g[:, 1, [0, 2]]  # Hips over the ground, cm
+    assert np.abs(path).max() < 1.0                                      # kept, to within the resampling
+
+
+def test_a_transition_at_another_rate_keeps_a_and_b(model, walk, run_clip):
+    a, b = walk.slice(0, 96).resample(24), run_clip.resample(24)
+    out = synthesis.transition(model, a, b, 12, seed=2)
+    assert (out.frames, out.fps) == (a.frames + 12 + b.frames, 24.0)
+    np.testing.assert_allclose(out.global_positions()[:a.frames - 1], a.global_positions()[:-1], atol=1e-9)
+    tail = out.rotations[a.frames + 12:, 2:]                            # B's body, below the moved root
+    np.testing.assert_allclose(np.degrees(rot.quat_angle(tail, b.rotations[:, 2:])), 0.0, atol=1e-4)
+    kept = np.ones(out.frames, dtype=bool)
+    kept[a.frames - 1:a.frames + 12] = False
+    assert synthesis.seam_ratio(out, kept) <= 1.5
+    mixed = synthesis.transition(model, a, run_clip, 12, seed=2)       # B at 30 fps: played at A's rate
+    assert (mixed.frames, mixed.fps) == (out.frames, 24.0)
+
+
+def test_limits_at_another_rate_are_counted_in_its_frames(model, walk):
+    limit, film = synthesis.max_transition(model), synthesis.max_transition(model, 24)
+    assert film == (limit - 2) * 24 // 30
+    clip = walk.resample(24)
+    synthesis.transition(model, clip.slice(0, 40), clip.slice(40, 80), film, seed=1)   # fits
+    with pytest.raises(synthesis.SynthesisError, match=f"at most {film} frames at 24 fps"):
+        synthesis.transition(model, clip, clip, film + 1)
+    with pytest.raises(synthesis.SynthesisError, match=f"at most {film} at 24 fps"):
+        synthesis.inbetween(model, clip, 0, film + 1)
+    raise_up = {"content": "raise-up-both-hands"}
+    assert synthesis.typical_frames(model, raise_up, 24) == round(synthesis.typical_frames(model, raise_up) * 0.8)
+
+
+def test_follow_path_at_another_rate(model):
+    xz = np.stack([np.linspace(0, 300, 151), np.zeros(151)], -1)         # 3 m in 5 s at 30 fps
+    out = synthesis.follow_path(model, xz, seed=5, fps=24)
+    assert (out.frames, out.fps) == (121, 24.0)
+    np.testing.assert_allclose(out.global_positions()[:, 1, 0], np.linspace(0, 300, 121), atol=1e-6)
+    assert synthesis.follow_path(model, xz, seed=5, fps=24, frames=100).frames == 100

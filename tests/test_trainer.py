@@ -204,7 +204,8 @@ def test_existing_run_needs_resume(tiny_run, sample_dir, cache, capsys):
                                            (["--mismatch-weight", "1"], "mismatch_weight"),
                                            (["--joint-labels"], "joint_labels"),
                                            (["--foot-fast", "2"], "foot_fast"),
-                                           (["--diversity-space", "joints"], "diversity_space")])
+                                           (["--diversity-space", "joints"], "diversity_space"),
+                                           (["--fps", "24"], "fps")])
 def test_resume_with_other_configuration_is_refused(tiny_run, sample_dir, cache, tmp_path, capsys, change, named):
     run = tmp_path / "copy"
     shutil.copytree(tiny_run, run)
@@ -350,6 +351,26 @@ def test_short_clips_are_skipped_with_a_count(sample_dir, tmp_path, capsys):
                    "--cache", tmp_path / "c", "--ckpt-every", 2, *SMALL) == 0
     err = capsys.readouterr().err
     assert "skipped 1 clip(s) shorter than the 48-frame window" in err and "tiny_clip.bvh" in err
+
+
+def test_high_frame_rate_capture_trains_at_the_rate_asked_for(sample_dir, tmp_path, capsys):
+    """120 fps capture trains at its own rate with a note on what --fps would buy; with --fps 30 every
+    take is resampled and the model is made at 30 fps; --init refuses a model made at another rate."""
+    data = tmp_path / "fast"
+    data.mkdir()
+    for f in sorted(sample_dir.glob("*.bvh"))[:2]:
+        bvh.write(data / f.name, bvh.read(f).resample(120))
+    common = ["--steps", 2, "--ckpt-every", 2, "--condition", "none", "--cache", tmp_path / "c", *SMALL]
+    assert run_cli("train", data, "--out", tmp_path / "own", *common) == 0
+    err = capsys.readouterr().err
+    assert "the data plays at 120 fps, so a 48-frame window spans 0.40 s; --fps 30" in err
+    assert model_file.load(tmp_path / "own" / "model.ganim").header["fps"] == 120
+    assert run_cli("train", data, "--out", tmp_path / "slow", "--fps", 30, *common) == 0
+    assert "the data plays at" not in capsys.readouterr().err
+    assert model_file.load(tmp_path / "slow" / "model.ganim").header["fps"] == 30
+    assert run_cli("train", data, "--out", tmp_path / "ft", "--init", tmp_path / "own" / "model.ganim",
+                   "--fps", 30, *common) == 2
+    assert "the model was made at 120 fps and the data plays at 30; pass --fps 120" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -28,6 +28,10 @@ def add_parsers(sub):
     s.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint")
     s.add_argument("--batch", type=int, help="batch size over all processes (default 32)")
     s.add_argument("--window", type=int, help="training window in frames (default 64)")
+    s.add_argument("--fps", type=float,
+                   help="resample every take to this frame rate (default: the first file's). Capture at 120 fps "
+                        "makes a 64-frame window half a second and training 4x slower per second of motion; 30 "
+                        "suits most character motion, and the add-on resamples to any scene's rate")
     s.add_argument("--window-max", type=int, metavar="FRAMES",
                    help="train on windows of mixed length: each batch draws its length from --window to this, "
                         "in steps of 4 frames, so the generator also learns the middle of clips longer than "
@@ -150,7 +154,10 @@ def add_parsers(sub):
     s.add_argument("model", help=".ganim model file")
     s.add_argument("--out", required=True, metavar="DIR")
     s.add_argument("--count", type=int, default=1)
-    s.add_argument("--frames", type=int, default=120)
+    s.add_argument("--frames", type=int, default=120, help="frames per clip, at --fps (default 120)")
+    s.add_argument("--fps", type=float, default=None,
+                   help="frame rate of the clips (default: the model's); the model runs at its own rate and "
+                        "the clips are resampled, so they last FRAMES / FPS seconds")
     s.add_argument("--label", action="append", metavar="NAME=VALUE", help="e.g. style=elderly (repeatable)")
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--temperature", type=float, default=None, help=synthesis.TEMPERATURE_HELP)
@@ -211,7 +218,7 @@ def cmd_train(args):
                      diversity_space=args.diversity_space,
                      nearest_draw=args.nearest_draw, nearest_of=args.nearest_of, balance_labels=args.balance_labels,
                      foot_weight=args.foot_weight, foot_fast=args.foot_fast, energy_weight=args.energy_weight,
-                     mismatch_weight=args.mismatch_weight, joint_labels=args.joint_labels)
+                     mismatch_weight=args.mismatch_weight, joint_labels=args.joint_labels, fps=args.fps)
     if args.no_mirror:
         overrides["mirror"] = False
     try:
@@ -236,7 +243,7 @@ def cmd_fit_labels(args):
     try:
         ds = data_mod.load_dataset(args.data, labels_csv=args.labels, condition=tuple(model.labels),
                                    window=int(training.get("window") or 64), cache_dir=args.cache,
-                                   log=lambda m: print(m, file=sys.stderr))
+                                   log=lambda m: print(m, file=sys.stderr), fps=float(model.header["fps"]))
     except data_mod.DataError as e:
         raise UserError(str(e)) from None
     if not ds.skeleton.same_topology(model.skeleton):
@@ -265,10 +272,11 @@ def cmd_sample(args):
     try:
         wanted = parse_label_args(args.label)
         motions, labels = synthesis.generate(model, args.frames, count=args.count, labels=wanted, seed=args.seed,
-                                             name="sample", clean_feet=not args.raw, temperature=args.temperature)
+                                             name="sample", clean_feet=not args.raw, temperature=args.temperature,
+                                             fps=args.fps)
     except synthesis.SynthesisError as e:
         raise UserError(str(e)) from None
-    for note in synthesis.label_notes(model, wanted, args.frames):
+    for note in synthesis.label_notes(model, wanted, args.frames, args.fps):
         print(f"note: {note}", file=sys.stderr)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -284,7 +292,8 @@ def cmd_sample(args):
         from .plots import draw_contact_sheet
         draw_contact_sheet(motions[:8], out / "preview.png",
                            titles=[" ".join(lab.values()) for lab in labels[:8]])
-    print(f"wrote {len(motions)} clips of {args.frames} frames to {out}/ (labels in {out / 'labels.csv'})")
+    print(f"wrote {len(motions)} clips of {args.frames} frames at {motions[0].fps:g} fps to {out}/ "
+          f"(labels in {out / 'labels.csv'})")
 
 
 def cmd_preview(args):

@@ -149,14 +149,14 @@ def _swap_side(value):
     return re.sub(r"(?i)left|right", swap, value)
 
 
-def _cache_key(inputs, labels_csv, condition, window, mirror):
+def _cache_key(inputs, labels_csv, condition, window, mirror, fps=None):
     """Names, sizes and times of everything read, from file stats alone.
 
     An archive counts as one file: listing a .tar.xz means decompressing all of it,
     which would cost a cache hit as much time as the parse it saves.
     """
     h = hashlib.sha256()
-    h.update(json.dumps([CACHE_VERSION, list(condition), window, mirror]).encode())
+    h.update(json.dumps([CACHE_VERSION, list(condition), window, mirror] + ([float(fps)] if fps else [])).encode())
     files = [Path(labels_csv)] if labels_csv else []
     for item in inputs:
         p = Path(item)
@@ -179,12 +179,15 @@ def default_cache_dir():
 
 
 def load_dataset(inputs, labels_csv=None, condition=("style", "content"), window=64, mirror=True,
-                 cache_dir=None, log=print, progress=None):
-    """Build (or load from cache) the feature clips of a training set."""
+                 cache_dir=None, log=print, progress=None, fps=None):
+    """Build (or load from cache) the feature clips of a training set, every take at ``fps``
+    (default: the first file's frame rate)."""
     condition = tuple(c for c in condition if c)
+    if fps is not None and not (np.isfinite(fps) and fps > 0):
+        raise DataError(f"--fps {fps}: give a positive frame rate")
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     try:
-        cache_file = cache_dir / f"dataset-{_cache_key(inputs, labels_csv, condition, window, mirror)}.npz"
+        cache_file = cache_dir / f"dataset-{_cache_key(inputs, labels_csv, condition, window, mirror, fps)}.npz"
     except OSError:
         cache_file = None  # a missing input: find_sources below says which
     if cache_file is not None and cache_file.is_file():
@@ -218,7 +221,7 @@ def load_dataset(inputs, labels_csv=None, condition=("style", "content"), window
                 raise DataError(f"label column {c!r} is missing or empty for {', '.join(sorted(absent)[:5])}")
 
 
-    skeleton = spec = fps = None
+    skeleton = spec = None
     mframes = None
     clips, names, short = [], [], []
     labels = {c: [] for c in condition}
@@ -227,8 +230,8 @@ def load_dataset(inputs, labels_csv=None, condition=("style", "content"), window
         iterator = progress(iterator, total=len(sources))
     for src, m in iterator:
         if skeleton is None:
-            skeleton, fps, spec = m.skeleton, m.fps, features.spec_for(m.skeleton)
-            first = src.name
+            skeleton, spec = m.skeleton, features.spec_for(m.skeleton)
+            fps, first = float(fps or m.fps), src.name
         elif not same_skeleton(skeleton, m.skeleton):
             raise DataError(f"{src.name} has a different skeleton from {first} "
                             "(joint names, hierarchy or bone lengths differ); train one skeleton per model")

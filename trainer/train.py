@@ -42,13 +42,16 @@ class TrainError(RuntimeError):
     pass
 
 
+HIGH_FPS = 60  # above this, say that --fps would train on longer stretches of motion, faster
+
+
 DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, free_length=None, init=None, d_warmup=0,
                 lr_g=2e-4, lr_d=None, r1=2.0, r1_every=4,
                 rec_weight=10.0, gap_weight=5.0, ema=0.999, hidden=128, ckpt_every=500, snapshot_every=0,
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, select_fraction=0.0, free_prob=0.5, traj_prob=0.3, d_norm="none",
                 d_fk=True, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, d_wide=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True, diversity_space="features",
                 nearest_draw=0.0, nearest_of=2, balance_labels=False, foot_weight=0.0, foot_fast=foot_slide.FAST_M_S,
-                energy_weight=0.0, mismatch_weight=0.0, joint_labels=False)
+                energy_weight=0.0, mismatch_weight=0.0, joint_labels=False, fps=None)
 
 
 # What a checkpoint written before a fingerprint key existed was trained with: the key's default,
@@ -56,7 +59,7 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, free_length=N
 OLDER_RUNS = {**{k: DEFAULTS[k] for k in ("d_fk_vel_scale", "d_time_std", "d_batch_std", "d_wide", "window_max",
                                           "free_length", "init", "label_weight", "balance_labels", "select_fraction",
                                           "foot_weight", "foot_fast", "energy_weight", "mismatch_weight",
-                                          "joint_labels", "diversity_space")},
+                                          "joint_labels", "diversity_space", "fps")},
               "d_fk": False}
 
 
@@ -83,7 +86,7 @@ def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
     keys = ("window", "window_max", "free_length", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_fk_vel_scale", "d_time_std", "d_batch_std", "d_wide",
             "label_weight", "balance_labels", "select_fraction", "foot_weight", "foot_fast", "energy_weight",
-            "mismatch_weight", "joint_labels", "diversity_space")
+            "mismatch_weight", "joint_labels", "diversity_space", "fps")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
     body["vocab"] = ds.vocab
@@ -235,6 +238,9 @@ def load_base_model(path, ds, hidden_given=None):
                       if (h.get("labels") or {}).get(k) != ds.vocab.get(k))
         raise TrainError(f"--init {path}: the model's labels differ from the data's ({', '.join(diff)}); "
                          "fine-tuning keeps the label set")
+    if abs(float(h["fps"]) - ds.fps) > 1e-3:
+        raise TrainError(f"--init {path}: the model was made at {h['fps']:g} fps and the data plays at {ds.fps:g}; "
+                         f"pass --fps {h['fps']:g}")
     if hidden_given is not None and hidden_given != h["arch"]["hidden"]:
         raise TrainError(f"--init {path}: the model is {h['arch']['hidden']} wide, not --hidden {hidden_given}")
     return base
@@ -320,7 +326,10 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     ds = data_mod.load_dataset(data_dirs, labels_csv=labels_csv, condition=tuple(condition),
                                window=cfg["window"], mirror=cfg["mirror"], cache_dir=cache_dir,
                                log=log if main_proc else (lambda *a: None),
-                               progress=_progress_fn(progress and main_proc, "reading BVH"))
+                               progress=_progress_fn(progress and main_proc, "reading BVH"), fps=cfg["fps"])
+    if ds.fps > HIGH_FPS and cfg["fps"] is None and main_proc:
+        log(f"note: the data plays at {ds.fps:g} fps, so a {cfg['window']}-frame window spans "
+            f"{cfg['window'] / ds.fps:.2f} s; --fps 30 trains on {cfg['window'] / 30:.2f} s windows, faster")
     takes = {n.split("#")[0] for n in ds.names}  # mirrored copies follow their take
     held = data_mod.split_takes(ds, cfg["val_fraction"], seed=cfg["split_seed"])
     base = None

@@ -19,6 +19,8 @@ from ..core import bvh, synthesis
 from . import edit, generate
 
 PROG = "ganim"
+MODEL_RATE_HELP = ("key one frame per model frame (default: resampled to the scene's frame rate, --frames "
+                   "being scene frames, so the motion plays at the speed it was made at)")
 
 
 class UsageError(Exception):
@@ -61,6 +63,7 @@ def build_parser():
     g.add_argument("--action-name", metavar="NAME", help="action name (default: armature + labels + number)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing action of that name")
     g.add_argument("--set-frame-range", action="store_true", help="set the scene's frame range to the clip")
+    g.add_argument("--model-rate", action="store_true", help=MODEL_RATE_HELP)
     _edit_parsers(sub)
     return parser
 
@@ -117,6 +120,7 @@ def _edit_parsers(sub):
     timing.add_argument("--frames", type=int, metavar="N", help="spread the path over N frames")
     timing.add_argument("--speed", type=float, metavar="M_S", help="walk it at this speed (metres per second)")
     e.add_argument("--start-frame", type=int, default=1, help="frame of the first key (default 1)")
+    e.add_argument("--model-rate", action="store_true", help=MODEL_RATE_HELP)
 
 
 def run(argv):
@@ -148,7 +152,7 @@ def cmd_generate(args):
         obj, model, args.frames, count=args.count, labels=dict(args.label), seed=seed,
         start_frame=args.start_frame, target=args.target.upper(), action_name=args.action_name,
         overwrite=args.overwrite, set_frame_range=args.set_frame_range, scene=scene,
-        temperature=args.temperature)
+        temperature=args.temperature, scene_rate=not args.model_rate)
     print(f"{PROG}: {result.summary()} on {obj.name!r} (seed {seed})")
     for action, labels in zip(result.actions, result.labels):
         print(f"{PROG}:   {action.name}: " + ", ".join(f"{k}={v}" for k, v in labels.items()))
@@ -179,7 +183,7 @@ def cmd_edit(args):
         if curve is None:
             raise UsageError(f"the scene has no object named {args.curve!r}")
         result = edit.follow_path(obj, model, curve, frames=args.frames, speed=args.speed,
-                                  start_frame=args.start_frame, **common)
+                                  start_frame=args.start_frame, scene_rate=not args.model_rate, **common)
     print(f"{PROG}: {result.summary()} on {obj.name!r} (seed {seed})")
     _write_bvh(args.bvh_dir, [result.action], [result.motion])
     _save(out)

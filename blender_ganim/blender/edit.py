@@ -6,7 +6,8 @@ another skeleton, empty curves, lengths the model cannot bridge) and raises one 
 ``USER_ERRORS`` before any action is written; writing goes through
 generate.write_clips, so naming, Replace Active and clean-up on failure are the
 same as Generate Motion's.  Frames are scene frames: an action's first frame is
-frame 0 of the Motion read from it.
+frame 0 of the Motion read from it, and an action is edited at the frame rate it was keyed at
+(core.synthesis resamples to the model's rate and back).
 """
 
 from dataclasses import dataclass
@@ -185,8 +186,9 @@ def curve_points(curve, depsgraph=None):
 
 
 def follow_path(obj, model, curve, frames=None, speed=None, start_frame=1, labels=None, seed=None,
-                replace=False, scene=None):
-    """A new clip whose root follows ``curve`` over ``frames`` frames, or at ``speed`` metres per second."""
+                replace=False, scene=None, scene_rate=True):
+    """A new clip whose root follows ``curve`` over ``frames`` frames, or at ``speed`` metres per second.
+    ``scene_rate``: as Generate Motion's (frames are scene frames, the clip keyed at the scene's rate)."""
     rig = generate.check_armature(obj, model)
     if (frames is None) == (speed is None):
         raise EditError("give either a frame count or a speed for the path")
@@ -194,8 +196,11 @@ def follow_path(obj, model, curve, frames=None, speed=None, start_frame=1, label
     inv = np.array(obj.matrix_world.inverted())
     local = world @ inv[:3, :3].T + inv[:3, 3]           # the motion lives in armature space
     path = rig.to_model_units(local)                    # BVH axes: x and z are the ground
-    xz = paths.per_frame(model, path[:, [0, 2]], frames=None if frames is None else int(frames), speed=speed)
-    out = synthesis.follow_path(model, xz, labels=labels, seed=seed)
+    fps = generate.clip_fps(scene or bpy.context.scene, model, scene_rate)
+    xz = paths.per_frame(model, path[:, [0, 2]], speed=speed,
+                         frames=None if frames is None else synthesis.model_frames(model, int(frames), fps))
+    out = synthesis.follow_path(model, xz, labels=labels, seed=seed, fps=fps,
+                                frames=None if frames is None else int(frames))
     out.name = f"{curve.name}_path"
     return _write(rig, out, f"{obj.name}_{curve.name}", start_frame, replace,
                   f"followed curve {curve.name}", scene)

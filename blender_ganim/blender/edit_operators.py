@@ -82,7 +82,7 @@ class GANIM_OT_follow_path(_EditOperator, Operator):
     def run(self, context, s, model):
         timing = dict(speed=s.path_speed) if s.path_timing == "SPEED" else dict(frames=s.path_frames)
         return edit.follow_path(context.active_object, model, s.path_curve, start_frame=s.start_frame,
-                                **timing, **self.common(context, s, model))
+                                scene_rate=s.scene_rate, **timing, **self.common(context, s, model))
 
 
 CLASSES = (GANIM_OT_blend_actions, GANIM_OT_regenerate_range, GANIM_OT_keyframe_guided,

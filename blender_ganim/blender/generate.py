@@ -43,17 +43,22 @@ class Generated:
     labels: list
     target: str
     warnings: list = field(default_factory=list)
+    model_fps: float = 0.0
 
     def summary(self):
         """One line for the status bar and the CLI."""
         frames = self.motions[0].frames if self.motions else 0
+        fps = self.motions[0].fps if self.motions else self.model_fps
+        rate = f" at {fps:g} fps" + (f" (made at {self.model_fps:g}, resampled)" if abs(fps - self.model_fps) > 1e-3
+                                      else "")
         names = ", ".join(a.name for a in self.actions)
         if self.target == "REPLACE":
-            return f"replaced the keys of action {names} with a new {frames}-frame clip"
+            return f"replaced the keys of action {names} with a new {frames}-frame clip{rate}"
         n = len(self.actions)
         what = "as new action" if self.target == "NEW" else "as NLA strip"
         tail = " (the first plays, the others are muted)" if self.target == "NLA" and n > 1 else ""
-        return f"generated {n} clip{'s' * (n != 1)} of {frames} frames {what}{'s' * (n != 1)}: {names}{tail}"
+        return (f"generated {n} clip{'s' * (n != 1)} of {frames} frames{rate} {what}{'s' * (n != 1)}: "
+                f"{names}{tail}")
 
 
 # ------------------------------------------------------------------ models
@@ -170,14 +175,16 @@ def _temp_name(name):
 
 def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_frame=1, target="NEW",
                   action_name=None, overwrite=False, set_frame_range=False, scene=None,
-                  temperature=None):
+                  temperature=None, scene_rate=True):
     """Generate ``count`` clips with ``model`` and write them onto armature ``obj``.
 
     ``target``: "NEW" makes one action per clip and plays the first; "REPLACE" swaps
     the keys of the object's active action for one new clip (same name, same users);
     "NLA" makes one action and one NLA track per clip, the first unmuted. ``temperature``
     scales the noise (lower is more typical of the labels; None: the model's own for each clip's labels,
-    see `ganim sampling`).
+    see `ganim sampling`). ``scene_rate``: resample the clips to the scene's frame rate, so
+    ``frames`` are scene frames and the motion plays at the speed it was made at; False keys one
+    frame per model frame (the motion then plays slower or faster in a scene at another rate).
     Returns a :class:`Generated`; raises one of ``USER_ERRORS`` before writing anything
     when the request cannot be served.
     """
@@ -190,13 +197,15 @@ def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_fra
         raise GenerateError("replacing the active action takes exactly one clip: set count to 1, "
                             "or write new actions or NLA strips")
     rig = check_armature(obj, model)
+    fps = clip_fps(scene, model, scene_rate)
     motions, chosen = synthesis.generate(model, frames, count=count, labels=labels, seed=seed,
-                                         temperature=temperature)
+                                         temperature=temperature, fps=fps)
     made = write_clips(rig, motions, [label_stem(obj, c) for c in chosen], target=target,
                        action_name=action_name, overwrite=overwrite, start_frame=start_frame,
                        set_frame_range=set_frame_range, scene=scene)
     return Generated(made, motions, chosen, target,
-                     _warnings(scene, model, start_frame, frames, set_frame_range, labels))
+                     _warnings(scene, model, start_frame, frames, set_frame_range, labels, fps),
+                     float(model.header["fps"]))
 
 
 def write_clips(rig, motions, stems, target="NEW", action_name=None, overwrite=False, start_frame=1,
@@ -287,11 +296,21 @@ def _undo(obj, before, made, tracks, scene, frame_range):
     scene.frame_start, scene.frame_end = frame_range
 
 
-def _warnings(scene, model, start_frame, frames, set_frame_range, labels=None):
-    out = synthesis.label_notes(model, labels, frames)  # an active raise; a raise asked for 150 frames
-    fps = scene.render.fps / scene.render.fps_base
-    if abs(fps - float(model.header["fps"])) > 1e-3:
-        out.append(f"the scene plays at {fps:g} fps but the motion was made for {model.header['fps']:g} fps")
+def scene_fps(scene):
+    return scene.render.fps / scene.render.fps_base
+
+
+def clip_fps(scene, model, scene_rate=True):
+    """The frame rate new clips are keyed at: the scene's, or with ``scene_rate`` off the model's."""
+    return scene_fps(scene) if scene_rate else float(model.header["fps"])
+
+
+def _warnings(scene, model, start_frame, frames, set_frame_range, labels, fps):
+    out = synthesis.label_notes(model, labels, frames, fps)  # an active raise; a raise asked for 150 frames
+    if abs(scene_fps(scene) - fps) > 1e-3:
+        out.append(f"the scene plays at {scene_fps(scene):g} fps but the clip is keyed at the model's "
+                   f"{fps:g} fps: it plays {'slower' if scene_fps(scene) < fps else 'faster'} than made "
+                   "(turn on Scene Frame Rate to resample it)")
     end = start_frame + frames - 1
     if not set_frame_range and (start_frame < scene.frame_start or end > scene.frame_end):
         out.append(f"the clip spans frames {start_frame}-{end}, outside the scene range "

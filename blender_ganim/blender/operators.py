@@ -43,7 +43,8 @@ class GANIM_OT_generate_motion(Operator):
                 start_frame=settings.start_frame, target=settings.target,
                 action_name=settings.action_name.strip() or None, overwrite=settings.overwrite,
                 set_frame_range=settings.set_frame_range, scene=context.scene,
-                temperature=None if settings.own_temperature else settings.temperature)
+                temperature=None if settings.own_temperature else settings.temperature,
+                scene_rate=settings.scene_rate)
         except generate.USER_ERRORS as e:
             self.report({"ERROR"}, _message(e))
             return {"CANCELLED"}
@@ -88,7 +89,8 @@ class GANIM_OT_use_label_length(Operator):
         settings, model = context.scene.ganim, _chosen_model(self, context)
         if model is None:
             return {"CANCELLED"}
-        typical = synthesis.typical_frames(model, settings.chosen_labels(model))
+        typical = synthesis.typical_frames(model, settings.chosen_labels(model),
+                                           settings.clip_fps(context.scene, model))
         if typical is None:
             self.report({"ERROR"}, "The model does not say how long these labels' takes run (choose a label, or "
                                    "add the lengths with `ganim fit-labels`)")

@@ -43,7 +43,8 @@ class VIEW3D_PT_ganim(Panel):
             col.label(text="No training take has these labels together", icon="ERROR")
         col = layout.column(align=True)
         col.prop(settings, "frames")
-        typical = synthesis.overlong(model, settings.chosen_labels(model), settings.frames)
+        typical = synthesis.overlong(model, settings.chosen_labels(model), settings.frames,
+                                     settings.clip_fps(context.scene, model))
         if typical:  # e.g. a raise: one motion, repeated when asked for much more
             col.label(text=f"These labels' takes run ~{typical} frames: longer clips may repeat", icon="INFO")
             col.operator(operators.GANIM_OT_use_label_length.bl_idname, text=f"Use {typical} Frames")
@@ -65,6 +66,9 @@ class VIEW3D_PT_ganim(Panel):
             row.prop(settings, "action_name", text="Name")
             row.prop(settings, "overwrite", text="", icon="FILE_REFRESH")
         layout.prop(settings, "set_frame_range")
+        fps, made_at = generate.scene_fps(context.scene), float(model.header["fps"])
+        if abs(fps - made_at) > 1e-3:  # e.g. Blender's default 24 fps, a model made at 30
+            layout.prop(settings, "scene_rate", text=f"Key at Scene's {fps:g} fps (model: {made_at:g})")
 
         ok, message = armature_status(context.active_object, model)
         box = layout.box()

@@ -123,6 +123,10 @@ class GANimSettings(PropertyGroup):
                             description="Replace an existing action that has the chosen name")
     set_frame_range: BoolProperty(name="Set Scene Range", default=True,
                                   description="Set the scene's frame range to the generated clip")
+    scene_rate: BoolProperty(name="Scene Frame Rate", default=True,
+                             description="Key new clips (Generate, Follow Path) at the scene's frame rate, "
+                                         "resampled from the model's, so they play at the speed they were made "
+                                         "at; off: one key per model frame")
 
     # Blend / Edit / Follow Path (edit.py); results are new actions unless edit_replace.
     blend_a: PointerProperty(name="Action A", type=bpy.types.Action, description="The action that plays first")
@@ -170,6 +174,10 @@ class GANimSettings(PropertyGroup):
         if self.edit_use_scene_range:
             return scene.frame_start, scene.frame_end
         return self.edit_start, self.edit_end
+
+    def clip_fps(self, scene, model):
+        """The frame rate Generate and Follow Path key at (see ``scene_rate``)."""
+        return generate.clip_fps(scene, model, self.scene_rate)
 
     def model_path(self):
         """The chosen model file; the shipped default when none (or a vanished one) is chosen."""

@@ -74,21 +74,31 @@ class Motion:
             raise ValueError(f"frame range {start}:{stop} is outside the clip's 0:{self.frames}")
         return self.copy(rotations=self.rotations[start:stop].copy(), positions=self.positions[start:stop].copy())
 
-    def resample(self, fps):
-        """Resample to another frame rate: slerp rotations, lerp translations."""
+    def resample(self, fps, frames=None):
+        """Resample to another frame rate: slerp rotations, lerp translations.
+
+        ``frames``: how many frames to make (default: as many as fit in the clip); past
+        the end the last frame is held.
+        """
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        if abs(fps - self.fps) < 1e-9:
-            return self.copy()
-        count = max(1, int(np.floor((self.frames - 1) * fps / self.fps + 1e-6)) + 1)
-        t = np.arange(count) * self.fps / fps
-        i0 = np.clip(np.floor(t).astype(int), 0, self.frames - 1)
+        if frames is None:
+            if abs(fps - self.fps) < 1e-9:
+                return self.copy()
+            frames = max(1, int(np.floor((self.frames - 1) * fps / self.fps + 1e-6)) + 1)
+        return self.sample_at(np.arange(int(frames)) * self.fps / fps, fps=fps)
+
+    def sample_at(self, times, fps=None):
+        """The motion at fractional frame indices ``times`` (clamped to the clip), played at ``fps``
+        (default: this clip's)."""
+        t = np.clip(np.asarray(times, dtype=np.float64), 0.0, self.frames - 1)
+        i0 = np.floor(t).astype(int)
         i1 = np.minimum(i0 + 1, self.frames - 1)
         w = (t - i0)[:, None]
         q = rot.quat_unroll(self.rotations)
         rotations = rot.quat_slerp(q[i0], q[i1], np.broadcast_to(w, q[i0].shape[:-1]))
         positions = self.positions[i0] * (1 - w[..., None]) + self.positions[i1] * w[..., None]
-        return self.copy(rotations=rotations, positions=positions, fps=float(fps))
+        return self.copy(rotations=rotations, positions=positions, fps=float(fps or self.fps))
 
     def mirror(self, frames=None):
         """Left/right mirror image: reflect world X and swap left and right joints.

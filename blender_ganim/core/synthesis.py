@@ -254,27 +254,27 @@ def for_every_clip(model, settings):
 LENGTH_NOTE_RATIO = 1.3
 
 
-def typical_frames(model, labels):
+def typical_frames(model, labels, fps=None):
     """How long the training takes with the chosen labels ran (the model file's ``label_frames``,
     median per label combination), or None when the file does not say or no label is chosen. With
     some columns left to chance, the median over the matching combinations (a raise is short in
-    every style; a style is long in most contents)."""
+    every style; a style is long in most contents). In frames at ``fps`` (default: the model's)."""
     columns, combos = _label_frames(model)
     chosen = {c: v for c, v in (labels or {}).items() if c in columns}
     matching = [n for values, n in combos if all(chosen.get(c, v) == v for c, v in zip(columns, values))]
-    return int(np.median(matching)) if chosen and matching else None
+    return int(round(np.median(matching) / _rate(model, fps))) if chosen and matching else None
 
 
-def overlong(model, labels, frames):
+def overlong(model, labels, frames, fps=None):
     """:func:`typical_frames` when ``frames`` is well past it (``LENGTH_NOTE_RATIO``), else None."""
-    typical = typical_frames(model, labels)
+    typical = typical_frames(model, labels, fps)
     return typical if typical is not None and frames > LENGTH_NOTE_RATIO * typical else None
 
 
-def length_note(model, labels, frames):
+def length_note(model, labels, frames, fps=None):
     """A one-line note when ``frames`` is well past :func:`typical_frames`, else None: some labels
     name one motion with a length of its own, and asked for more the network repeats it."""
-    typical = overlong(model, labels, frames)
+    typical = overlong(model, labels, frames, fps)
     if typical is None:
         return None
     named = ", ".join(f"{c} {v}" for c, v in labels.items() if v is not None)
@@ -282,10 +282,10 @@ def length_note(model, labels, frames):
             f"motion and read as something else (about {typical} frames keeps it one motion)")
 
 
-def label_notes(model, labels, frames):
-    """What to tell someone asking for ``frames`` frames with ``labels``: labels never seen together
-    (:func:`unseen_note`) and a clip much longer than their takes (:func:`length_note`); [] if nothing."""
-    return [n for n in (unseen_note(model, labels), length_note(model, labels, frames)) if n]
+def label_notes(model, labels, frames, fps=None):
+    """What to tell someone asking for ``frames`` frames (at ``fps``) with ``labels``: labels never seen
+    together (:func:`unseen_note`) and a clip much longer than their takes (:func:`length_note`); [] if nothing."""
+    return [n for n in (unseen_note(model, labels), length_note(model, labels, frames, fps)) if n]
 
 
 def run_generator(model, frames, count=1, labels=None, seed=None, cond=None, away=None, strength=0.0,
@@ -407,25 +407,30 @@ def smooth(f, spec, sigma=SMOOTH_SIGMA):
 
 
 def generate(model, frames, count=1, labels=None, seed=None, start=(0.0, 0.0, 0.0), name="ganim",
-             clean_feet=True, temperature=None):
+             clean_feet=True, temperature=None, fps=None):
     """``count`` new clips of ``frames`` frames; returns (motions, labels per clip).
 
     ``clean_feet`` (default) smooths the network output lightly and locks planted feet;
     False gives the raw network output (what `ganim eval --raw` scores). ``temperature``
     scales the noise: lower is more typical of each label, higher more varied (see TEMPERATURE).
     Left out, it and the clean-up's settings are the model's own for each clip's labels
-    (:func:`sampling_for`); a given temperature is every clip's.
+    (:func:`sampling_for`); a given temperature is every clip's. ``fps``: the clips' frame rate
+    (default: the model's); the network runs at its own rate and the clips are resampled, so
+    ``frames`` frames at ``fps`` last as long as they should.
     """
-    out, ids = run_generator(model, frames, count, labels, seed, temperature=temperature)
+    _check_frames(frames)
+    fps = _clip_fps(model, fps)
+    out, ids = run_generator(model, model_frames(model, frames, fps), count, labels, seed, temperature=temperature)
     feats = denormalise(model, out).astype(np.float64)
-    skeleton, spec, fps = model.skeleton, model.header["features"], model.header["fps"]
+    skeleton, spec = model.skeleton, model.header["features"]
     motions, chosen = [], []
     for i in range(count):
         chosen.append(_clip_labels(model, ids, i))
         own = sampling_for(model, chosen[-1])
         f = smooth(feats[i], spec, own["smooth_sigma"]) if clean_feet else feats[i]
-        m = features.decode(f, spec, skeleton, fps, start=start, name=f"{name}_{i:03d}")
-        motions.append(lock_feet(m, spec, own["lock_strength"]) if clean_feet else m)
+        m = features.decode(f, spec, skeleton, model.header["fps"], start=start, name=f"{name}_{i:03d}")
+        m = lock_feet(m, spec, own["lock_strength"]) if clean_feet else m
+        motions.append(m if _rate(model, fps) == 1.0 else m.resample(fps, frames=frames))
     return motions, chosen
 
 
@@ -449,20 +454,74 @@ def receptive_field(model):
     return 1 + 2 + 4 * sum(cfg["dilations"]) + 2
 
 
-def max_transition(model):
-    """Longest generated stretch that still sees context on both sides."""
-    return receptive_field(model) - 2 * SEAM_FRAMES
+def max_transition(model, fps=None):
+    """Longest generated stretch that still sees context on both sides, in frames at ``fps``
+    (default: the model's rate; at another rate, what still fits once resampled to the model's)."""
+    limit = receptive_field(model) - 2 * SEAM_FRAMES
+    r = _rate(model, fps)
+    return limit if r == 1.0 else int(np.floor((limit - 2) / r))
 
 
-def _check_skeleton(model, motion, what="clip"):
+def _most(model, fps, unit=""):
+    """``at most N`` for messages, with the frame rate when it is not the model's."""
+    at = "" if _rate(model, fps) == 1.0 else f" at {float(fps):g} fps"
+    return f"at most {max_transition(model, fps)}{unit}{at}"
+
+
+# ------------------------------------------------------------- frame rates
+#
+# The network runs at the model's frame rate. A clip at another rate (a 24 fps scene, 60 fps
+# capture) is resampled to it and the result back to the clip's rate: frame numbers are always
+# the clip's own, and the frames an edit keeps are copied back from the clip exactly.
+
+def _clip_fps(model, fps):
+    """``fps``, or the model's rate for None."""
+    _rate(model, fps)  # checks it
+    return float(model.header["fps"]) if fps is None else float(fps)
+
+
+def _rate(model, fps):
+    """Frames at the model's rate per frame at ``fps``: 1.0 for None or the model's own rate."""
+    model_fps = float(model.header["fps"])
+    if fps is None or abs(float(fps) - model_fps) < 1e-3:
+        return 1.0
+    if not (np.isfinite(fps) and fps > 0):
+        raise SynthesisError(f"frame rate must be positive, got {fps!r}")
+    return model_fps / float(fps)
+
+
+def model_frames(model, frames, fps=None):
+    """How many frames at the model's rate span ``frames`` frames at ``fps``."""
+    r = _rate(model, fps)
+    return int(frames) if r == 1.0 else int(np.ceil((int(frames) - 1) * r - 1e-9)) + 1
+
+
+def _back(out, clip, times, kept=None):
+    """``out`` (at the model's rate) sampled at its fractional frames ``times`` as a clip at
+    ``clip``'s rate; the frames ``kept`` (a mask over the result) copied from ``clip`` exactly."""
+    m = out.sample_at(times, fps=clip.fps)
+    if kept is not None:
+        m.rotations[kept] = clip.rotations[kept]
+        m.positions[kept] = clip.positions[kept]
+        m.rotations = rot.quat_unroll(m.rotations)
+    m.name = out.name
+    return m
+
+
+def _check_skeleton(model, motion, what="clip", cover=False):
+    """``motion`` at the model's rate; a SynthesisError unless it uses the model's skeleton.
+    ``cover``: resampled to as many frames as reach past its last one (the last pose held), so
+    every frame of the clip lies within the result."""
     sk = model.skeleton
     if not motion.skeleton.same_topology(sk):
         missing = [n for n in sk.names if n not in motion.skeleton.names]
         detail = f"missing {', '.join(missing[:5])}" if missing else "different hierarchy"
         raise SynthesisError(f"the {what} {motion.name or ''} does not use the model's skeleton ({detail}); "
                              "retarget it first".replace("  ", " "))
-    fps = model.header["fps"]
-    return motion if abs(motion.fps - fps) < 1e-3 else motion.resample(fps)
+    if _rate(model, motion.fps) == 1.0:
+        return motion
+    frames = model_frames(model, motion.frames, motion.fps) if cover else None
+    return motion.resample(model.header["fps"], frames=frames)
 
 
 def _normalise(model, x):
@@ -701,13 +760,25 @@ def _finish(model, f, start, kept, name, reference=None):
 
 def inbetween(model, motion, start, end, labels=None, seed=None):
     """Regenerate frames [start, end) of a clip, keeping the rest exactly."""
-    motion = _check_skeleton(model, motion)
+    clip = _check_skeleton(model, motion, cover=True)
     T = motion.frames
     if not (0 <= start < end <= T):
         raise SynthesisError(f"frame range {start}:{end} is empty or outside the clip (0:{T})")
-    if end - start > max_transition(model):
+    if end - start > max_transition(model, motion.fps):
         raise SynthesisError(f"{end - start} frames is longer than this model can regenerate at once "
-                             f"(at most {max_transition(model)})")
+                             f"({_most(model, motion.fps)})")
+    r = _rate(model, motion.fps)
+    if r == 1.0:
+        return _inbetween(model, clip, start, end, labels, seed)
+    # the model's frames whose neighbours span clip frames start..end-1
+    s, e = int(np.floor(start * r + 1e-9)), min(int(np.ceil((end - 1) * r - 1e-9)) + 1, clip.frames)
+    kept = np.ones(T, dtype=bool)
+    kept[start:end] = False
+    return _back(_inbetween(model, clip, s, e, labels, seed), motion, np.arange(T) * r, kept)
+
+
+def _inbetween(model, motion, start, end, labels, seed):
+    T = motion.frames
     spec = model.header["features"]
     known = features.encode(motion, spec)
     kept = np.ones(T, dtype=bool)
@@ -721,14 +792,40 @@ def inbetween(model, motion, start, end, labels=None, seed=None):
 
 
 def transition(model, a, b, frames, labels=None, seed=None):
-    """Clip A, ``frames`` generated frames, then clip B moved to continue A's position and facing."""
-    a = _check_skeleton(model, a, "first clip")
-    b = _check_skeleton(model, b, "second clip")
+    """Clip A, ``frames`` generated frames, then clip B moved to continue A's position and facing.
+
+    The result plays at A's frame rate (``frames`` counts A's frames); B is resampled to it.
+    """
+    a2 = _check_skeleton(model, a, "first clip")
+    b2 = _check_skeleton(model, b, "second clip")
     if frames < 1:
         raise SynthesisError("a transition needs at least 1 frame")
-    if frames > max_transition(model):
+    r = _rate(model, a.fps)
+    # at the model's rate the gap runs from A's last frame to where B starts at A's rate
+    gap = frames if r == 1.0 else max(1, int(round((a.frames + frames) * r)) - a2.frames)
+    if frames > max_transition(model, a.fps) or gap > max_transition(model):
         raise SynthesisError(f"a {frames}-frame transition is longer than this model can generate between two "
-                             f"clips (at most {max_transition(model)} frames)")
+                             f"clips ({_most(model, a.fps, ' frames')})")
+    out = _transition(model, a2, b2, gap, labels, seed)
+    if r == 1.0:
+        return out
+    b_start = a2.frames + gap                      # B's first frame, at the model's rate
+    b = b if abs(b.fps - a.fps) < 1e-3 else b.resample(a.fps)
+    total = a.frames + frames + b.frames
+    times = np.interp(np.arange(total), [0, a.frames - 1, a.frames + frames], [0, (a.frames - 1) * r, b_start])
+    m = _back(out, a, times)
+    m.rotations[:a.frames - 1] = a.rotations[:-1]  # A but its last frame, as at the model's rate
+    m.positions[:a.frames - 1] = a.positions[:-1]
+    spec = model.header["features"]                # B itself, placed where the transition put it
+    placed = features.decode(features.encode(b, spec), spec, model.skeleton, a.fps,
+                             start=features.start_of(m.slice(a.frames + frames), spec))
+    m.rotations[a.frames + frames:] = placed.rotations
+    m.positions[a.frames + frames:] = placed.positions
+    m.rotations = rot.quat_unroll(m.rotations)
+    return m
+
+
+def _transition(model, a, b, frames, labels, seed):
     spec = model.header["features"]
     fa, fb = features.encode(a, spec), features.encode(b, spec)
     known = np.concatenate([fa, np.zeros((frames, fa.shape[1])), fb])
@@ -753,7 +850,7 @@ def parse_frames(text):
 
 def keyframe_guided(model, keys, key_frames, labels=None, seed=None):
     """A clip through the poses of ``keys`` at ``key_frames`` (root included), generated in between."""
-    keys = _check_skeleton(model, keys, "key clip")
+    clip = _check_skeleton(model, keys, "key clip", cover=True)
     T = keys.frames
     key_frames = sorted({int(k) for k in key_frames})
     if not key_frames:
@@ -761,9 +858,20 @@ def keyframe_guided(model, keys, key_frames, labels=None, seed=None):
     if key_frames[0] < 0 or key_frames[-1] >= T:
         raise SynthesisError(f"key frames must lie inside the clip (0:{T}), got {key_frames}")
     gaps = np.diff([0] + key_frames + [T - 1])
-    if gaps.max() > max_transition(model):
+    if gaps.max() > max_transition(model, keys.fps):
         raise SynthesisError(f"keys {gaps.max()} frames apart are further than this model bridges "
-                             f"(at most {max_transition(model)})")
+                             f"({_most(model, keys.fps)})")
+    r = _rate(model, keys.fps)
+    if r == 1.0:
+        return _keyframe_guided(model, clip, key_frames, labels, seed)
+    at_model_rate = sorted({min(int(round(k * r)), clip.frames - 1) for k in key_frames})
+    kept = np.zeros(T, dtype=bool)
+    kept[key_frames] = True
+    return _back(_keyframe_guided(model, clip, at_model_rate, labels, seed), keys, np.arange(T) * r, kept)
+
+
+def _keyframe_guided(model, keys, key_frames, labels, seed):
+    T = keys.frames
     spec = model.header["features"]
     known = features.encode(keys, spec)
     kept = np.zeros(T, dtype=bool)
@@ -790,12 +898,20 @@ def restyle(model, motion, labels, seed=None, strength=STYLE_STRENGTH, drafts=RE
     real ceiling) and no better with 8 (0.78x both), so drafts keep the trained noise.
     ``height``: move the root's height to the new style's level and bounce (see
     :func:`_restyled_height`); False keeps it exactly. The path over the ground is kept either way.
+    At another frame rate than the model's the clip is resampled there and back, so the path
+    is kept to within that resampling.
     """
-    motion = _check_skeleton(model, motion)
+    clip = _check_skeleton(model, motion, cover=True)
     if not (0.0 <= strength <= 3.0):
         raise SynthesisError(f"style strength must be between 0 and 3, got {strength}")
     if not (isinstance(drafts, (int, np.integer)) and 1 <= drafts <= MAX_DRAFTS):
         raise SynthesisError(f"drafts must be a whole number from 1 to {MAX_DRAFTS}, got {drafts}")
+    out = _restyle(model, clip, labels, seed, strength, drafts, temperature, height)
+    r = _rate(model, motion.fps)
+    return out if r == 1.0 else _back(out, motion, np.arange(motion.frames) * r)
+
+
+def _restyle(model, motion, labels, seed, strength, drafts, temperature, height):
     spec = model.header["features"]
     known = features.encode(motion, spec)
     labels = dict(labels or {})
@@ -883,15 +999,24 @@ def path_features(model, xz, height=None):
     return f[:, :C], heading
 
 
-def follow_path(model, xz, labels=None, seed=None, height=None):
-    """A clip whose root follows a ground path (one point per frame, model units)."""
+def follow_path(model, xz, labels=None, seed=None, height=None, fps=None, frames=None):
+    """A clip whose root follows a ground path (one point per frame at the model's rate, model units).
+
+    ``fps``: the clip's frame rate (default: the model's), ``frames``: its length at that rate
+    (default: the path's duration); the clip is resampled to them.
+    """
+    r = _rate(model, fps)
     f_path, heading = path_features(model, xz, height)
     f, _ = _conditioned(model, np.zeros_like(f_path), np.zeros(len(f_path), np.float32), labels, seed,
                         traj=f_path)
     f[:, [7, 8, 9]] = f_path[:, [7, 8, 9]]
     start = (float(xz[0][0]), float(xz[0][1]), float(heading[0]))
-    return features.decode(f, model.header["features"], model.skeleton, model.header["fps"], start=start,
-                           name="path")
+    out = features.decode(f, model.header["features"], model.skeleton, model.header["fps"], start=start,
+                          name="path")
+    if r == 1.0:
+        return out
+    frames = int(np.floor((out.frames - 1) / r + 1e-9)) + 1 if frames is None else frames
+    return out.resample(fps, frames=frames)
 
 
 def crossfade(a, b, frames):
