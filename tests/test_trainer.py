@@ -373,6 +373,24 @@ def test_high_frame_rate_capture_trains_at_the_rate_asked_for(sample_dir, tmp_pa
     assert "the model was made at 120 fps and the data plays at 30; pass --fps 120" in capsys.readouterr().err
 
 
+def test_a_run_that_holds_nothing_out_says_so_and_eval_refuses_it(sample_dir, tmp_path, capsys):
+    """One take per label pair (as in dataset 1): nothing can be held out without losing a pair, so the
+    run says so, and `ganim eval` refuses to pass off takes the model learned from as unseen."""
+    data = tmp_path / "one_each"
+    data.mkdir()
+    takes = ["dataset-2_run_elderly_005.bvh", "dataset-2_walk_normal_004.bvh"]
+    for name in takes:
+        shutil.copy(sample_dir / name, data / name)
+    rows = list(csv.reader(open(sample_dir / "labels.csv")))
+    with open(data / "labels.csv", "w", newline="") as f:
+        csv.writer(f).writerows([rows[0]] + [r for r in rows[1:] if r[0] in takes])
+    assert run_cli("train", data, "--out", tmp_path / "r", "--steps", 2, "--ckpt-every", 2,
+                   "--cache", tmp_path / "c", *SMALL) == 0
+    assert "0 held out" in (err := capsys.readouterr().err) and "no take held out for `ganim eval`" in err
+    assert run_cli("eval", tmp_path / "r" / "model.ganim", "--data", data, "--count", 4) == 2
+    assert "held out no takes when it was trained" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_acceptance_train_50_steps_on_ds2(shared_data, tmp_path, cache):
     out = tmp_path / "x"

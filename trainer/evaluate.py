@@ -212,6 +212,10 @@ def read_generated_dir(folder):
     return [bvh.read(f) for f in files], [table.get(f.name, {}) for f in files]
 
 
+NONE_HELD_OUT = ("--val-fraction 0, or every label combination had a single take, which holding out "
+                 "would have taken out of training")
+
+
 def takes_left_out(model):
     """(held-out takes, selection takes): what the model's run kept out of training, from its header."""
     training = model.header.get("training") or {}
@@ -248,6 +252,10 @@ def run_eval(source, data, count=150, frames=120, seed=0, val_fraction=0.05, log
         if sampling:
             model = synthesis.for_every_clip(model, sampling)
         heldout_names, unused = takes_left_out(model)
+        if not heldout_names and "training" in model.header:  # a split of --data would hold its training takes
+            raise ValueError(f"{source.name} held out no takes when it was trained ({NONE_HELD_OUT}), so any take "
+                             "in --data may be one it learned from: there is nothing it never saw to score it "
+                             "against")
         drawn = synthesis.describe_sampling(model) + ("" if clean_feet else "; scored raw: no low-pass, no foot lock")
         log(f"generating {count} clips of {frames} frames ({drawn}) ...")
         generated, gen_labels = generate_for_eval(model, count, frames, seed, clean_feet,

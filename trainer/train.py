@@ -431,6 +431,10 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         log(f"training on {device} x{world}: {len(train_names)} takes ({train_ds.frames} frames incl. mirrored), "
             f"{len(held)} held out" + (f", {len(selection)} kept for `ganim select`" if selection else "")
             + f"; G {count_params(G):,} / D {count_params(D):,} parameters")
+        if not held and cfg["val_fraction"] > 0:
+            log(f"note: no take held out for `ganim eval`: every combination of {', '.join(condition) or 'labels'} "
+                "has a single take here, and holding one out would take it out of training; with fewer label "
+                "columns (--condition) or more takes per combination, a share is held out")
         if cfg["diversity"] > 0:
             log(f"diversity term: two draws pushed apart up to {spread_target:.4f} "
                 f"({cfg['diversity_target']:g} x the spread of two real takes with the same labels"
