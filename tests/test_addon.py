@@ -407,6 +407,31 @@ def test_clips_are_keyed_at_the_scenes_frame_rate_and_play_in_real_time(settings
     assert_plays(obj, synthesis.generate(model, FRAMES, seed=SEED)[0][0], START)
 
 
+def test_loop_keys_a_cycle_that_repeats_and_moves_on(settings, model):
+    """Loop: FRAMES frames plus the next cycle's first as the last key, every F-curve repeating with
+    offset, so past the keys the rig walks on through the same cycle; the scene range is one cycle."""
+    obj = create_rig()
+    settings.label_1, settings.loop = "walk", True
+    assert "loop_in_place" in [e[2] for e in draw_panel() if e[0] == "prop"]
+    reports, recorder = [], SimpleNamespace(report=lambda kind, text: reports.append((kind, text)))
+    assert operators.GANIM_OT_generate_motion.execute(recorder, bpy.context) == {"FINISHED"}
+    assert any(f"1 looping clip of {FRAMES} frames" in t for k, t in reports), reports
+    action = obj.animation_data.action
+    assert action.use_cyclic and tuple(action.frame_range) == (START, START + FRAMES)
+    curves = actions._fcurve_collection(action, obj)[0].fcurves
+    assert all([(m.type, m.mode_before, m.mode_after) for m in fc.modifiers] == [("CYCLES", "REPEAT_OFFSET",
+                                                                                  "REPEAT_OFFSET")] for fc in curves)
+    scene = bpy.context.scene
+    assert (scene.frame_start, scene.frame_end) == (START, START + FRAMES - 1)
+    names = model.skeleton.names[1:]                                  # joint_Root stays; the rest moves on
+    travel = posed_heads(obj, names, START + FRAMES)[0] - posed_heads(obj, names, START)[0]
+    assert np.linalg.norm(travel) > 0.5                               # metres in a second of walking
+    for k in (0, 7, FRAMES - 1):
+        for cycle in (1, 2):
+            np.testing.assert_allclose(posed_heads(obj, names, START + k + cycle * FRAMES),
+                                       posed_heads(obj, names, START + k) + cycle * travel, atol=1e-4)
+
+
 def test_temperature_reaches_the_generator(settings, model):
     obj = create_rig()
     settings.label_0 = "elderly"

@@ -120,6 +120,22 @@ def test_generate_into_an_existing_scene_as_nla_strips(tmp_path, model):
     assert_plays(obj, synthesis.generate(model, FRAMES, count=3, seed=SEED, temperature=1.2)[0][0], 10)
 
 
+def test_generate_loops_in_place_and_writes_one_cycle(tmp_path, model):
+    out, clips = tmp_path / "loop.blend", tmp_path / "bvh"
+    done = run_cli("generate", "--create-armature", "--armature", "Rig", "--frames", 48, "--label", "content=run",
+                   "--seed", SEED, "--loop", "--in-place", "--out", out, "--bvh-dir", clips)
+    assert done.returncode == 0 and "generated 1 looping clip of 48 frames" in done.stdout, done.stdout + done.stderr
+    (cycle,) = [bvh.read(f) for f in clips.glob("*.bvh")]
+    assert (cycle.frames, cycle.fps) == (48, SCENE_FPS)              # one cycle, without the next one's first
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    obj = bpy.data.objects["Rig"]
+    assert obj.animation_data.action.use_cyclic
+    hips = [model.skeleton.names[1]]
+    np.testing.assert_allclose(posed_heads(obj, hips, 1 + 48 + 5), posed_heads(obj, hips, 1 + 5), atol=1e-4)
+    assert_one_line_error(run_cli("generate", "--create-armature", "--armature", "Rig", "--in-place",
+                                  "--out", tmp_path / "x.blend"), r"--in-place shapes a loop: add --loop")
+
+
 def test_a_second_generate_keeps_the_action_it_displaces(tmp_path):
     """A new action takes the armature; the one it played before keeps a fake user, so saving the
     file does not drop it (nothing existing is destroyed unless asked to replace)."""

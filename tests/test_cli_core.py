@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blender_ganim.core import bvh, synthesis
+from blender_ganim.core import bvh, model_file, synthesis
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,7 +90,6 @@ def test_restyle_keep_height_keeps_the_roots_height(sample_dir, default_model, t
 
 
 def test_sampling_shows_records_and_refuses(default_model, tmp_path):
-    from blender_ganim.core import model_file
     shipped, default_model = default_model, tmp_path / "base.ganim"  # the shipped weights, nothing recorded
     assert ganim("sampling", shipped, "--reset", "--out", default_model).returncode == 0
     shown = ganim("sampling", default_model)
@@ -156,3 +155,16 @@ def test_sample_and_edit_at_another_frame_rate(sample_dir, default_model, tmp_pa
     assert (after.frames, after.fps) == (before.frames, 60)
     moved = np.abs(after.global_positions() - before.global_positions()).max(axis=(1, 2))
     assert moved[:100].max() < 1e-3 and moved[140:].max() < 1e-3 and moved[105:135].min() > 1e-3  # cm
+
+
+def test_sample_loop_writes_cycles(default_model, tmp_path):
+    r = ganim("sample", default_model, "--out", tmp_path / "s", "--frames", 60, "--loop", "--in-place", "--seed", 2,
+              "--label", "content=walk")
+    assert r.returncode == 0 and "1 looping clips of 60 frames" in r.stdout, r.stdout + r.stderr
+    cycle = bvh.read(tmp_path / "s" / "sample_000.bvh")
+    again = synthesis.loop(model_file.load(default_model), 60, labels={"content": "walk"}, seed=2,
+                           in_place=True)[0]
+    assert cycle.frames == 60
+    np.testing.assert_allclose(cycle.global_positions(), again.global_positions()[:60], atol=1e-3)
+    r = ganim("sample", default_model, "--out", tmp_path / "t", "--in-place")
+    assert r.returncode == 2 and "--in-place shapes a loop: add --loop" in r.stderr

@@ -178,6 +178,16 @@ def test_an_action_keyed_at_the_scenes_rate_is_edited_in_its_own_frames(rig, set
     assert max(inside) > 1e-3
 
 
+def test_regenerating_inside_a_loop_keeps_it_a_loop(rig, settings, model):
+    made = generate.generate_onto(rig.obj, model, 60, labels={"content": "walk"}, seed=3, loop=True)
+    loop = made.actions[0]
+    inside = edit.regenerate_range(rig.obj, model, 20, 40, seed=1).action
+    assert inside.use_cyclic and all(len(fc.modifiers) == 1 for fc in fcurves(rig.obj, inside))
+    rig.obj.animation_data.action = loop
+    across = edit.regenerate_range(rig.obj, model, 50, 61, seed=1).action   # the closing frame changed
+    assert not across.use_cyclic and not any(fc.modifiers for fc in fcurves(rig.obj, across))
+
+
 def blocked(obj, walk, frames):
     """Pose-to-pose blocking: the walk keyed only at ``frames`` (scene frames from 1)."""
     action = actions.write_action(obj, walk, "Blocking")

@@ -528,3 +528,44 @@ def test_follow_path_at_another_rate(model):
     assert (out.frames, out.fps) == (121, 24.0)
     np.testing.assert_allclose(out.global_positions()[:, 1, 0], np.linspace(0, 300, 121), atol=1e-6)
     assert synthesis.follow_path(model, xz, seed=5, fps=24, frames=100).frames == 100
+
+
+# ------------------------------------------------------------------ cycles
+
+def _two_cycles(cycle):
+    """The cycle played twice: its frames, then again moved on by its travel (the Hips' local
+    position, which is world position under the static joint_Root)."""
+    n = cycle.frames - 1
+    again = cycle.positions[:n].copy()
+    again[:, 1] += cycle.positions[n, 1] - cycle.positions[0, 1]
+    return cycle.copy(rotations=np.concatenate([cycle.rotations[:n]] * 2),
+                      positions=np.concatenate([cycle.positions[:n], again]))
+
+
+@pytest.mark.parametrize("labels, fps, in_place", [({"content": "walk"}, 30, False), ({"content": "run"}, 24, True),
+                                                   ({"content": "wave-left-hand", "style": "elderly"}, 30, False)])
+def test_a_loop_leads_back_into_its_start_without_a_seam(model, labels, fps, in_place):
+    frames = 96
+    cycle, chosen = synthesis.loop(model, frames, labels=labels, seed=2, fps=fps, in_place=in_place)
+    assert (cycle.frames, cycle.fps) == (frames + 1, fps) and labels.items() <= chosen.items()
+    g = cycle.global_positions()
+    travel = g[frames, 1] - g[0, 1]
+    assert travel[1] == pytest.approx(0.0, abs=1e-9)                  # the next cycle starts at the same height
+    np.testing.assert_allclose(g[frames, 1:] - travel, g[0, 1:], atol=1e-9)  # the same pose, facing the same way
+    if in_place:
+        assert np.linalg.norm(travel[[0, 2]]) < 1e-9
+    elif labels["content"] == "walk":
+        assert np.linalg.norm(travel[[0, 2]]) > 200                   # cm in 3.2 s: a walk moves on
+    twice = _two_cycles(cycle)
+    seam = int(synthesis.loop_seam(model, synthesis.model_frames(model, frames, fps)) * fps / 30)
+    kept = np.ones(twice.frames, dtype=bool)
+    kept[frames - seam - 1:frames] = kept[2 * frames - seam - 1:] = False
+    assert synthesis.seam_ratio(twice, kept) <= 1.5                   # no pop where a cycle wraps
+
+
+def test_a_loop_is_seeded_and_refuses_to_be_too_short(model):
+    one, _ = synthesis.loop(model, 60, seed=4)
+    again, _ = synthesis.loop(model, 60, seed=4)
+    np.testing.assert_array_equal(one.global_positions(), again.global_positions())
+    with pytest.raises(synthesis.SynthesisError, match="too short to lead back into its start"):
+        synthesis.loop(model, 20)

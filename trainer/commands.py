@@ -163,6 +163,10 @@ def add_parsers(sub):
     s.add_argument("--temperature", type=float, default=None, help=synthesis.TEMPERATURE_HELP)
     s.add_argument("--preview", action="store_true", help="also write DIR/preview.png")
     s.add_argument("--raw", action="store_true", help="skip the foot-contact clean-up (two-bone IK)")
+    s.add_argument("--loop", action="store_true",
+                   help="make each clip a cycle: its end leads back into its start, so it plays on repeat "
+                        "without a seam (the root moves on by the same travel each cycle)")
+    s.add_argument("--in-place", action="store_true", help="with --loop: take the root's travel out")
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser(
@@ -261,6 +265,18 @@ def cmd_fit_labels(args):
           f"each label's take length; wrote {out}")
 
 
+def _cycles(model, args, wanted):
+    """``--loop``: COUNT cycles (clip i from seed SEED + i), each without its closing frame, which is
+    the next cycle's first."""
+    motions, labels = [], []
+    for i in range(args.count):
+        m, chosen = synthesis.loop(model, args.frames, labels=wanted, temperature=args.temperature, fps=args.fps,
+                                   seed=None if args.seed is None else args.seed + i, in_place=args.in_place)
+        motions.append(m.slice(0, m.frames - 1).copy(name=f"sample_{i:03d}"))
+        labels.append(chosen)
+    return motions, labels
+
+
 def cmd_sample(args):
     from blender_ganim.core import bvh, model_file
 
@@ -269,11 +285,18 @@ def cmd_sample(args):
     model = model_file.load(args.model)
     if args.count < 1:
         raise UserError("--count must be at least 1")
+    if args.in_place and not args.loop:
+        raise UserError("--in-place shapes a loop: add --loop")
+    if args.loop and args.raw:
+        raise UserError("--loop generates its cycles with the clean-up; leave out --raw")
     try:
         wanted = parse_label_args(args.label)
-        motions, labels = synthesis.generate(model, args.frames, count=args.count, labels=wanted, seed=args.seed,
-                                             name="sample", clean_feet=not args.raw, temperature=args.temperature,
-                                             fps=args.fps)
+        if args.loop:
+            motions, labels = _cycles(model, args, wanted)
+        else:
+            motions, labels = synthesis.generate(model, args.frames, count=args.count, labels=wanted,
+                                                 seed=args.seed, name="sample", clean_feet=not args.raw,
+                                                 temperature=args.temperature, fps=args.fps)
     except synthesis.SynthesisError as e:
         raise UserError(str(e)) from None
     for note in synthesis.label_notes(model, wanted, args.frames, args.fps):
@@ -292,7 +315,8 @@ def cmd_sample(args):
         from .plots import draw_contact_sheet
         draw_contact_sheet(motions[:8], out / "preview.png",
                            titles=[" ".join(lab.values()) for lab in labels[:8]])
-    print(f"wrote {len(motions)} clips of {args.frames} frames at {motions[0].fps:g} fps to {out}/ "
+    kind = "looping clips" if args.loop else "clips"
+    print(f"wrote {len(motions)} {kind} of {args.frames} frames at {motions[0].fps:g} fps to {out}/ "
           f"(labels in {out / 'labels.csv'})")
 
 

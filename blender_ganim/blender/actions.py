@@ -190,6 +190,18 @@ def _key_fcurve(container, group, data_path, index, values, frames):
     return fcurve
 
 
+def make_cyclic(obj, action):
+    """Repeat ``action`` on ``obj`` past both ends of its keys: a cycle whose last key is its first
+    pose again, where the next cycle starts (synthesis.loop). Each F-curve gets a Cycles modifier
+    with offset, so a root that travels keeps travelling and everything else repeats as it is; the
+    action is marked cyclic over its frame range."""
+    container, _ = _fcurve_collection(action, obj)
+    for fcurve in container.fcurves:
+        cycles = fcurve.modifiers.new("CYCLES")
+        cycles.mode_before = cycles.mode_after = "REPEAT_OFFSET"
+    action.use_cyclic = True
+
+
 def _finish(action, motion, frames):
     """Manual frame range = the clip, and the clip's fps for read_action."""
     action.use_frame_range = True

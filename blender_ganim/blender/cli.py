@@ -64,6 +64,10 @@ def build_parser():
     g.add_argument("--overwrite", action="store_true", help="replace an existing action of that name")
     g.add_argument("--set-frame-range", action="store_true", help="set the scene's frame range to the clip")
     g.add_argument("--model-rate", action="store_true", help=MODEL_RATE_HELP)
+    g.add_argument("--loop", action="store_true",
+                   help="make each clip a cycle whose end leads back into its start; its F-curves repeat "
+                        "(Cycles modifiers) and its BVH holds one cycle")
+    g.add_argument("--in-place", action="store_true", help="with --loop: take the root's travel out")
     _edit_parsers(sub)
     return parser
 
@@ -147,18 +151,21 @@ def _setup(args):
 
 
 def cmd_generate(args):
+    if args.in_place and not args.loop:
+        raise UsageError("--in-place shapes a loop: add --loop")
     out, model, scene, obj, seed = _setup(args)
     result = generate.generate_onto(
         obj, model, args.frames, count=args.count, labels=dict(args.label), seed=seed,
         start_frame=args.start_frame, target=args.target.upper(), action_name=args.action_name,
         overwrite=args.overwrite, set_frame_range=args.set_frame_range, scene=scene,
-        temperature=args.temperature, scene_rate=not args.model_rate)
+        temperature=args.temperature, scene_rate=not args.model_rate, loop=args.loop, in_place=args.in_place)
     print(f"{PROG}: {result.summary()} on {obj.name!r} (seed {seed})")
     for action, labels in zip(result.actions, result.labels):
         print(f"{PROG}:   {action.name}: " + ", ".join(f"{k}={v}" for k, v in labels.items()))
     for warning in result.warnings:
         print(f"{PROG}: warning: {warning}")
-    _write_bvh(args.bvh_dir, result.actions, result.motions)
+    one_cycle = [m.slice(0, m.frames - 1) for m in result.motions] if args.loop else result.motions
+    _write_bvh(args.bvh_dir, result.actions, one_cycle)
     _save(out)
     return 0
 

@@ -101,8 +101,11 @@ def regenerate_range(obj, model, start, end, labels=None, seed=None, replace=Fal
     motion = rig.read(action)
     s, e = _check_range(action, start, end, motion)
     out = synthesis.inbetween(model, motion, s, e, labels=labels, seed=seed)
-    return _write(rig, out, f"{action.name}_regen", rigs.clip_start(action), replace,
+    made = _write(rig, out, f"{action.name}_regen", rigs.clip_start(action), replace,
                   f"regenerated frames {start}-{end}", scene)
+    if action.use_cyclic and 0 < s and e < motion.frames - 1:  # a loop's ends kept: still a loop
+        actions.make_cyclic(obj, made.action)
+    return made
 
 
 def key_frames(obj, action, bone, start, end):

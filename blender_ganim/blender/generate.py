@@ -44,6 +44,7 @@ class Generated:
     target: str
     warnings: list = field(default_factory=list)
     model_fps: float = 0.0
+    loop: bool = False
 
     def summary(self):
         """One line for the status bar and the CLI."""
@@ -57,7 +58,8 @@ class Generated:
         n = len(self.actions)
         what = "as new action" if self.target == "NEW" else "as NLA strip"
         tail = " (the first plays, the others are muted)" if self.target == "NLA" and n > 1 else ""
-        return (f"generated {n} clip{'s' * (n != 1)} of {frames} frames{rate} {what}{'s' * (n != 1)}: "
+        kind, frames = ("looping clip", frames - 1) if self.loop else ("clip", frames)
+        return (f"generated {n} {kind}{'s' * (n != 1)} of {frames} frames{rate} {what}{'s' * (n != 1)}: "
                 f"{names}{tail}")
 
 
@@ -175,7 +177,7 @@ def _temp_name(name):
 
 def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_frame=1, target="NEW",
                   action_name=None, overwrite=False, set_frame_range=False, scene=None,
-                  temperature=None, scene_rate=True):
+                  temperature=None, scene_rate=True, loop=False, in_place=False):
     """Generate ``count`` clips with ``model`` and write them onto armature ``obj``.
 
     ``target``: "NEW" makes one action per clip and plays the first; "REPLACE" swaps
@@ -185,6 +187,9 @@ def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_fra
     see `ganim sampling`). ``scene_rate``: resample the clips to the scene's frame rate, so
     ``frames`` are scene frames and the motion plays at the speed it was made at; False keys one
     frame per model frame (the motion then plays slower or faster in a scene at another rate).
+    ``loop``: each clip a cycle (synthesis.loop) of ``frames`` frames plus its first pose again as
+    the last key, its F-curves repeating (``in_place``: without the root's travel); the scene
+    range, when set, is the cycle.
     Returns a :class:`Generated`; raises one of ``USER_ERRORS`` before writing anything
     when the request cannot be served.
     """
@@ -198,14 +203,24 @@ def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_fra
                             "or write new actions or NLA strips")
     rig = check_armature(obj, model)
     fps = clip_fps(scene, model, scene_rate)
-    motions, chosen = synthesis.generate(model, frames, count=count, labels=labels, seed=seed,
-                                         temperature=temperature, fps=fps)
+    if loop:
+        cycles = [synthesis.loop(model, frames, labels=labels, seed=None if seed is None else seed + i,
+                                 temperature=temperature, fps=fps, in_place=in_place) for i in range(count)]
+        motions, chosen = [m for m, _ in cycles], [c for _, c in cycles]
+    else:
+        motions, chosen = synthesis.generate(model, frames, count=count, labels=labels, seed=seed,
+                                             temperature=temperature, fps=fps)
     made = write_clips(rig, motions, [label_stem(obj, c) for c in chosen], target=target,
                        action_name=action_name, overwrite=overwrite, start_frame=start_frame,
                        set_frame_range=set_frame_range, scene=scene)
+    if loop:
+        for action in made:
+            actions.make_cyclic(obj, action)
+        if set_frame_range:
+            scene.frame_end -= 1          # the last key is the next cycle's first frame
     return Generated(made, motions, chosen, target,
                      _warnings(scene, model, start_frame, frames, set_frame_range, labels, fps),
-                     float(model.header["fps"]))
+                     float(model.header["fps"]), loop)
 
 
 def write_clips(rig, motions, stems, target="NEW", action_name=None, overwrite=False, start_frame=1,

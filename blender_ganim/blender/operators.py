@@ -44,7 +44,7 @@ class GANIM_OT_generate_motion(Operator):
                 action_name=settings.action_name.strip() or None, overwrite=settings.overwrite,
                 set_frame_range=settings.set_frame_range, scene=context.scene,
                 temperature=None if settings.own_temperature else settings.temperature,
-                scene_rate=settings.scene_rate)
+                scene_rate=settings.scene_rate, loop=settings.loop, in_place=settings.loop_in_place)
         except generate.USER_ERRORS as e:
             self.report({"ERROR"}, _message(e))
             return {"CANCELLED"}

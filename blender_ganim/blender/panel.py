@@ -59,6 +59,10 @@ class VIEW3D_PT_ganim(Panel):
         else:
             row.prop(settings, "temperature")
         col.prop(settings, "start_frame")
+        row = col.row(align=True)
+        row.prop(settings, "loop")
+        if settings.loop:
+            row.prop(settings, "loop_in_place")
 
         layout.prop(settings, "target", text="Result")
         if settings.target != "REPLACE":

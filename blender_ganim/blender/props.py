@@ -123,6 +123,11 @@ class GANimSettings(PropertyGroup):
                             description="Replace an existing action that has the chosen name")
     set_frame_range: BoolProperty(name="Set Scene Range", default=True,
                                   description="Set the scene's frame range to the generated clip")
+    loop: BoolProperty(name="Loop", default=False,
+                       description="Make each clip a cycle: its end leads back into its start and its F-curves "
+                                   "repeat (Cycles modifiers), the root moving on by each cycle's travel")
+    loop_in_place: BoolProperty(name="In Place", default=False,
+                                description="Loop: take the root's travel out (a treadmill cycle; its sway stays)")
     scene_rate: BoolProperty(name="Scene Frame Rate", default=True,
                              description="Key new clips (Generate, Follow Path) at the scene's frame rate, "
                                          "resampled from the model's, so they play at the speed they were made "

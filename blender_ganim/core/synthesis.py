@@ -1019,6 +1019,59 @@ def follow_path(model, xz, labels=None, seed=None, height=None, fps=None, frames
     return out.resample(fps, frames=frames)
 
 
+# ------------------------------------------------------------- cycles
+
+LOOP_CONTEXT = 32     # frames of a cycle's start the model sees while it leads the end back into it
+MIN_LOOP_BODY = 16    # frames of the free clip a cycle keeps at the least, before its generated end
+
+
+def loop_seam(model, frames):
+    """How many frames (at the model's rate) at the end of a ``frames``-frame cycle are generated
+    to lead back into its start: a quarter of it, from 12 up to the transition limit."""
+    return int(np.clip(frames // 4, 12, max_transition(model)))
+
+
+def loop(model, frames, labels=None, seed=None, temperature=None, fps=None, in_place=False):
+    """A cycle: ``frames`` frames whose end leads back into their start; returns (motion, labels).
+
+    The motion has ``frames + 1`` frames: the last is the first again, where the next cycle
+    starts. Keyed with a repeating cycle (Blender's Cycles modifier) or played on repeat
+    without it, the cycle has no seam. A free clip is drawn and its last :func:`loop_seam`
+    frames generated anew as a transition into its own start (the same labels). A repeated
+    cycle can move on but not turn, so the turn the clip makes is spread evenly over it and the
+    next cycle faces as the first did; ``in_place`` takes the root's travel out as well (its
+    sway stays). ``fps``: the cycle's frame rate (default: the model's), its period kept exact.
+    """
+    _check_frames(frames)
+    fps = _clip_fps(model, fps)
+    n = int(round(frames * _rate(model, fps)))                # the period at the model's rate
+    seam = loop_seam(model, n)
+    if n - seam < MIN_LOOP_BODY:
+        raise SynthesisError(f"a loop of {frames} frames is too short to lead back into its start "
+                             f"(at least {int(np.ceil((MIN_LOOP_BODY + 12) / _rate(model, fps)))} frames)")
+    (clip,), chosen = generate(model, n, labels=labels, seed=seed, temperature=temperature)
+    head = clip.slice(0, min(n, LOOP_CONTEXT))
+    cycle = transition(model, clip.slice(0, n - seam), head, seam, labels=chosen[0], seed=seed).slice(0, n + 1)
+    spec = model.header["features"]
+    f, start = features.encode(cycle, spec), features.start_of(cycle, spec)
+    heading, xz = _root_track(f, start)
+    f[:n, 9] -= (heading[n] - heading[0]) / n                 # face as the first cycle did
+    if in_place:
+        heading, xz = _root_track(f, start)
+        dx, dz = (xz[0] - xz[n]) / n
+        c, s = np.cos(heading[:n]), np.sin(heading[:n])     # a world step in each frame's heading frame
+        f[:n, 7] += c * dx - s * dz
+        f[:n, 8] += s * dx + c * dz
+    m = features.decode(f, spec, model.skeleton, model.header["fps"], start=start, name="loop")
+    root = spec["root"]
+    moved_on = m.positions[n, root].copy()
+    m.rotations[n], m.positions[n] = m.rotations[0], m.positions[0]  # the same pose exactly, same signs
+    m.positions[n, root] = moved_on                                  # where the next cycle starts
+    if n != frames:                                           # another rate: the period kept exact
+        m = m.sample_at(np.arange(frames + 1) * n / frames, fps=fps)
+    return m, chosen[0]
+
+
 def crossfade(a, b, frames):
     """The classic blend: A, then ``frames`` of slerp from A's last pose to B's first, then B (placed after A)."""
     if not a.skeleton.same_topology(b.skeleton):

@@ -1,0 +1,142 @@
+"""Cycles: how smoothly a generated loop wraps, against repeating a free clip as it is.
+
+    python benchmarks/loops.py [--model MODEL] [--frames 96] [--seeds 0-7] [--contents walk,run,...]
+                               [--name loops]
+
+For every content (each with one style drawn per seed, as the panel does with *Any*) and seed,
+`synthesis.loop` makes a cycle of FRAMES frames, moving on and in place; beside it, in the same
+run, the naive loop: the free clip the cycle started from, played again from its first frame
+(moved on by its travel and turned to face as it did, so only the pose jumps). Each is played
+twice, and the wrap is scored with `synthesis.seam_ratio`, the largest change of joint speed
+where the second cycle starts over the largest such change elsewhere in the cycle (the issue's
+seam test: at most 1.5). Reports per content the median and worst ratio of each, and the share
+of cycles within 1.5. Writes benchmarks/results/NAME.json and NAME.md.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from blender_ganim.core import features, model_file, synthesis  # noqa: E402
+from blender_ganim.core import rotations as rot  # noqa: E402
+
+DEFAULT_MODEL = REPO / "blender_ganim" / "models" / "default.ganim"
+CONTENTS = ("walk", "run", "wave-left-hand", "walk-turn-left", "raise-up-both-hands")
+LIMIT = 1.5
+
+
+def twice(cycle, spec):
+    """``cycle`` (its last frame the next cycle's first) played twice: the second time moved on by
+    the travel and turned by the turn between its first and last frame, as Blender's offset does
+    for travel (a loop's cycles all face one way, so the turn is 0 for them)."""
+    n, r = cycle.frames - 1, spec["root"]
+    turn = features.start_of(cycle.slice(n), spec)[2] - features.start_of(cycle, spec)[2]
+    yaw = rot.yaw_quat(np.array(turn))
+    second = cycle.slice(0, n)
+    second.rotations[:, r] = rot.quat_mul(yaw[None], second.rotations[:, r])
+    p = second.positions[:, r] - cycle.positions[0, r]
+    second.positions[:, r] = rot.quat_apply(np.broadcast_to(yaw, p.shape[:-1] + (4,)), p) + cycle.positions[n, r]
+    out = cycle.slice(0, n)
+    out.rotations = rot.quat_unroll(np.concatenate([out.rotations, second.rotations]))
+    out.positions = np.concatenate([out.positions, second.positions])
+    return out
+
+
+def wrap_ratio(cycle, spec, generated_from):
+    """seam_ratio of two plays of ``cycle``, the frames from ``generated_from`` on in each counted as
+    made (the naive loop: none, so the wrap itself is the only seam)."""
+    two = twice(cycle, spec)
+    n = cycle.frames - 1
+    kept = np.ones(two.frames, dtype=bool)
+    kept[generated_from:n] = False
+    kept[n + generated_from:] = False
+    if generated_from >= n:          # nothing generated: mark the wrap's two frames as the seam
+        kept[n - 1:n + 1] = False
+    return synthesis.seam_ratio(two, kept)
+
+
+def naive(clip, frames):
+    """The free clip's first ``frames`` frames with its frame ``frames`` as the next cycle's first."""
+    return clip.slice(0, frames + 1)
+
+
+def measure(model, contents, frames, seeds):
+    spec = model.header["features"]
+    rows = {c: {"loop": [], "in_place": [], "naive": []} for c in contents}
+    n = synthesis.model_frames(model, frames)
+    seam = synthesis.loop_seam(model, n)
+    for content in contents:
+        for seed in seeds:
+            for kind in ("loop", "in_place"):
+                cycle, chosen = synthesis.loop(model, frames, labels={"content": content}, seed=seed,
+                                               in_place=kind == "in_place")
+                rows[content][kind].append(wrap_ratio(cycle, spec, frames - seam - 1))
+            (clip,), _ = synthesis.generate(model, n + 1, labels=chosen, seed=seed)
+            rows[content]["naive"].append(wrap_ratio(naive(clip, frames), spec, frames))
+    return rows
+
+
+def summary(values):
+    v = np.asarray(values)
+    return {"median": float(np.median(v)), "worst": float(v.max()), "within": float(np.mean(v <= LIMIT)),
+            "all": [float(x) for x in v]}
+
+
+def markdown(record):
+    lines = [f"# Loops: the wrap's seam ratio (at most {LIMIT} passes)", "",
+             f"Model: `{record['model']}`. {record['frames']} frames per cycle at {record['fps']:g} fps, seeds "
+             f"{record['seeds'][0]}-{record['seeds'][-1]} per content (style drawn). Each cycle played twice; "
+             "ratio = largest change of joint speed at the wrap / the largest elsewhere. Naive: the free clip "
+             "played again from its first frame.", "",
+             "| content | loop: median / worst / within | in place: median / worst / within | "
+             "naive repeat: median / worst / within |", "|---|---|---|---|"]
+    for content, kinds in record["results"].items():
+        cells = [f"{k['median']:.2f} / {k['worst']:.2f} / {k['within']:.0%}"
+                 for k in (kinds["loop"], kinds["in_place"], kinds["naive"])]
+        lines.append(f"| {content} | " + " | ".join(cells) + " |")
+    lines += ["", f"{record['seconds']:.0f} s on this machine."]
+    return "\n".join(lines) + "\n"
+
+
+def parse_seeds(text):
+    a, _, b = text.partition("-")
+    return list(range(int(a), int(b or a) + 1))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=str(DEFAULT_MODEL))
+    ap.add_argument("--frames", type=int, default=96)
+    ap.add_argument("--seeds", default="0-7", help="generation seeds, e.g. 0-7")
+    ap.add_argument("--contents", default=",".join(CONTENTS))
+    ap.add_argument("--name", default="loops")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
+    args = ap.parse_args(argv)
+    model = model_file.load(args.model)
+    contents = [c for c in args.contents.split(",") if c]
+    unknown = [c for c in contents if c not in model.labels.get("content", [])]
+    if unknown:
+        ap.error(f"the model has no content {', '.join(unknown)}")
+    seeds = parse_seeds(args.seeds)
+    t0 = time.time()
+    rows = measure(model, contents, args.frames, seeds)
+    record = {"model": Path(args.model).name, "frames": args.frames, "fps": float(model.header["fps"]),
+              "seeds": seeds, "limit": LIMIT, "seconds": time.time() - t0,
+              "results": {c: {k: summary(v) for k, v in kinds.items()} for c, kinds in rows.items()}}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{args.name}.json").write_text(json.dumps(record, indent=1))
+    (out / f"{args.name}.md").write_text(markdown(record))
+    print(markdown(record))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
