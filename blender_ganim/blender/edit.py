@@ -103,7 +103,7 @@ def regenerate_range(obj, model, start, end, labels=None, seed=None, replace=Fal
     out = synthesis.inbetween(model, motion, s, e, labels=labels, seed=seed)
     made = _write(rig, out, f"{action.name}_regen", rigs.clip_start(action), replace,
                   f"regenerated frames {start}-{end}", scene)
-    if action.use_cyclic and 0 < s and e < motion.frames - 1:  # a loop's ends kept: still a loop
+    if action.use_cyclic and 0 < s and e < motion.frames:  # a loop's first and last frames kept: still a loop
         actions.make_cyclic(obj, made.action)
     return made
 
