@@ -425,6 +425,20 @@ def test_generate_onto_a_mapped_rig_keys_the_mapped_bones(settings, model):
     assert_keyed(obj, blended, skeleton.names, 1, 70)
 
 
+def test_a_loop_on_a_mapped_rig_closes_on_its_first_pose(settings, model):
+    """The rig's foot lock looks at neighbouring frames; a cycle is retargeted between copies of itself,
+    so its last key is its first pose again (moved on) and the Cycles offset adds travel, not drift."""
+    obj = mixamo_rig()
+    made = generate.generate_onto(obj, model, 48, labels={"content": "walk"}, seed=1, loop=True)
+    names = [b.name for b in obj.data.bones]
+    first, closing = (evaluated(obj, made.actions[0], f, names)[0] for f in (1, 49))
+    travel = closing[names.index("mixamorig:Hips")] - first[names.index("mixamorig:Hips")]
+    assert np.linalg.norm(travel) > 0.3
+    np.testing.assert_allclose(closing - travel, first, atol=1e-4)
+    np.testing.assert_allclose(evaluated(obj, made.actions[0], 49 + 10, names)[0],
+                               evaluated(obj, made.actions[0], 1 + 10, names)[0] + travel, atol=1e-4)
+
+
 def test_follow_path_on_a_mapped_rig(settings, model):
     obj = mixamo_rig()
     curve = path_curve([(0.0, 0.0, 0.0), (0.0, 3.0, 0.0)])

@@ -569,3 +569,14 @@ def test_a_loop_is_seeded_and_refuses_to_be_too_short(model):
     np.testing.assert_array_equal(one.global_positions(), again.global_positions())
     with pytest.raises(synthesis.SynthesisError, match="too short to lead back into its start"):
         synthesis.loop(model, 20)
+
+
+def test_repeat_cycle_plays_a_cycle_three_times_moving_on(model):
+    cycle, _ = synthesis.loop(model, 40, labels={"content": "walk"}, seed=1)
+    three, start = synthesis.repeat_cycle(cycle)
+    assert (three.frames, start) == (3 * 40 + 1, 40)
+    g, g3 = cycle.global_positions()[:, 1:], three.global_positions()[:, 1:]    # joint_Root stays put in a cycle
+    np.testing.assert_allclose(g3[start:start + 41], g, atol=1e-9)              # the middle one as it was
+    travel = g[40, 0] - g[0, 0]                                                 # the Hips'
+    np.testing.assert_allclose(g3[:40] + travel, g[:40], atol=1e-9)             # the one before, moved back
+    np.testing.assert_allclose(g3[80:], g + travel, atol=1e-9)                  # the one after, moved on

@@ -212,7 +212,7 @@ def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_fra
                                              temperature=temperature, fps=fps)
     made = write_clips(rig, motions, [label_stem(obj, c) for c in chosen], target=target,
                        action_name=action_name, overwrite=overwrite, start_frame=start_frame,
-                       set_frame_range=set_frame_range, scene=scene)
+                       set_frame_range=set_frame_range, scene=scene, cycles=loop)
     if loop:
         for action in made:
             actions.make_cyclic(obj, action)
@@ -224,16 +224,16 @@ def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_fra
 
 
 def write_clips(rig, motions, stems, target="NEW", action_name=None, overwrite=False, start_frame=1,
-                set_frame_range=False, scene=None):
+                set_frame_range=False, scene=None, cycles=False):
     """Key Motions on the model's skeleton onto ``rig`` as actions; returns them in clip order.
 
-    Shared by Generate, Blend and Edit.  Mapped rigs get the clips retargeted first;
-    names are planned and checked (auto names: ``<stem>_NNN``) before the file is
+    Shared by Generate, Blend and Edit.  Mapped rigs get the clips retargeted first (``cycles``:
+    each clip a cycle, retargeted between copies of itself); names are planned and checked (auto names: ``<stem>_NNN``) before the file is
     touched, and a failure midway removes everything this call made.
     """
     scene = scene or bpy.context.scene
     obj = rig.obj
-    keyed = [rig.to_rig(m) for m in motions]
+    keyed = [rig.to_rig_cycle(m) if cycles else rig.to_rig(m) for m in motions]
     names, replacing = _plan_names(obj, target, len(motions), stems, action_name, overwrite)
 
     before = actions._assignment(obj)

@@ -10,7 +10,7 @@ written, and a map's missing or ambiguous bones are listed in one message.
 
 from dataclasses import dataclass
 
-from ..core import features, retarget
+from ..core import features, retarget, synthesis
 from . import actions, armature, rig_map
 
 
@@ -69,6 +69,14 @@ class Rig:
         if not self.mapped:
             return motion
         return rig_map.retarget_motion(self.obj, motion, source_map=self.model_map(), target_map=self.mapping)
+
+    def to_rig_cycle(self, motion):
+        """:meth:`to_rig` for a cycle (synthesis.loop): a mapped rig's foot lock sees the cycles
+        before and after it, so its last frame stays its first pose again."""
+        if not self.mapped:
+            return motion
+        padded, start = synthesis.repeat_cycle(motion)
+        return self.to_rig(padded).slice(start, start + motion.frames)
 
     def read(self, action, what=None):
         """The action as a Motion on the model's skeleton; refused when it animates other bones."""

@@ -1021,6 +1021,23 @@ def follow_path(model, xz, labels=None, seed=None, height=None, fps=None, frames
 
 # ------------------------------------------------------------- cycles
 
+def repeat_cycle(cycle, times=3):
+    """``cycle`` (its last frame the next cycle's first, as :func:`loop` makes it) played ``times``
+    times in a row, each moved on by its travel; returns (motion, first frame of the middle cycle).
+    A filter that looks at neighbouring frames (a rig's foot lock) then sees the wrap as any other
+    frame, and its output's middle cycle is one again."""
+    n, r = cycle.frames - 1, features.root_joint(cycle.skeleton)
+    g = cycle.global_positions()
+    travel = g[n, r] - g[0, r]               # moved by the hierarchy's top, which carries everything
+    parts = []
+    for k in range(times):
+        part = cycle.slice(0, n + 1 if k == times - 1 else n)
+        part.positions[:, 0] += (k - times // 2) * travel
+        parts.append(part)
+    out = parts[0].copy(rotations=rot.quat_unroll(np.concatenate([p.rotations for p in parts])),
+                        positions=np.concatenate([p.positions for p in parts]))
+    return out, (times // 2) * n
+
 LOOP_CONTEXT = 32     # frames of a cycle's start the model sees while it leads the end back into it
 MIN_LOOP_BODY = 16    # frames of the free clip a cycle keeps at the least, before its generated end
 
