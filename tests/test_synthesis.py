@@ -543,7 +543,8 @@ def _two_cycles(cycle):
 
 
 @pytest.mark.parametrize("labels, fps, in_place", [({"content": "walk"}, 30, False), ({"content": "run"}, 24, True),
-                                                   ({"content": "wave-left-hand", "style": "elderly"}, 30, False)])
+                                                   ({"content": "wave-left-hand", "style": "elderly"}, 30, False),
+                                                   ({"content": "raise-up-both-hands"}, 30, False)])
 def test_a_loop_leads_back_into_its_start_without_a_seam(model, labels, fps, in_place):
     frames = 96
     cycle, chosen = synthesis.loop(model, frames, labels=labels, seed=2, fps=fps, in_place=in_place)
