@@ -1038,6 +1038,7 @@ def repeat_cycle(cycle, times=3):
                         positions=np.concatenate([p.positions for p in parts]))
     return out, (times // 2) * n
 
+
 LOOP_CONTEXT = 32     # frames of a cycle's start the model sees while it leads the end back into it
 MIN_LOOP_BODY = 16    # frames of the free clip a cycle keeps at the least, before its generated end
 
@@ -1081,8 +1082,8 @@ def loop(model, frames, labels=None, seed=None, temperature=None, fps=None, in_p
                              f"(at least {int(np.ceil((MIN_LOOP_BODY + 12) / _rate(model, fps)))} frames)")
     (clip,), chosen = generate(model, n + n // 2, labels=labels, seed=seed, temperature=temperature)
     spec = model.header["features"]
-    start = _calmest_frame(clip, spec, n // 2)
-    clip = clip.slice(start, start + n)
+    calm = _calmest_frame(clip, spec, n // 2)
+    clip = clip.slice(calm, calm + n)
     head = clip.slice(0, min(n, LOOP_CONTEXT))
     cycle = transition(model, clip.slice(0, n - seam), head, seam, labels=chosen[0], seed=seed).slice(0, n + 1)
     f, start = features.encode(cycle, spec), features.start_of(cycle, spec)
