@@ -5,8 +5,9 @@
 
 For every content (each with one style drawn per seed, as the panel does with *Any*) and seed,
 `synthesis.loop` makes a cycle of FRAMES frames, moving on and in place; beside it, in the same
-run, the naive loop: the free clip the cycle started from, played again from its first frame
-(moved on by its travel and turned to face as it did, so only the pose jumps). Each is played
+run, the naive loop: a free clip of FRAMES frames with the same labels and seed, played again
+from its first frame (moved on by its travel and turned to face as it did, so only the pose
+jumps). Each is played
 twice, and the wrap is scored with `synthesis.seam_ratio`, the largest change of joint speed
 where the second cycle starts over the largest such change elsewhere in the cycle (the issue's
 seam test: at most 1.5). Reports per content the median and worst ratio of each, and the share
@@ -14,7 +15,6 @@ of cycles within 1.5. Writes benchmarks/results/NAME.json and NAME.md.
 """
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from blender_ganim.core import features, model_file, synthesis  # noqa: E402
 from blender_ganim.core import rotations as rot  # noqa: E402
+from quality import parse_seeds, write_record  # noqa: E402  (benchmarks/quality.py)
 
 DEFAULT_MODEL = REPO / "blender_ganim" / "models" / "default.ganim"
 CONTENTS = ("walk", "run", "wave-left-hand", "walk-turn-left", "raise-up-both-hands")
@@ -90,6 +91,7 @@ def summary(values):
 
 
 def markdown(record):
+    """The record's table, as lines."""
     lines = [f"# Loops: the wrap's seam ratio (at most {LIMIT} passes)", "",
              f"Model: `{record['model']}`. {record['frames']} frames per cycle at {record['fps']:g} fps, seeds "
              f"{record['seeds'][0]}-{record['seeds'][-1]} per content (style drawn). Each cycle played twice; "
@@ -101,20 +103,14 @@ def markdown(record):
         cells = [f"{k['median']:.2f} / {k['worst']:.2f} / {k['within']:.0%}"
                  for k in (kinds["loop"], kinds["in_place"], kinds["naive"])]
         lines.append(f"| {content} | " + " | ".join(cells) + " |")
-    lines += ["", f"{record['seconds']:.0f} s on this machine."]
-    return "\n".join(lines) + "\n"
-
-
-def parse_seeds(text):
-    a, _, b = text.partition("-")
-    return list(range(int(a), int(b or a) + 1))
+    return lines + ["", f"{record['seconds']:.0f} s on this machine."]
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=str(DEFAULT_MODEL))
     ap.add_argument("--frames", type=int, default=96)
-    ap.add_argument("--seeds", default="0-7", help="generation seeds, e.g. 0-7")
+    ap.add_argument("--seeds", default=parse_seeds("0-7"), type=parse_seeds, help="generation seeds, e.g. 0-7")
     ap.add_argument("--contents", default=",".join(CONTENTS))
     ap.add_argument("--name", default="loops")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
@@ -124,17 +120,13 @@ def main(argv=None):
     unknown = [c for c in contents if c not in model.labels.get("content", [])]
     if unknown:
         ap.error(f"the model has no content {', '.join(unknown)}")
-    seeds = parse_seeds(args.seeds)
+    seeds = args.seeds
     t0 = time.time()
     rows = measure(model, contents, args.frames, seeds)
     record = {"model": Path(args.model).name, "frames": args.frames, "fps": float(model.header["fps"]),
               "seeds": seeds, "limit": LIMIT, "seconds": time.time() - t0,
               "results": {c: {k: summary(v) for k, v in kinds.items()} for c, kinds in rows.items()}}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.name}.json").write_text(json.dumps(record, indent=1))
-    (out / f"{args.name}.md").write_text(markdown(record))
-    print(markdown(record))
+    write_record(args.out, args.name, record, markdown(record))
     return 0
 
 

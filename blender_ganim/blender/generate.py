@@ -50,8 +50,8 @@ class Generated:
         """One line for the status bar and the CLI."""
         frames = self.motions[0].frames if self.motions else 0
         fps = self.motions[0].fps if self.motions else self.model_fps
-        rate = f" at {fps:g} fps" + (f" (made at {self.model_fps:g}, resampled)" if abs(fps - self.model_fps) > 1e-3
-                                      else "")
+        rate = f" at {fps:g} fps" + ("" if synthesis.same_rate(fps, self.model_fps)
+                                      else f" (made at {self.model_fps:g}, resampled)")
         names = ", ".join(a.name for a in self.actions)
         if self.target == "REPLACE":
             return f"replaced the keys of action {names} with a new {frames}-frame clip{rate}"
@@ -228,8 +228,9 @@ def write_clips(rig, motions, stems, target="NEW", action_name=None, overwrite=F
     """Key Motions on the model's skeleton onto ``rig`` as actions; returns them in clip order.
 
     Shared by Generate, Blend and Edit.  Mapped rigs get the clips retargeted first (``cycles``:
-    each clip a cycle, retargeted between copies of itself); names are planned and checked (auto names: ``<stem>_NNN``) before the file is
-    touched, and a failure midway removes everything this call made.
+    each clip a cycle, retargeted between copies of itself); names are planned and checked (auto
+    names: ``<stem>_NNN``) before the file is touched, and a failure midway removes everything this
+    call made.
     """
     scene = scene or bpy.context.scene
     obj = rig.obj
@@ -322,7 +323,7 @@ def clip_fps(scene, model, scene_rate=True):
 
 def _warnings(scene, model, start_frame, frames, set_frame_range, labels, fps):
     out = synthesis.label_notes(model, labels, frames, fps)  # an active raise; a raise asked for 150 frames
-    if abs(scene_fps(scene) - fps) > 1e-3:
+    if not synthesis.same_rate(scene_fps(scene), fps):
         out.append(f"the scene plays at {scene_fps(scene):g} fps but the clip is keyed at the model's "
                    f"{fps:g} fps: it plays {'slower' if scene_fps(scene) < fps else 'faster'} than made "
                    "(key it at the scene's rate to resample it)")

@@ -71,7 +71,7 @@ class VIEW3D_PT_ganim(Panel):
             row.prop(settings, "overwrite", text="", icon="FILE_REFRESH")
         layout.prop(settings, "set_frame_range")
         fps, made_at = generate.scene_fps(context.scene), float(model.header["fps"])
-        if abs(fps - made_at) > 1e-3:  # e.g. Blender's default 24 fps, a model made at 30
+        if not synthesis.same_rate(fps, made_at):  # e.g. Blender's default 24 fps, a model made at 30
             layout.prop(settings, "scene_rate", text=f"Key at Scene's {fps:g} fps (model: {made_at:g})")
 
         ok, message = armature_status(context.active_object, model)

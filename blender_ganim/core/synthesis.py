@@ -480,10 +480,15 @@ def _clip_fps(model, fps):
     return float(model.header["fps"]) if fps is None else float(fps)
 
 
+def same_rate(fps, other):
+    """Two frame rates the tools treat as one (29.97 and 30 are two)."""
+    return abs(float(fps) - float(other)) < 1e-3
+
+
 def _rate(model, fps):
     """Frames at the model's rate per frame at ``fps``: 1.0 for None or the model's own rate."""
     model_fps = float(model.header["fps"])
-    if fps is None or abs(float(fps) - model_fps) < 1e-3:
+    if fps is None or same_rate(fps, model_fps):
         return 1.0
     if not (np.isfinite(fps) and fps > 0):
         raise SynthesisError(f"frame rate must be positive, got {fps!r}")
@@ -810,7 +815,7 @@ def transition(model, a, b, frames, labels=None, seed=None):
     if r == 1.0:
         return out
     b_start = a2.frames + gap                      # B's first frame, at the model's rate
-    b = b if abs(b.fps - a.fps) < 1e-3 else b.resample(a.fps)
+    b = b if same_rate(b.fps, a.fps) else b.resample(a.fps)
     total = a.frames + frames + b.frames
     times = np.interp(np.arange(total), [0, a.frames - 1, a.frames + frames], [0, (a.frames - 1) * r, b_start])
     m = _back(out, a, times)
@@ -1013,10 +1018,7 @@ def follow_path(model, xz, labels=None, seed=None, height=None, fps=None, frames
     start = (float(xz[0][0]), float(xz[0][1]), float(heading[0]))
     out = features.decode(f, model.header["features"], model.skeleton, model.header["fps"], start=start,
                           name="path")
-    if r == 1.0:
-        return out
-    frames = int(np.floor((out.frames - 1) / r + 1e-9)) + 1 if frames is None else frames
-    return out.resample(fps, frames=frames)
+    return out if r == 1.0 else out.resample(fps, frames=frames)
 
 
 # ------------------------------------------------------------- cycles
@@ -1088,13 +1090,10 @@ def loop(model, frames, labels=None, seed=None, temperature=None, fps=None, in_p
     cycle = transition(model, clip.slice(0, n - seam), head, seam, labels=chosen[0], seed=seed).slice(0, n + 1)
     f, start = features.encode(cycle, spec), features.start_of(cycle, spec)
     heading, xz = _root_track(f, start)
-    f[:n, 9] -= (heading[n] - heading[0]) / n                 # face as the first cycle did
-    if in_place:
-        heading, xz = _root_track(f, start)
-        dx, dz = (xz[0] - xz[n]) / n
-        c, s = np.cos(heading[:n]), np.sin(heading[:n])     # a world step in each frame's heading frame
-        f[:n, 7] += c * dx - s * dz
-        f[:n, 8] += s * dx + c * dz
+    if in_place:                                              # back where it started, facing the same way
+        f = _pin_root(f, start, [0, n], np.full_like(heading, heading[0]), np.broadcast_to(xz[0], xz.shape))
+    else:
+        f[:n, 9] -= (heading[n] - heading[0]) / n             # face as the first cycle did
     m = features.decode(f, spec, model.skeleton, model.header["fps"], start=start, name="loop")
     root = spec["root"]
     moved_on = m.positions[n, root].copy()
@@ -1109,7 +1108,7 @@ def crossfade(a, b, frames):
     """The classic blend: A, then ``frames`` of slerp from A's last pose to B's first, then B (placed after A)."""
     if not a.skeleton.same_topology(b.skeleton):
         raise SynthesisError("clips A and B use different skeletons")
-    if abs(a.fps - b.fps) > 1e-3:
+    if not same_rate(a.fps, b.fps):
         b = b.resample(a.fps)
     spec = features.spec_for(a.skeleton)
     fa, fb = features.encode(a, spec), features.encode(b, spec)
