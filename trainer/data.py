@@ -24,7 +24,7 @@ from blender_ganim.core.skeleton import Skeleton
 
 from .labels import LabelError, read_labels
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: takes at another rate resampled along Catmull-Rom curves (session 52), not slerp + lerp
 
 
 class DataError(ValueError):
