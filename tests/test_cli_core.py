@@ -77,6 +77,20 @@ def test_preview_draws_a_picture(sample_dir, tmp_path, suffix):
     assert out.stat().st_size > 5000
 
 
+def test_preview_draws_only_the_range_asked_for(sample_dir, tmp_path):
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+    clip = sample_dir / "dataset-2_run_normal_038.bvh"                     # 80 frames
+    whole, part = tmp_path / "whole.gif", tmp_path / "part.gif"
+    assert ganim("preview", clip, "--out", whole).returncode == 0
+    r = ganim("preview", clip, "--out", part, "--range", "40:60")
+    assert r.returncode == 0, r.stderr
+    assert Image.open(part).n_frames * 3 < Image.open(whole).n_frames    # 20 frames of 80
+    assert ganim("preview", clip, "--out", tmp_path / "p.png", "--range", "40:").returncode == 0
+    r = ganim("preview", clip, "--out", tmp_path / "x.png", "--range", "70:90")
+    assert r.returncode == 2 and "--range 70:90 is outside the clip (0:80)" in r.stderr
+
+
 def test_restyle_keep_height_keeps_the_roots_height(sample_dir, default_model, tmp_path):
     clip = sample_dir / "dataset-2_walk_normal_004.bvh"
     for flag, name in (([], "moved.bvh"), (["--keep-height"], "kept.bvh")):

@@ -14,7 +14,7 @@ class UserError(Exception):
     """An error caused by the user's input: printed in one line, exit status 2."""
 
 
-def _frames_arg(text):
+def frame_range(text):
     try:
         a, _, b = text.partition(":")
         return (int(a) if a else None, int(b) if b else None)
@@ -64,16 +64,21 @@ def cmd_info(args):
             print(f"  {'  ' * depth[j]}{name}  [{' '.join(sk.channels[j])}]")
 
 
+def cut(m, frames, flag):
+    """``m``'s frames [A, B) for a ``frame_range`` value (either end may be open; None: all of it)."""
+    start, stop = frames or (None, None)
+    if start is None and stop is None:
+        return m
+    start = 0 if start is None else start
+    stop = m.frames if stop is None else stop
+    if not (0 <= start < stop <= m.frames):
+        raise UserError(f"{flag} {start}:{stop} is outside the clip (0:{m.frames})")
+    return m.slice(start, stop)
+
+
 def cmd_convert(args):
     from blender_ganim.core import bvh
-    m = bvh.read(args.input)
-    start, stop = args.frames or (None, None)
-    if start is not None or stop is not None:
-        start = 0 if start is None else start
-        stop = m.frames if stop is None else stop
-        if not (0 <= start < stop <= m.frames):
-            raise UserError(f"--frames {start}:{stop} is outside the clip (0:{m.frames})")
-        m = m.slice(start, stop)
+    m = cut(bvh.read(args.input), args.frames, "--frames")
     if args.fps:
         m = m.resample(args.fps)
     if args.mirror:
@@ -157,9 +162,9 @@ def build_parser():
                                    "left/right, and write it with the same skeleton and channel layout.")
     s.add_argument("input", help="input .bvh")
     s.add_argument("output", help="output .bvh")
-    s.add_argument("--fps", type=float, help="resample to this frame rate (slerp)")
+    s.add_argument("--fps", type=float, help="resample to this frame rate (a Catmull-Rom curve through the frames)")
     s.add_argument("--mirror", action="store_true", help="mirror left/right")
-    s.add_argument("--frames", type=_frames_arg, metavar="A:B", help="keep frames [A, B) (before resampling)")
+    s.add_argument("--frames", type=frame_range, metavar="A:B", help="keep frames [A, B) (before resampling)")
     s.set_defaults(func=cmd_convert)
 
     from trainer import edit_commands

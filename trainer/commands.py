@@ -9,6 +9,7 @@ import numpy as np
 
 from blender_ganim.core import synthesis
 from . import average
+from .cli import frame_range
 
 
 def add_parsers(sub):
@@ -188,6 +189,8 @@ def add_parsers(sub):
     s.add_argument("clip", help=".bvh file")
     s.add_argument("--out", required=True, help="PREVIEW.png or PREVIEW.gif")
     s.add_argument("--frames", type=int, default=8, help="poses on a contact sheet (default 8)")
+    s.add_argument("--range", type=frame_range, metavar="A:B",
+                   help="draw only frames [A, B) of the clip, e.g. the ones an edit regenerated")
     s.set_defaults(func=cmd_preview)
 
     average.add_parser(sub)
@@ -323,14 +326,15 @@ def cmd_sample(args):
 def cmd_preview(args):
     from blender_ganim.core import bvh
 
-    from .cli import UserError
+    from .cli import UserError, cut
     from .plots import draw_contact_sheet, draw_gif
-    m = bvh.read(args.clip)
+    m = cut(bvh.read(args.clip), args.range, "--range")
+    first = (args.range[0] or 0) if args.range else 0
     out = Path(args.out)
     if out.suffix.lower() == ".gif":
         draw_gif(m, out)
     elif out.suffix.lower() == ".png":
-        draw_contact_sheet([m], out, frames_per_clip=max(2, args.frames))
+        draw_contact_sheet([m], out, frames_per_clip=max(2, args.frames), first_frame=first)
     else:
         raise UserError(f"--out must end in .png or .gif, got {out.name}")
     print(f"wrote {out}")

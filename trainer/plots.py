@@ -77,8 +77,9 @@ def _project(p, azimuth=0.6):
     return np.stack([p[..., 0] * np.cos(azimuth) + p[..., 2] * np.sin(azimuth), p[..., 1]], axis=-1)
 
 
-def draw_contact_sheet(motions, path, titles=None, frames_per_clip=8, dpi=80):
-    """One row per clip: poses at evenly spaced frames, plus the root path seen from above."""
+def draw_contact_sheet(motions, path, titles=None, frames_per_clip=8, dpi=80, first_frame=0):
+    """One row per clip: poses at evenly spaced frames, plus the root path seen from above.
+    ``first_frame``: the number the titles give each clip's first frame (a cut from a longer clip)."""
     plt = _plt()
     motions = list(motions)
     rows = len(motions)
@@ -100,7 +101,7 @@ def draw_contact_sheet(motions, path, titles=None, frames_per_clip=8, dpi=80):
             ax.set_aspect("equal")
             ax.axhline(np.min(g[..., 1]), color="#999", lw=0.8)
             ax.set_xticks([]), ax.set_yticks([])
-            ax.set_title(f"frame {f}", fontsize=7)
+            ax.set_title(f"frame {first_frame + f}", fontsize=7)
         ax = axes[r, -1]
         root = g[:, 1]
         ax.plot(root[:, 0], root[:, 2], "-", color="#c05621")
