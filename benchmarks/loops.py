@@ -11,10 +11,13 @@ jumps). Each is played
 twice, and the wrap is scored with `synthesis.seam_ratio`, the largest change of joint speed
 where the second cycle starts over the largest such change elsewhere in the cycle (the issue's
 seam test: at most 1.5). Reports per content the median and worst ratio of each, and the share
-of cycles within 1.5. Writes benchmarks/results/NAME.json and NAME.md.
+of cycles within 1.5; and how often the feet slide in the moving-on cycle, in the same cycle
+made without the foot lock on the finished cycle (as before session 52), and in the free clip.
+Writes benchmarks/results/NAME.json and NAME.md.
 """
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -24,7 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from blender_ganim.core import features, model_file, synthesis  # noqa: E402
+from blender_ganim.core import contacts, features, model_file, synthesis  # noqa: E402
 from blender_ganim.core import rotations as rot  # noqa: E402
 from quality import parse_seeds, write_record  # noqa: E402  (benchmarks/quality.py)
 
@@ -68,9 +71,30 @@ def naive(clip, frames):
     return clip.slice(0, frames + 1)
 
 
+def foot_skate(model, motion):
+    """Share of a clip's contact frames with a foot sliding (`contacts.skate`, the feet as the
+    foot lock finds them)."""
+    spec = model.header["features"]
+    feet = [foot for _, _, foot in synthesis.leg_chains(model.skeleton, spec)]
+    planted = contacts.detect(motion, feet, meters_per_unit=spec["meters_per_unit"])
+    return contacts.skate(motion, planted, feet, meters_per_unit=spec["meters_per_unit"])
+
+
+@contextlib.contextmanager
+def unlocked():
+    """Within the block, loops as before session 52: no foot lock on the finished cycle."""
+    lock = synthesis._lock_cycle
+    synthesis._lock_cycle = lambda cycle, n, spec, strength: cycle
+    try:
+        yield
+    finally:
+        synthesis._lock_cycle = lock
+
+
 def measure(model, contents, frames, seeds):
     spec = model.header["features"]
-    rows = {c: {"loop": [], "in_place": [], "naive": []} for c in contents}
+    rows = {c: {"loop": [], "in_place": [], "naive": [], "skate_loop": [], "skate_before": [], "skate_free": []}
+            for c in contents}
     n = synthesis.model_frames(model, frames)
     seam = synthesis.loop_seam(model, n)
     for content in contents:
@@ -79,8 +103,14 @@ def measure(model, contents, frames, seeds):
                 cycle, chosen = synthesis.loop(model, frames, labels={"content": content}, seed=seed,
                                                in_place=kind == "in_place")
                 rows[content][kind].append(wrap_ratio(cycle, spec, frames - seam - 1))
+                if kind == "loop":
+                    rows[content]["skate_loop"].append(foot_skate(model, cycle))
+                    with unlocked():
+                        before, _ = synthesis.loop(model, frames, labels={"content": content}, seed=seed)
+                    rows[content]["skate_before"].append(foot_skate(model, before))
             (clip,), _ = synthesis.generate(model, n + 1, labels=chosen, seed=seed)
             rows[content]["naive"].append(wrap_ratio(naive(clip, frames), spec, frames))
+            rows[content]["skate_free"].append(foot_skate(model, clip))
     return rows
 
 
@@ -98,11 +128,17 @@ def markdown(record):
              "ratio = largest change of joint speed at the wrap / the largest elsewhere. Naive: the free clip "
              "played again from its first frame.", "",
              "| content | loop: median / worst / within | in place: median / worst / within | "
-             "naive repeat: median / worst / within |", "|---|---|---|---|"]
+             "naive repeat: median / worst / within | feet sliding: loop / unlocked / free clip |",
+             "|---|---|---|---|---|"]
     for content, kinds in record["results"].items():
         cells = [f"{k['median']:.2f} / {k['worst']:.2f} / {k['within']:.0%}"
                  for k in (kinds["loop"], kinds["in_place"], kinds["naive"])]
+        cells.append(" / ".join(f"{kinds[k]['median']:.3f}" for k in ("skate_loop", "skate_before", "skate_free")))
         lines.append(f"| {content} | " + " | ".join(cells) + " |")
+    lines += ["", f"Feet sliding: the median share of a clip's contact frames with a foot moving over the ground "
+              f"faster than {contacts.SKATE_M_S:g} m/s: the moving-on cycle, the same cycle without the foot lock "
+              "on the finished cycle (before session 52), and the free clip of the same labels and seed (in place "
+              "a walk treads on the spot, so it is not scored)."]
     return lines + ["", f"{record['seconds']:.0f} s on this machine."]
 
 
