@@ -1109,7 +1109,8 @@ def loop(model, frames, labels=None, seed=None, temperature=None, fps=None, in_p
         f[:n, 9] -= (heading[n] - heading[0]) / n             # face as the first cycle did
     m = features.decode(f, spec, model.skeleton, model.header["fps"], start=start, name="loop")
     root = spec["root"]
-    m = _lock_cycle(m, n, spec, sampling_for(model, chosen[0])["lock_strength"])
+    if not in_place:                                          # on a treadmill a planted foot moves back
+        m = _lock_cycle(m, n, spec, sampling_for(model, chosen[0])["lock_strength"])
     moved_on = m.positions[n, root].copy()
     m.rotations[n], m.positions[n] = m.rotations[0], m.positions[0]  # the same pose exactly, same signs
     m.positions[n, root] = moved_on                                  # where the next cycle starts
