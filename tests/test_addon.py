@@ -432,6 +432,13 @@ def test_loop_keys_a_cycle_that_repeats_and_moves_on(settings, model):
                                        posed_heads(obj, names, START + k) + cycle * travel, atol=1e-4)
 
 
+def test_a_loop_that_had_its_turn_taken_out_warns(settings, model):
+    obj = create_rig()
+    result = generate.generate_onto(obj, model, 96, labels={"content": "walk-turn-right"}, seed=2, loop=True,
+                                    scene=bpy.context.scene, scene_rate=False)
+    assert [w for w in result.warnings if "turned 148 degrees right" in w and "taken out" in w], result.warnings
+
+
 def test_temperature_reaches_the_generator(settings, model):
     obj = create_rig()
     settings.label_0 = "elderly"

@@ -182,3 +182,6 @@ def test_sample_loop_writes_cycles(default_model, tmp_path):
     np.testing.assert_allclose(cycle.global_positions(), again.global_positions()[:60], atol=1e-3)
     r = ganim("sample", default_model, "--out", tmp_path / "t", "--in-place")
     assert r.returncode == 2 and "--in-place shapes a loop: add --loop" in r.stderr
+    r = ganim("sample", default_model, "--out", tmp_path / "u", "--frames", 96, "--loop", "--seed", 2,
+              "--label", "content=walk-turn-right")
+    assert r.returncode == 0 and "note: sample_000: this cycle turned 148 degrees right" in r.stderr, r.stderr

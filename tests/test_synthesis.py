@@ -571,6 +571,17 @@ def test_a_loop_is_seeded_and_refuses_to_be_too_short(model):
         synthesis.loop(model, 20)
 
 
+def test_a_loop_says_when_it_took_a_turn_out(model):
+    notes = []
+    cycle, _ = synthesis.loop(model, 96, labels={"content": "walk-turn-right"}, seed=2, notes=notes)
+    assert len(notes) == 1 and "turned 148 degrees right" in notes[0] and "taken out" in notes[0]
+    g = cycle.global_positions()
+    assert np.linalg.norm(g[96, 1, [0, 2]] - g[0, 1, [0, 2]]) > 100    # it walks on, facing one way
+    quiet = []
+    synthesis.loop(model, 96, labels={"content": "wave-both-hands"}, seed=2, notes=quiet)
+    assert quiet == []
+
+
 def test_repeat_cycle_plays_a_cycle_three_times_moving_on(model):
     cycle, _ = synthesis.loop(model, 40, labels={"content": "walk"}, seed=1)
     three, start = synthesis.repeat_cycle(cycle)

@@ -270,13 +270,17 @@ def cmd_fit_labels(args):
 
 def _cycles(model, args, wanted):
     """``--loop``: COUNT cycles (clip i from seed SEED + i), each without its closing frame, which is
-    the next cycle's first."""
+    the next cycle's first; a note for each cycle that had a turn taken out."""
     motions, labels = [], []
     for i in range(args.count):
+        notes = []
         m, chosen = synthesis.loop(model, args.frames, labels=wanted, temperature=args.temperature, fps=args.fps,
-                                   seed=None if args.seed is None else args.seed + i, in_place=args.in_place)
+                                   seed=None if args.seed is None else args.seed + i, in_place=args.in_place,
+                                   notes=notes)
         motions.append(m.slice(0, m.frames - 1).copy(name=f"sample_{i:03d}"))
         labels.append(chosen)
+        for note in notes:
+            print(f"note: sample_{i:03d}: {note}", file=sys.stderr)
     return motions, labels
 
 

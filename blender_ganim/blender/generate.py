@@ -203,9 +203,11 @@ def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_fra
                             "or write new actions or NLA strips")
     rig = check_armature(obj, model)
     fps = clip_fps(scene, model, scene_rate)
+    notes = []
     if loop:
         cycles = [synthesis.loop(model, frames, labels=labels, seed=None if seed is None else seed + i,
-                                 temperature=temperature, fps=fps, in_place=in_place) for i in range(count)]
+                                 temperature=temperature, fps=fps, in_place=in_place, notes=notes)
+                  for i in range(count)]
         motions, chosen = [m for m, _ in cycles], [c for _, c in cycles]
     else:
         motions, chosen = synthesis.generate(model, frames, count=count, labels=labels, seed=seed,
@@ -219,7 +221,7 @@ def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_fra
         if set_frame_range:
             scene.frame_end -= 1          # the last key is the next cycle's first frame
     return Generated(made, motions, chosen, target,
-                     _warnings(scene, model, start_frame, frames, set_frame_range, labels, fps),
+                     _warnings(scene, model, start_frame, frames, set_frame_range, labels, fps) + notes,
                      float(model.header["fps"]), loop)
 
 

@@ -1075,7 +1075,10 @@ def _calmest_frame(clip, spec, last):
     return int(np.argmin(np.convolve(speed, np.ones(5) / 5, mode="same")[:last + 1]))
 
 
-def loop(model, frames, labels=None, seed=None, temperature=None, fps=None, in_place=False):
+TURN_NOTE_DEGREES = 45  # a loop that had to take out more of a turn than this says so
+
+
+def loop(model, frames, labels=None, seed=None, temperature=None, fps=None, in_place=False, notes=None):
     """A cycle: ``frames`` frames whose end leads back into their start; returns (motion, labels).
 
     The motion has ``frames + 1`` frames: the last is the first again, where the next cycle
@@ -1087,6 +1090,8 @@ def loop(model, frames, labels=None, seed=None, temperature=None, fps=None, in_p
     cycle can move on but not turn, so the turn the clip makes is spread evenly over it and the
     next cycle faces as the first did; ``in_place`` takes the root's travel out as well (its
     sway stays). ``fps``: the cycle's frame rate (default: the model's), its period kept exact.
+    ``notes``: a list that gets a line for the user when more than ``TURN_NOTE_DEGREES`` of turn
+    was taken out (a turning walk then walks straight on turning steps).
     """
     _check_frames(frames)
     fps = _clip_fps(model, fps)
@@ -1103,6 +1108,11 @@ def loop(model, frames, labels=None, seed=None, temperature=None, fps=None, in_p
     cycle = transition(model, clip.slice(0, n - seam), head, seam, labels=chosen[0], seed=seed).slice(0, n + 1)
     f, start = features.encode(cycle, spec), features.start_of(cycle, spec)
     heading, xz = _root_track(f, start)
+    turn = float(np.degrees(heading[n] - heading[0]))
+    if notes is not None and abs(turn) > TURN_NOTE_DEGREES:
+        notes.append(f"this cycle turned {abs(turn):.0f} degrees {'left' if turn > 0 else 'right'}; a loop faces one "
+                     "way every cycle, so the turn was taken out (for a clip that turns, generate it without "
+                     "looping, or along a path)")
     if in_place:                                              # back where it started, facing the same way
         f = _pin_root(f, start, [0, n], np.full_like(heading, heading[0]), np.broadcast_to(xz[0], xz.shape))
     else:
