@@ -25,6 +25,7 @@ bpy = pytest.importorskip("bpy")
 from blender_ganim.blender import actions, armature, generate, operators, panel, prefs, props  # noqa: E402
 from blender_ganim.core import model_file, synthesis  # noqa: E402
 from blender_ganim.core.skeleton import Skeleton  # noqa: E402
+from keying_checks import assert_keyed  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 24
@@ -83,21 +84,6 @@ def assert_plays(obj, motion, start):
     mid = motion.frames // 2
     got = posed_heads(obj, motion.skeleton.names, start + mid)
     np.testing.assert_allclose(got, expected_heads(motion, mid, obj).T, atol=1e-4)
-
-
-def assert_keyed(obj, action, names, start, frames):
-    """Every bone has rotation keys (and the root location keys) on every requested frame."""
-    want = start + np.arange(frames, dtype=np.float32)
-    seen = {}
-    for fc in actions._fcurve_collection(action, obj)[0].fcurves:
-        co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
-        fc.keyframe_points.foreach_get("co", co)
-        np.testing.assert_array_equal(co[0::2], want)
-        bone, prop = re.match(r'pose\.bones\["(.+)"\]\.(\w+)', fc.data_path).groups()
-        seen.setdefault((bone, prop), set()).add(fc.array_index)
-    for name in names:
-        assert seen[(name, "rotation_quaternion")] == {0, 1, 2, 3}, name
-    assert seen[(names[0], "location")] == {0, 1, 2}
 
 
 # ---------------------------------------------------------------- the extension package

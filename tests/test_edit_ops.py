@@ -20,6 +20,7 @@ from blender_ganim.core import bvh, synthesis  # noqa: E402
 from blender_ganim.core import rotations as rot  # noqa: E402
 from blender_ganim.core.motion import Motion  # noqa: E402
 from blender_ganim.core.skeleton import Skeleton  # noqa: E402
+from keying_checks import assert_keyed, fcurves  # noqa: E402
 from rig_fixtures import mixamo_tpose  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,25 +59,6 @@ def rig(settings, model, clips):
 
 
 # ------------------------------------------------------------------ helpers
-
-def fcurves(obj, action):
-    return actions._fcurve_collection(action, obj)[0].fcurves
-
-
-def assert_keyed(obj, action, names, start, frames):
-    """Every bone has rotation keys on every frame of the clip, the root location keys too."""
-    want = start + np.arange(frames, dtype=np.float32)
-    seen = {}
-    for fc in fcurves(obj, action):
-        co = np.empty(2 * len(fc.keyframe_points), dtype=np.float32)
-        fc.keyframe_points.foreach_get("co", co)
-        np.testing.assert_array_equal(co[0::2], want)
-        bone, prop = re.match(r'pose\.bones\["(.+)"\]\.(\w+)', fc.data_path).groups()
-        seen.setdefault((bone, prop), set()).add(fc.array_index)
-    for name in names:
-        assert seen[(name, "rotation_quaternion")] == {0, 1, 2, 3}, name
-    assert seen[(names[0], "location")] == {0, 1, 2}
-
 
 def new_action(before):
     made = [a for a in bpy.data.actions if a.name not in before]
