@@ -136,6 +136,25 @@ def test_generate_loops_in_place_and_writes_one_cycle(tmp_path, model):
                                   "--out", tmp_path / "x.blend"), r"--in-place shapes a loop: add --loop")
 
 
+def test_generate_for_a_60_fps_game_sets_the_scenes_rate(tmp_path, model):
+    out, clips = tmp_path / "game.blend", tmp_path / "bvh"
+    done = run_cli("generate", "--create-armature", "--armature", "Rig", "--frames", 120, "--seed", SEED,
+                   "--scene-fps", 60, "--set-frame-range", "--out", out, "--bvh-dir", clips)
+    assert done.returncode == 0 and "of 120 frames at 60 fps (made at 30, resampled)" in done.stdout, done.stderr
+    (clip,) = [bvh.read(f) for f in clips.glob("*.bvh")]
+    assert (clip.frames, clip.fps) == (120, 60)                      # two seconds, as made
+    expected = synthesis.generate(model, 120, seed=SEED, fps=60)[0][0]
+    np.testing.assert_allclose(clip.global_positions(), expected.global_positions(), atol=1e-3)
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    assert generate.scene_fps(bpy.context.scene) == 60 and bpy.context.scene.frame_end == 120
+    ntsc = cli.run(["generate", "--create-armature", "--frames", "30", "--seed", str(SEED), "--scene-fps", "29.97",
+                    "--out", str(tmp_path / "ntsc.blend")])
+    assert ntsc == 0 and (bpy.context.scene.render.fps, bpy.context.scene.render.fps_base) == (30, pytest.approx(1.001))
+    assert_one_line_error(run_cli("generate", "--create-armature", "--scene-fps", 0, "--out", tmp_path / "x.blend"),
+                          r"a scene's frame rate must be above 0 and at most 1000, got 0")
+    assert not (tmp_path / "x.blend").exists()
+
+
 def test_a_second_generate_keeps_the_action_it_displaces(tmp_path):
     """A new action takes the armature; the one it played before keeps a fake user, so saving the
     file does not drop it (nothing existing is destroyed unless asked to replace)."""

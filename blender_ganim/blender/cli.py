@@ -21,6 +21,8 @@ from . import edit, generate
 PROG = "ganim"
 MODEL_RATE_HELP = ("key one frame per model frame (default: resampled to the scene's frame rate, --frames "
                    "being scene frames, so the motion plays at the speed it was made at)")
+SCENE_FPS_HELP = ("set the scene's frame rate first, e.g. 60 for a game or 29.97 for NTSC video (default: "
+                  "the scene's own; a new scene's is 24); clips are keyed and BVH files written at it")
 
 
 class UsageError(Exception):
@@ -64,6 +66,7 @@ def build_parser():
     g.add_argument("--overwrite", action="store_true", help="replace an existing action of that name")
     g.add_argument("--set-frame-range", action="store_true", help="set the scene's frame range to the clip")
     g.add_argument("--model-rate", action="store_true", help=MODEL_RATE_HELP)
+    g.add_argument("--scene-fps", type=float, metavar="FPS", help=SCENE_FPS_HELP)
     g.add_argument("--loop", action="store_true",
                    help="make each clip a cycle whose end leads back into its start; its F-curves repeat "
                         "(Cycles modifiers) and its BVH holds one cycle")
@@ -125,6 +128,7 @@ def _edit_parsers(sub):
     timing.add_argument("--speed", type=float, metavar="M_S", help="walk it at this speed (metres per second)")
     e.add_argument("--start-frame", type=int, default=1, help="frame of the first key (default 1)")
     e.add_argument("--model-rate", action="store_true", help=MODEL_RATE_HELP)
+    e.add_argument("--scene-fps", type=float, metavar="FPS", help=SCENE_FPS_HELP)
 
 
 def run(argv):
@@ -146,6 +150,8 @@ def _setup(args):
         _open(args.scene)
     model = generate.load_model(args.model)
     scene = bpy.context.scene
+    if getattr(args, "scene_fps", None) is not None:
+        generate.set_scene_fps(scene, args.scene_fps)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)   # printed: rerun with --seed
     return out, model, scene, _armature(args, model, scene), seed
 

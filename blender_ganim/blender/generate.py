@@ -318,6 +318,19 @@ def scene_fps(scene):
     return scene.render.fps / scene.render.fps_base
 
 
+MAX_SCENE_FPS = 1000
+
+
+def set_scene_fps(scene, fps):
+    """Set ``scene`` to play at ``fps`` frames per second, as Blender's presets do: a whole rate
+    and a base (29.97 is 30 / 1.001)."""
+    fps = float(fps)
+    if not (0 < fps <= MAX_SCENE_FPS):   # also False for NaN
+        raise GenerateError(f"a scene's frame rate must be above 0 and at most {MAX_SCENE_FPS}, got {fps:g}")
+    scene.render.fps = max(1, int(round(fps)))
+    scene.render.fps_base = scene.render.fps / fps
+
+
 def clip_fps(scene, model, scene_rate=True):
     """The frame rate new clips are keyed at: the scene's, or with ``scene_rate`` off the model's."""
     return scene_fps(scene) if scene_rate else float(model.header["fps"])
