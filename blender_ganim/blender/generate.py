@@ -205,9 +205,12 @@ def generate_onto(obj, model, frames, count=1, labels=None, seed=None, start_fra
     fps = clip_fps(scene, model, scene_rate)
     notes = []
     if loop:
-        cycles = [synthesis.loop(model, frames, labels=labels, seed=None if seed is None else seed + i,
-                                 temperature=temperature, fps=fps, in_place=in_place, notes=notes)
-                  for i in range(count)]
+        cycles = []
+        for i in range(count):
+            said = []
+            cycles.append(synthesis.loop(model, frames, labels=labels, seed=None if seed is None else seed + i,
+                                         temperature=temperature, fps=fps, in_place=in_place, notes=said))
+            notes += [f"clip {i + 1} of {count}: {n}" if count > 1 else n for n in said]
         motions, chosen = [m for m, _ in cycles], [c for _, c in cycles]
     else:
         motions, chosen = synthesis.generate(model, frames, count=count, labels=labels, seed=seed,

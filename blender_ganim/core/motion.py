@@ -93,9 +93,10 @@ class Motion:
         (default: this clip's).
 
         Catmull-Rom through the frames, rotations as unrolled quaternions renormalised: unlike
-        slerp and lerp its velocity has no kink at every source frame, which at 60 fps from a
-        30 fps clip doubled the joints' jitter and at a seam read as a pop
-        (``benchmarks/resampling.py``). Whole frame indices return the frames exactly.
+        slerp and lerp its velocity has no kink at every source frame (a 30 fps clip keyed at
+        60 fps: joint jerk 1.24x the clip's own, against 7.6x with lerp; frames dropped from a
+        capture come back 4x nearer; ``benchmarks/resampling.py``). Whole frame indices return
+        the frames exactly.
         """
         t = np.clip(np.asarray(times, dtype=np.float64), 0.0, self.frames - 1)
         # Neighbours unrolled into one hemisphere keep the curve's norm above ~0.68 (random unit

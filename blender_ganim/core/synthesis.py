@@ -371,7 +371,8 @@ def lock_feet(motion, spec, strength=None, longest=None):
         leg = np.linalg.norm(motion.skeleton.offsets[shin]) + np.linalg.norm(motion.skeleton.offsets[foot])
         for a, b in contacts.spans(low_slow[:, i]):
             path = gpos[a:b, foot][:, [0, 2]]
-            if 3 <= b - a <= (longest or b - a) and np.linalg.norm(path.max(axis=0) - path.min(axis=0)) < LOCK_TRAVEL * leg:
+            planted = np.linalg.norm(path.max(axis=0) - path.min(axis=0)) < LOCK_TRAVEL * leg
+            if planted and 3 <= b - a <= (longest or b - a):
                 mask[a:b, i] = True
     return contacts.lock_feet(motion, mask, legs, strength=LOCK_STRENGTH if strength is None else strength)
 
@@ -1133,9 +1134,10 @@ def _lock_cycle(cycle, n, spec, strength):
     """The foot lock (:func:`lock_feet`) on a cycle of ``n`` frames (its frame ``n`` the next
     cycle's first): its transition and the turn taken out left feet sliding where they stand
     (the share of contact frames sliding, medians of 8 seeds: walks 0.27, runs 0.41 against 0.18
-    / 0.32 for free clips; locked 0.18 / 0.24; ``benchmarks/loops.py``). Locked as the middle of three plays, so a foot planted across the wrap is held as
-    any other and the next cycle starts as this one did. A foot planted for a whole cycle (a wave,
-    a raise) is left alone: held in one place, it could not follow the cycle's drift into the next."""
+    / 0.32 for free clips; locked 0.18 / 0.24; ``benchmarks/loops.py``). Locked as the middle of
+    three plays, so a foot planted across the wrap is held as any other and the next cycle starts
+    as this one did. A foot planted for a whole cycle (a wave, a raise) is left alone: held in one
+    place, it could not follow the cycle's drift into the next."""
     root = spec["root"]
     travel = cycle.positions[n, root] - cycle.positions[0, root]
     positions = np.concatenate([cycle.positions[:n]] * 3 + [cycle.positions[:1]])
