@@ -425,6 +425,22 @@ def test_a_loop_that_had_its_turn_taken_out_warns(settings, model):
     assert [w for w in result.warnings if "turned 148 degrees right" in w and "taken out" in w], result.warnings
 
 
+def test_generate_refuses_an_armature_tweaking_an_nla_strip(settings, model):
+    """Blender will not reassign the action while a strip is tweaked: refused before anything is written
+    (before, the write failed halfway with an AttributeError and left its new actions behind)."""
+    obj = create_rig()
+    generate.generate_onto(obj, model, 30, count=2, seed=1, target="NLA", scene=bpy.context.scene)
+    ad = obj.animation_data
+    ad.nla_tracks[0].strips[0].select = True
+    ad.nla_tracks.active = ad.nla_tracks[0]
+    ad.use_tweak_mode = True
+    before = sorted(a.name for a in bpy.data.actions)
+    with pytest.raises(generate.rigs.RigError, match="is tweaking an NLA strip's action: leave tweak mode first"):
+        generate.generate_onto(obj, model, 30, seed=2, scene=bpy.context.scene)
+    assert sorted(a.name for a in bpy.data.actions) == before
+    ad.use_tweak_mode = False
+
+
 def test_temperature_reaches_the_generator(settings, model):
     obj = create_rig()
     settings.label_0 = "elderly"

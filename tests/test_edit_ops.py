@@ -302,6 +302,18 @@ def _no_action(r, s):
     r.obj.animation_data.action = None
 
 
+def _tweaking(r, s):
+    """A's strip on an NLA track, tweaked (Tab in the NLA editor): the action can't be reassigned."""
+    ad = r.obj.animation_data
+    slot = actions._object_slot(r.a, r.obj)
+    ad.action = None
+    track = generate._add_strip(ad, "A", r.a, slot, 1)
+    track.strips[0].select = True
+    ad.nla_tracks.active = track
+    ad.use_tweak_mode = True
+    assert ad.use_tweak_mode and ad.action == r.a
+
+
 def _range(start, end):
     def setup(r, s):
         s.edit_use_scene_range, s.edit_start, s.edit_end = False, start, end
@@ -335,6 +347,8 @@ BAD_INPUT = {
     "no active action (range)": ("regenerate_range", _no_action, r"'GANim_Rig' has no active action"),
     "no active action (keys)": ("keyframe_guided", _no_action, r"'GANim_Rig' has no active action"),
     "no active action (restyle)": ("restyle", _no_action, r"'GANim_Rig' has no active action"),
+    "tweaking a strip": ("regenerate_range", lambda r, s: (_range(10, 40)(r, s), _tweaking(r, s)),
+                         r"'GANim_Rig' is tweaking an NLA strip's action: leave tweak mode first"),
     "curve without points": ("follow_path", _curve([]), r"curve 'Empty' has no points"),
     "no curve": ("follow_path", lambda r, s: None, r"choose a curve object"),
 }

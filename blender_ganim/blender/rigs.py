@@ -126,6 +126,10 @@ def resolve(obj, model):
     armature.ensure_editable_armature(obj)
     if obj.mode == "EDIT":
         raise RigError(f"armature {obj.name!r} is in Edit Mode: leave it first")
+    if obj.animation_data is not None and obj.animation_data.use_tweak_mode:
+        # Blender will not reassign the action while a strip is tweaked: refuse before writing anything
+        raise RigError(f"armature {obj.name!r} is tweaking an NLA strip's action: leave tweak mode first "
+                       "(Tab in the NLA editor)")
     skeleton = model.skeleton
     missing = armature.missing_bones(obj, skeleton)
     if not missing:
