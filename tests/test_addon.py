@@ -435,6 +435,7 @@ def test_generate_refuses_an_armature_tweaking_an_nla_strip(settings, model):
     ad.nla_tracks.active = ad.nla_tracks[0]
     ad.use_tweak_mode = True
     before = sorted(a.name for a in bpy.data.actions)
+    assert generate.rigs.status(obj, model) == (False, f"{obj.name} is tweaking an NLA strip (Tab to leave)")
     with pytest.raises(generate.rigs.RigError, match="is tweaking an NLA strip's action: leave tweak mode first"):
         generate.generate_onto(obj, model, 30, seed=2, scene=bpy.context.scene)
     assert sorted(a.name for a in bpy.data.actions) == before

@@ -169,6 +169,8 @@ def status(obj, model):
         return False, f"{obj.name} is not an armature"
     if obj.library is not None:
         return False, f"{obj.name} is linked from a library"
+    if obj.animation_data is not None and obj.animation_data.use_tweak_mode:
+        return False, f"{obj.name} is tweaking an NLA strip (Tab to leave)"
     missing = armature.missing_bones(obj, model.skeleton)
     if not missing:
         return True, f"{obj.name}: {len(model.skeleton)} bones match"
