@@ -180,6 +180,32 @@ def test_read_action_accepts_euler_curves(mode):
     assert rot.quat_angle(back.rotations, motion.rotations).max() < 1e-5
 
 
+@pytest.mark.parametrize("mode", ["XYZ", "ZXY", "YZX"])
+def test_bones_in_an_euler_mode_are_keyed_in_it(mode):
+    """A hand-animated rig's bones keep their Euler mode (its own actions keep playing on it); the clip
+    plays as it should and reads back the same. Other bones are keyed as quaternions, as before."""
+    motion = synthetic_motion()
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    euler_bones = ("spine", "arm_L", "hand_R")
+    for name in euler_bones:
+        obj.pose.bones[name].rotation_mode = mode
+    action = actions.write_action(obj, motion, "clip", start_frame=START)
+    paths = {fc.data_path for fc in curves_of(obj, action)}
+    for name in motion.skeleton.names:
+        euler = name in euler_bones
+        assert (f'pose.bones["{name}"].rotation_euler' in paths) == euler, name
+        assert (f'pose.bones["{name}"].rotation_quaternion' in paths) != euler, name
+        assert obj.pose.bones[name].rotation_mode == (mode if euler else "QUATERNION")
+    expected = armature.to_blender(motion.global_positions(), SCALE)
+    for i in (0, motion.frames // 2, motion.frames - 1):
+        np.testing.assert_allclose(posed_heads(obj, motion.skeleton.names, START + i), expected[i], atol=1e-4)
+    back = actions.read_action(obj)
+    assert rot.quat_angle(back.rotations, motion.rotations).max() < 1e-5
+    spine = [fc for fc in curves_of(obj, action) if fc.data_path == 'pose.bones["spine"].rotation_euler']
+    values = np.array([[kp.co[1] for kp in fc.keyframe_points] for fc in spine])
+    assert np.abs(np.diff(values, axis=1)).max() < np.pi                 # unrolled: no 2 pi jumps between keys
+
+
 def test_every_bone_is_keyed_on_every_frame(motion):
     obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
     action = actions.write_action(obj, motion, "clip", start_frame=START)

@@ -147,7 +147,8 @@ def write_action(obj, motion, action_name, start_frame=1, replace=False):
         if existing is None and action.name != action_name:
             raise ValueError(f"action name {action_name!r} is too long for Blender")
         container, slot = _fcurve_collection(action, obj, create=True)
-        _write_curves(container, motion.skeleton.names, quats, locs, _translated_joints(motion), frames)
+        modes = [obj.pose.bones[n].rotation_mode for n in motion.skeleton.names]
+        _write_curves(container, motion.skeleton.names, quats, locs, _translated_joints(motion), frames, modes)
         _finish(action, motion, frames)
         _reset_pose(obj, motion.skeleton.names)
         _assign(obj, action, slot)
@@ -160,13 +161,27 @@ def write_action(obj, motion, action_name, start_frame=1, replace=False):
     return action
 
 
-def _write_curves(container, names, quats, locs, translated, frames):
+def _write_curves(container, names, quats, locs, translated, frames, modes):
+    """Rotations as quaternions, or as Euler angles where a bone is in an Euler mode (a hand-animated
+    rig keeps its modes, and its own Euler actions keep playing on it)."""
     for j, name in enumerate(names):
         group = container.groups.new(name)
         path = f'pose.bones["{bpy.utils.escape_identifier(name)}"]'
-        _key_channel(container, group, path + ".rotation_quaternion", quats[:, j], frames)
+        if modes[j] in _EULER_MODES:
+            _key_channel(container, group, path + ".rotation_euler", _blender_euler(quats[:, j], modes[j]), frames)
+        else:
+            _key_channel(container, group, path + ".rotation_quaternion", quats[:, j], frames)
         if translated[j]:
             _key_channel(container, group, path + ".location", locs[:, j], frames)
+
+
+def _blender_euler(quats, mode):
+    """Quaternions ``[T, 4]`` as a bone's ``rotation_euler`` in ``mode`` (Blender's x, y, z whatever the
+    mode; 'XYZ' applies X first, so the core's intrinsic order is the mode reversed), unrolled."""
+    order = mode[::-1]
+    euler = np.empty(quats.shape[:-1] + (3,))
+    euler[..., ["XYZ".index(a) for a in order]] = rot.quat_to_euler(quats, order)
+    return rot.euler_unroll(euler, axis=0)
 
 
 def _key_channel(container, group, data_path, values, frames):
@@ -211,10 +226,14 @@ def _finish(action, motion, frames):
 
 
 def _reset_pose(obj, names):
-    """Quaternion mode and a rest pose, so unkeyed channels cannot offset the animation."""
+    """A rest pose, so unkeyed channels cannot offset the animation; bones in an Euler mode keep it,
+    the others (quaternion, axis-angle) are keyed as quaternions."""
     for name in names:
         pb = obj.pose.bones[name]
-        pb.rotation_mode = "QUATERNION"
+        if pb.rotation_mode in _EULER_MODES:
+            pb.rotation_euler = (0.0, 0.0, 0.0)
+        else:
+            pb.rotation_mode = "QUATERNION"
         pb.rotation_quaternion = (1.0, 0.0, 0.0, 0.0)
         pb.location = (0.0, 0.0, 0.0)
         pb.scale = (1.0, 1.0, 1.0)
