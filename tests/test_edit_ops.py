@@ -182,6 +182,25 @@ def blocked(obj, walk, frames):
     return action
 
 
+def test_a_rig_imported_by_blenders_bvh_importer_still_plays_its_own_action_after_an_edit(settings, model):
+    """Blender's importer keys Euler curves on bones in the BVH's order (ZXY here). Edits are keyed in
+    it too; before, every bone was switched to quaternions and the imported action froze in rest."""
+    if not hasattr(bpy.ops.import_anim, "bvh"):
+        pytest.skip("this Blender build has no BVH importer")
+    bpy.ops.import_anim.bvh(filepath=str(SAMPLE / "dataset-2_walk_normal_004.bvh"), global_scale=0.01)
+    obj = bpy.context.active_object
+    imported = obj.animation_data.action
+    assert {pb.rotation_mode for pb in obj.pose.bones} == {"ZXY"}
+    played = actions.read_action(obj).global_positions()
+    result = edit.regenerate_range(obj, model, 40, 70, seed=1)
+    assert obj.animation_data.action == result.action
+    assert {pb.rotation_mode for pb in obj.pose.bones} == {"ZXY"}
+    obj.animation_data.action = imported
+    np.testing.assert_allclose(actions.read_action(obj).global_positions(), played, atol=1e-6)
+    g = result.motion.global_positions()
+    assert np.abs(g[:39] - played[:39]).max() < 1e-3 and np.abs(g[70:] - played[70:]).max() < 1e-3   # cm
+
+
 def test_keyframe_guided_hits_the_rigs_key_poses(rig, settings, model):
     keys = [1, 30, 60, A_FRAMES]
     blocking = blocked(rig.obj, rig.walk, keys)
