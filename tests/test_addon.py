@@ -361,6 +361,29 @@ def test_generate_motion_keys_every_bone_and_plays_the_motion(settings, model):
     assert (scene.frame_start, scene.frame_end) == (START, START + FRAMES - 1)
 
 
+@pytest.mark.parametrize("bound", ["modifier", "parent"])
+def test_clicking_the_character_mesh_animates_its_armature(bound, settings, model):
+    """Animators select the character, not its skeleton: a mesh deformed by (or parented to) an
+    armature stands for it in the panel and the operators."""
+    rig = create_rig()
+    mesh = bpy.data.objects.new("Body", bpy.data.meshes.new("Body"))
+    bpy.context.scene.collection.objects.link(mesh)
+    if bound == "modifier":
+        mesh.modifiers.new("Armature", "ARMATURE").object = rig
+    else:
+        mesh.parent = rig
+    for o in bpy.context.view_layer.objects:
+        o.select_set(o == mesh)
+    bpy.context.view_layer.objects.active = mesh
+    assert any(e[0] == "label" and e[1] == f"{rig.name}: {len(model.skeleton)} bones match" for e in draw_panel())
+    assert bpy.ops.ganim.generate_motion() == {"FINISHED"}
+    assert mesh.animation_data is None and rig.animation_data.action.name.startswith("GANim_Rig_")
+    assert_plays(rig, synthesis.generate(model, FRAMES, fps=SCENE_FPS, seed=SEED)[0][0], START)
+    settings.edit_use_scene_range = True
+    assert bpy.ops.ganim.restyle() == {"FINISHED"}                 # Edit finds the rig's action too
+    assert rig.animation_data.action.name.endswith("_001") and "GANim_Rig_" in rig.animation_data.action.name
+
+
 def test_clips_are_keyed_at_the_scenes_frame_rate_and_play_in_real_time(settings, model):
     """In Blender's default 24 fps scene a clip made at 30 fps is resampled: FRAMES scene frames, and a
     second into the clip is a second into the motion. Off (or in a scene at the model's rate) the keys

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..core import bvh
 from ..core.skeleton import POSITION_CHANNELS, Skeleton
-from . import actions, armature, rig_map
+from . import actions, armature, rig_map, rigs
 
 LABELS_PROP = "ganim_labels"
 
@@ -165,7 +165,7 @@ class GANIM_OT_export_actions(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        obj = context.active_object
+        obj = rigs.armature_of(context.active_object)
         return obj is not None and obj.type == "ARMATURE"
 
     def invoke(self, context, event):
@@ -177,7 +177,7 @@ class GANIM_OT_export_actions(bpy.types.Operator):
             self.report({"ERROR"}, "choose a folder to export to")
             return {"CANCELLED"}
         try:
-            rows = export_actions(context.active_object, bpy.path.abspath(self.directory),
+            rows = export_actions(rigs.armature_of(context.active_object), bpy.path.abspath(self.directory),
                                   self.pattern or None, self.name_regex or None)
         except (ExportError, ValueError, OSError) as e:
             self.report({"ERROR"}, str(e))

@@ -9,7 +9,7 @@ import bpy
 from bpy.types import Operator
 
 from ..core import synthesis
-from . import generate
+from . import generate, rigs
 
 
 def _message(error):
@@ -38,7 +38,7 @@ class GANIM_OT_generate_motion(Operator):
         try:
             model = generate.load_model(settings.model_path())
             result = generate.generate_onto(
-                context.active_object, model, settings.frames, count=settings.count,
+                rigs.armature_of(context.active_object), model, settings.frames, count=settings.count,
                 labels=settings.chosen_labels(model), seed=settings.seed,
                 start_frame=settings.start_frame, target=settings.target,
                 action_name=settings.action_name.strip() or None, overwrite=settings.overwrite,

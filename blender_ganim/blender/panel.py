@@ -74,7 +74,7 @@ class VIEW3D_PT_ganim(Panel):
         if not synthesis.same_rate(fps, made_at):  # e.g. Blender's default 24 fps, a model made at 30
             layout.prop(settings, "scene_rate", text=f"Key at Scene's {fps:g} fps (model: {made_at:g})")
 
-        ok, message = armature_status(context.active_object, model)
+        ok, message = armature_status(rigs.armature_of(context.active_object), model)
         box = layout.box()
         box.label(text=message, icon="CHECKMARK" if ok else "ERROR")
         if not ok:
@@ -120,7 +120,7 @@ class VIEW3D_PT_ganim_edit(_SubPanel, Panel):
     def draw(self, context):
         layout = self.layout
         s = context.scene.ganim
-        obj = context.active_object
+        obj = rigs.armature_of(context.active_object)
         action = obj.animation_data.action if obj is not None and obj.animation_data else None
         layout.label(text=f"Active action: {action.name}" if action else "No active action",
                      icon="ACTION" if action else "INFO")
@@ -152,12 +152,12 @@ class VIEW3D_PT_ganim_rig_map(_SubPanel, Panel):
 
     @classmethod
     def poll(cls, context):
-        obj = context.active_object
+        obj = rigs.armature_of(context.active_object)
         return obj is not None and obj.type == "ARMATURE"
 
     def draw(self, context):
         layout = self.layout
-        obj = context.active_object
+        obj = rigs.armature_of(context.active_object)
         model = _model(context)
         if model is not None:
             ok, message = rigs.status(obj, model)

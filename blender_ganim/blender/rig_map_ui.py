@@ -8,7 +8,7 @@ call :func:`draw_bone_map` to show them.
 import bpy
 
 from ..core import retarget
-from . import rig_map
+from . import rig_map, rigs
 
 
 class GANIM_PG_bone_pair(bpy.types.PropertyGroup):
@@ -43,7 +43,7 @@ def fill_pairs(obj, mapping):
 
 
 def _armature(context):
-    obj = context.active_object
+    obj = rigs.armature_of(context.active_object)
     return obj if obj is not None and obj.type == "ARMATURE" else None
 
 

@@ -112,6 +112,20 @@ def _listed(names, limit=10):
     return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def armature_of(obj):
+    """The armature ``obj`` stands for: itself, or the armature that deforms (Armature modifier) or
+    parents a mesh, since animators click the character rather than its skeleton. Anything else is
+    returned as it is, for :func:`resolve` and :func:`status` to say why it can't take motion."""
+    if obj is None or obj.type == "ARMATURE":
+        return obj
+    for modifier in getattr(obj, "modifiers", ()):
+        if modifier.type == "ARMATURE" and modifier.object is not None:
+            return modifier.object
+    if obj.parent is not None and obj.parent.type == "ARMATURE":
+        return obj.parent
+    return obj
+
+
 def resolve(obj, model):
     """The :class:`Rig` for ``obj``, or RigError saying why it cannot take the model's motion.
 
