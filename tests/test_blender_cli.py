@@ -155,6 +155,18 @@ def test_generate_for_a_60_fps_game_sets_the_scenes_rate(tmp_path, model):
     assert not (tmp_path / "x.blend").exists()
 
 
+def test_armature_may_name_the_characters_mesh(tmp_path, model):
+    rig = generate.create_armature(model, name="Hero")
+    mesh = bpy.data.objects.new("HeroBody", bpy.data.meshes.new("HeroBody"))
+    bpy.context.scene.collection.objects.link(mesh)
+    mesh.modifiers.new("Armature", "ARMATURE").object = rig
+    out = tmp_path / "hero.blend"
+    assert cli.run(["generate", "--armature", "HeroBody", "--frames", "30", "--seed", str(SEED), "--out", str(out)]) == 0
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    assert bpy.data.objects["Hero"].animation_data.action.name.startswith("Hero_")
+    assert bpy.data.objects["HeroBody"].animation_data is None
+
+
 def test_a_second_generate_keeps_the_action_it_displaces(tmp_path):
     """A new action takes the armature; the one it played before keeps a fake user, so saving the
     file does not drop it (nothing existing is destroyed unless asked to replace)."""

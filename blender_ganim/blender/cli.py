@@ -16,7 +16,7 @@ import sys
 import bpy
 
 from ..core import bvh, synthesis
-from . import edit, generate
+from . import edit, generate, rigs
 
 PROG = "ganim"
 MODEL_RATE_HELP = ("key one frame per model frame (default: resampled to the scene's frame rate, --frames "
@@ -247,7 +247,8 @@ def _open(path):
 
 
 def _armature(args, model, scene):
-    """The object named by --armature (or the active one); built when asked and absent."""
+    """The object named by --armature (or the active one; a character's mesh stands for its
+    armature); built when asked and absent."""
     if args.armature:
         obj = scene.objects.get(args.armature)
         if obj is None and args.create_armature:
@@ -256,8 +257,8 @@ def _armature(args, model, scene):
         if obj is None:
             raise UsageError(f"the scene has no object named {args.armature!r} "
                              "(add --create-armature to build the model's skeleton)")
-        return obj
-    obj = bpy.context.view_layer.objects.active
+        return rigs.armature_of(obj)
+    obj = rigs.armature_of(bpy.context.view_layer.objects.active)
     if obj is None and args.create_armature:
         obj = generate.create_armature(model)
         print(f"{PROG}: created armature {obj.name!r} with the model's {len(obj.data.bones)} bones")
