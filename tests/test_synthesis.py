@@ -467,6 +467,9 @@ def test_generate_at_another_rate_is_the_same_motion_resampled(model):
     np.testing.assert_allclose(film[0].global_positions()[::4], fast[0].global_positions()[::5], atol=1e-6)
     with pytest.raises(synthesis.SynthesisError, match="frame rate must be positive"):
         synthesis.generate(model, 49, fps=-24)
+    with pytest.raises(synthesis.SynthesisError, match=r"2000 frames at 1 fps are 59971 at the model's 30 fps, "
+                                                        r"more than this tool generates at once \(20000\)"):
+        synthesis.generate(model, 2000, fps=1)
 
 
 @pytest.mark.parametrize("fps", [24, 60])

@@ -93,11 +93,17 @@ def unseen_note(model, labels):
             f"clip may not show both (generated from what it learned of each label apart)")
 
 
-def _check_frames(frames):
+def _check_frames(frames, model=None, fps=None):
+    """A SynthesisError unless ``frames`` is a clip length this tool makes, at ``fps`` counted at the
+    model's rate too (2,000 frames at 1 fps are 60,000 for the network)."""
     if not isinstance(frames, (int, np.integer)) or frames < 2:
         raise SynthesisError(f"frame count must be a whole number of at least 2, got {frames!r}")
     if frames > MAX_FRAMES:
         raise SynthesisError(f"{frames} frames is more than this tool generates at once ({MAX_FRAMES})")
+    made = frames if model is None else model_frames(model, frames, fps)
+    if made > MAX_FRAMES:
+        raise SynthesisError(f"{frames} frames at {fps:g} fps are {made} at the model's {model.header['fps']:g} fps, "
+                             f"more than this tool generates at once ({MAX_FRAMES})")
 
 
 # Free generation draws its noise at this temperature (README, *Sampling temperature and the foot
@@ -419,8 +425,8 @@ def generate(model, frames, count=1, labels=None, seed=None, start=(0.0, 0.0, 0.
     (default: the model's); the network runs at its own rate and the clips are resampled, so
     ``frames`` frames at ``fps`` last as long as they should.
     """
-    _check_frames(frames)
     fps = _clip_fps(model, fps)
+    _check_frames(frames, model, fps)
     out, ids = run_generator(model, model_frames(model, frames, fps), count, labels, seed, temperature=temperature)
     feats = denormalise(model, out).astype(np.float64)
     skeleton, spec = model.skeleton, model.header["features"]
@@ -1094,8 +1100,8 @@ def loop(model, frames, labels=None, seed=None, temperature=None, fps=None, in_p
     ``notes``: a list that gets a line for the user when more than ``TURN_NOTE_DEGREES`` of turn
     was taken out (a turning walk then walks straight on turning steps).
     """
-    _check_frames(frames)
     fps = _clip_fps(model, fps)
+    _check_frames(frames, model, fps)
     n = int(round(frames * _rate(model, fps)))                # the period at the model's rate
     seam = loop_seam(model, n)
     if n - seam < MIN_LOOP_BODY:
