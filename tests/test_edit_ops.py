@@ -321,6 +321,14 @@ def _no_action(r, s):
     r.obj.animation_data.action = None
 
 
+def _on_nla(r, s):
+    """A's strip on an NLA track and no active action, as Generate's NLA target leaves a rig."""
+    ad = r.obj.animation_data
+    slot = actions._object_slot(r.a, r.obj)
+    ad.action = None
+    generate._add_strip(ad, "A", r.a, slot, 1)
+
+
 def _tweaking(r, s):
     """A's strip on an NLA track, tweaked (Tab in the NLA editor): the action can't be reassigned."""
     ad = r.obj.animation_data
@@ -366,6 +374,8 @@ BAD_INPUT = {
     "no active action (range)": ("regenerate_range", _no_action, r"'GANim_Rig' has no active action"),
     "no active action (keys)": ("keyframe_guided", _no_action, r"'GANim_Rig' has no active action"),
     "no active action (restyle)": ("restyle", _no_action, r"'GANim_Rig' has no active action"),
+    "only NLA strips": ("restyle", _on_nla, r"'GANim_Rig' has no active action: pick or generate one first \(its "
+                                            r"clips are NLA strips: make one the active action .* e\.g\. 'A'\)"),
     "tweaking a strip": ("regenerate_range", lambda r, s: (_range(10, 40)(r, s), _tweaking(r, s)),
                          r"'GANim_Rig' is tweaking an NLA strip's action: leave tweak mode first"),
     "curve without points": ("follow_path", _curve([]), r"curve 'Empty' has no points"),

@@ -44,9 +44,13 @@ class Edited:
 
 def active_action(obj):
     """The action ``obj`` plays; EditError when there is none."""
-    action = obj.animation_data.action if obj.animation_data else None
+    ad = obj.animation_data
+    action = ad.action if ad else None
     if action is None:
-        raise EditError(f"{obj.name!r} has no active action: pick or generate one first")
+        strips = [s.action.name for t in (ad.nla_tracks if ad else ()) for s in t.strips if s.action]
+        hint = (f" (its clips are NLA strips: make one the active action in the Action Editor, e.g. "
+                f"{strips[0]!r})" if strips else "")
+        raise EditError(f"{obj.name!r} has no active action: pick or generate one first{hint}")
     return action
 
 
