@@ -11,6 +11,11 @@ from . import edit, generate, rigs
 from .operators import _message
 
 
+def _armature(context):
+    """The armature the operators work on: the active object's (:func:`rigs.armature_of`)."""
+    return rigs.armature_of(context.active_object)
+
+
 class _EditOperator:
     """Shared execute: load the model, run :meth:`run`, report."""
     bl_options = {"REGISTER", "UNDO"}
@@ -38,7 +43,7 @@ class GANIM_OT_blend_actions(_EditOperator, Operator):
     bl_label = "Blend Actions"
 
     def run(self, context, s, model):
-        return edit.blend(rigs.armature_of(context.active_object), model, s.blend_a, s.blend_b, s.blend_frames,
+        return edit.blend(_armature(context), model, s.blend_a, s.blend_b, s.blend_frames,
                           method=s.blend_method, **self.common(context, s, model))
 
 
@@ -49,7 +54,7 @@ class GANIM_OT_regenerate_range(_EditOperator, Operator):
 
     def run(self, context, s, model):
         start, end = s.edit_range(context.scene)
-        return edit.regenerate_range(rigs.armature_of(context.active_object), model, start, end, **self.common(context, s, model))
+        return edit.regenerate_range(_armature(context), model, start, end, **self.common(context, s, model))
 
 
 class GANIM_OT_keyframe_guided(_EditOperator, Operator):
@@ -60,7 +65,7 @@ class GANIM_OT_keyframe_guided(_EditOperator, Operator):
     def run(self, context, s, model):
         start, end = s.edit_range(context.scene)
         frames = synthesis.parse_frames(s.edit_key_frames) if s.edit_key_frames.strip() else None
-        return edit.keyframe_guided(rigs.armature_of(context.active_object), model, start, end, frames=frames,
+        return edit.keyframe_guided(_armature(context), model, start, end, frames=frames,
                                     **self.common(context, s, model))
 
 
@@ -70,7 +75,7 @@ class GANIM_OT_restyle(_EditOperator, Operator):
     bl_label = "Restyle"
 
     def run(self, context, s, model):
-        return edit.restyle(rigs.armature_of(context.active_object), model, strength=s.restyle_strength, drafts=s.restyle_drafts,
+        return edit.restyle(_armature(context), model, strength=s.restyle_strength, drafts=s.restyle_drafts,
                             keep_height=s.restyle_keep_height, **self.common(context, s, model))
 
 
@@ -81,7 +86,7 @@ class GANIM_OT_follow_path(_EditOperator, Operator):
 
     def run(self, context, s, model):
         timing = dict(speed=s.path_speed) if s.path_timing == "SPEED" else dict(frames=s.path_frames)
-        return edit.follow_path(rigs.armature_of(context.active_object), model, s.path_curve, start_frame=s.start_frame,
+        return edit.follow_path(_armature(context), model, s.path_curve, start_frame=s.start_frame,
                                 scene_rate=s.scene_rate, **timing, **self.common(context, s, model))
 
 
