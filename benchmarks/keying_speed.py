@@ -6,6 +6,8 @@ Measures, on the shipped model's skeleton (an armature built by the add-on):
 * keying: ``actions.write_action`` (pose conversion + ``keyframe_points.add`` +
   ``foreach_set``), the add-on's path;
 * their sum, median over ``--repeats`` runs (goal: under 30 ms);
+* the same clip keyed again, in the same run, with linear keys (before session 52 they were linear;
+  Bezier keys are smooth between frames, for NLA time scaling and motion blur);
 * beside it, the same clip keyed the common way, one ``keyframe_insert`` per frame per
   bone (rotation_quaternion, plus location where write_action keys it), with the same
   pose conversion; the ratio of the two keying times.
@@ -51,8 +53,38 @@ def ms(seconds):
     return round(1000.0 * seconds, 3)
 
 
+def _key_fcurve_linear(container, group, data_path, index, values, frames):
+    """actions._key_fcurve as it was before session 52: linear keys, no handles set."""
+    import numpy as np
+    fcurve = container.fcurves.new(data_path, index=index)
+    fcurve.group = group
+    points = fcurve.keyframe_points
+    n = len(frames)
+    points.add(n)
+    co = np.empty(2 * n, dtype=np.float32)
+    co[0::2] = frames
+    co[1::2] = values
+    points.foreach_set("co", co)
+    points.foreach_set("interpolation", np.full(n, 1, dtype=np.int32))   # 'LINEAR'
+    fcurve.update()
+    return fcurve
+
+
+@contextlib.contextmanager
+def linear_keys():
+    """Within the block write_action keys as before session 52 (linear keys)."""
+    from blender_ganim.blender import actions
+    shipped = actions._key_fcurve
+    actions._key_fcurve = _key_fcurve_linear
+    try:
+        yield
+    finally:
+        actions._key_fcurve = shipped
+
+
 def time_generate_and_key(model, obj, frames, repeats):
-    """Per run: generation, keying and total seconds (2 warm-up runs not counted); keys per clip."""
+    """Per run: generation, keying and total seconds, and the same clip keyed again with linear keys
+    (as before session 52; 2 warm-up runs not counted); keys per clip."""
     from blender_ganim.blender import actions
     from blender_ganim.core import synthesis
     import bpy
@@ -65,8 +97,13 @@ def time_generate_and_key(model, obj, frames, repeats):
         t2 = time.perf_counter()
         keys = sum(len(fc.keyframe_points) for fc in actions._fcurve_collection(action, obj)[0].fcurves)
         bpy.data.actions.remove(action)
+        with linear_keys():
+            t3 = time.perf_counter()
+            action = actions.write_action(obj, motion, "bench_linear")
+            t4 = time.perf_counter()
+        bpy.data.actions.remove(action)
         if i >= 2:
-            runs.append((t1 - t0, t2 - t1, t2 - t0))
+            runs.append((t1 - t0, t2 - t1, t2 - t0, t4 - t3))
     return runs, keys
 
 
@@ -136,8 +173,9 @@ def markdown(r):
              f"Blender {r['environment']['bpy']}.", "",
              "| step | median ms | min ms | max ms | runs |", "|---|---:|---:|---:|---:|"]
     for key, label in (("generate_ms", "generate (numpy generator + decode)"),
-                       ("key_ms", "key: write_action (foreach_set)"),
-                       ("total_ms", "**generate + key**")):
+                       ("key_ms", "key: write_action (foreach_set, Bezier keys)"),
+                       ("total_ms", "**generate + key**"),
+                       ("key_linear_ms", "key: the same clip with linear keys (before session 52)")):
         s = g[key]
         lines.append(f"| {label} | {s['median']:.1f} | {s['min']:.1f} | {s['max']:.1f} | {g['runs']} |")
     s = ins["key_ms"]
@@ -148,6 +186,8 @@ def markdown(r):
     lines += ["", f"Bulk keying is **{r['keying_ratio']:.0f}x** faster than keyframe_insert "
                   f"(median keying times). Generate + key median {g['total_ms']['median']:.1f} ms "
                   f"{verdict} the {r['goal_ms']} ms goal.",
+              f"Bezier keys cost {g['key_ms']['median'] / g['key_linear_ms']['median']:.2f}x the keying time of "
+              f"linear ones, alternating in the same runs.",
               f"keyframe_insert keyed the same pose (largest joint error at the middle frame "
               f"{ins['max_joint_error_m']:.1e} m).", "",
               f"Python {env['python']}, numpy {env['numpy']}, {env['cpu_count']} CPUs "
@@ -181,7 +221,8 @@ def main(argv=None):
     results = {"frames": args.frames, "bones": bones, "keys": keys, "goal_ms": 30,
                "model": os.path.relpath(args.model, REPO),
                "generate_and_key": {"runs": len(runs), "generate_ms": stats([r[0] for r in runs]),
-                                    "key_ms": stats([r[1] for r in runs]), "total_ms": stats([r[2] for r in runs])},
+                                    "key_ms": stats([r[1] for r in runs]), "total_ms": stats([r[2] for r in runs]),
+                                    "key_linear_ms": stats([r[3] for r in runs])},
                "keyframe_insert": {"runs": len(insert_seconds), "key_ms": stats(insert_seconds),
                                    "max_joint_error_m": error},
                "environment": environment(bpy, np)}
