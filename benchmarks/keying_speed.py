@@ -53,33 +53,15 @@ def ms(seconds):
     return round(1000.0 * seconds, 3)
 
 
-def _key_fcurve_linear(container, group, data_path, index, values, frames):
-    """actions._key_fcurve as it was before session 52: linear keys, no handles set."""
-    import numpy as np
-    fcurve = container.fcurves.new(data_path, index=index)
-    fcurve.group = group
-    points = fcurve.keyframe_points
-    n = len(frames)
-    points.add(n)
-    co = np.empty(2 * n, dtype=np.float32)
-    co[0::2] = frames
-    co[1::2] = values
-    points.foreach_set("co", co)
-    points.foreach_set("interpolation", np.full(n, 1, dtype=np.int32))   # 'LINEAR'
-    fcurve.update()
-    return fcurve
-
-
 @contextlib.contextmanager
 def linear_keys():
     """Within the block write_action keys as before session 52 (linear keys)."""
     from blender_ganim.blender import actions
-    shipped = actions._key_fcurve
-    actions._key_fcurve = _key_fcurve_linear
+    actions.SMOOTH_KEYS = False
     try:
         yield
     finally:
-        actions._key_fcurve = shipped
+        actions.SMOOTH_KEYS = True
 
 
 def time_generate_and_key(model, obj, frames, repeats):

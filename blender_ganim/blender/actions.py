@@ -25,8 +25,9 @@ from . import armature
 from .armature import BVH_TO_BLENDER as C
 
 FPS_PROP = "ganim_fps"
-BEZIER = 2        # index of 'BEZIER' in Keyframe.interpolation
-AUTO_CLAMPED = 4  # index of 'AUTO_CLAMPED' in Keyframe.handle_left_type / handle_right_type
+LINEAR, BEZIER = 1, 2  # indices in Keyframe.interpolation
+AUTO_CLAMPED = 4       # index of 'AUTO_CLAMPED' in Keyframe.handle_left_type / handle_right_type
+SMOOTH_KEYS = True     # False: linear keys, as before session 52 (benchmarks/keying_speed.py times both)
 _PATH = re.compile(r'^pose\.bones\["((?:[^"\\]|\\.)*)"\]\.(\w+)$')
 _EULER_MODES = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
 
@@ -205,9 +206,10 @@ def _key_fcurve(container, group, data_path, index, values, frames):
     # higher rate see sub-frames, where linear keys put a kink in the velocity at every frame
     # (at quarter frames, linear keys give a captured run 2.9x the joints' jerk of Bezier keys and a
     # generated run 4.1x; test_keys_are_smooth_between_frames).
-    points.foreach_set("interpolation", np.full(n, BEZIER, dtype=np.int32))
-    points.foreach_set("handle_left_type", np.full(n, AUTO_CLAMPED, dtype=np.int32))
-    points.foreach_set("handle_right_type", np.full(n, AUTO_CLAMPED, dtype=np.int32))
+    points.foreach_set("interpolation", np.full(n, BEZIER if SMOOTH_KEYS else LINEAR, dtype=np.int32))
+    if SMOOTH_KEYS:
+        points.foreach_set("handle_left_type", np.full(n, AUTO_CLAMPED, dtype=np.int32))
+        points.foreach_set("handle_right_type", np.full(n, AUTO_CLAMPED, dtype=np.int32))
     fcurve.update()                   # sorts the keys and sets the handles
     return fcurve
 
