@@ -126,6 +126,11 @@ def armature_of(obj):
     return obj
 
 
+def _tweaking(obj):
+    """Whether ``obj`` is in NLA tweak mode (Tab in the NLA editor), its action then read-only."""
+    return obj.animation_data is not None and obj.animation_data.use_tweak_mode
+
+
 def resolve(obj, model):
     """The :class:`Rig` for ``obj``, or RigError saying why it cannot take the model's motion.
 
@@ -140,8 +145,7 @@ def resolve(obj, model):
     armature.ensure_editable_armature(obj)
     if obj.mode == "EDIT":
         raise RigError(f"armature {obj.name!r} is in Edit Mode: leave it first")
-    if obj.animation_data is not None and obj.animation_data.use_tweak_mode:
-        # Blender will not reassign the action while a strip is tweaked: refuse before writing anything
+    if _tweaking(obj):  # Blender will not reassign the action then: refuse before writing anything
         raise RigError(f"armature {obj.name!r} is tweaking an NLA strip's action: leave tweak mode first "
                        "(Tab in the NLA editor)")
     skeleton = model.skeleton
@@ -183,7 +187,7 @@ def status(obj, model):
         return False, f"{obj.name} is not an armature"
     if obj.library is not None:
         return False, f"{obj.name} is linked from a library"
-    if obj.animation_data is not None and obj.animation_data.use_tweak_mode:
+    if _tweaking(obj):
         return False, f"{obj.name} is tweaking an NLA strip (Tab to leave)"
     missing = armature.missing_bones(obj, model.skeleton)
     if not missing:

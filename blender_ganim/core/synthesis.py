@@ -1126,9 +1126,9 @@ def loop(model, frames, labels=None, seed=None, temperature=None, fps=None, in_p
         f[:n, 9] -= (heading[n] - heading[0]) / n             # face as the first cycle did
     m = features.decode(f, spec, model.skeleton, model.header["fps"], start=start, name="loop")
     root = spec["root"]
+    moved_on = m.positions[n, root].copy()
     if not in_place:                                          # on a treadmill a planted foot moves back
         m = _lock_cycle(m, n, spec, sampling_for(model, chosen[0])["lock_strength"])
-    moved_on = m.positions[n, root].copy()
     m.rotations[n], m.positions[n] = m.rotations[0], m.positions[0]  # the same pose exactly, same signs
     m.positions[n, root] = moved_on                                  # where the next cycle starts
     if n != frames:                                           # another rate: the period kept exact
@@ -1141,18 +1141,11 @@ def _lock_cycle(cycle, n, spec, strength):
     cycle's first): its transition and the turn taken out left feet sliding where they stand
     (the share of contact frames sliding, medians of 8 seeds: walks 0.27, runs 0.41 against 0.18
     / 0.32 for free clips; locked 0.18 / 0.24; ``benchmarks/loops.py``). Locked as the middle of
-    three plays, so a foot planted across the wrap is held as any other and the next cycle starts
-    as this one did. A foot planted for a whole cycle (a wave, a raise) is left alone: held in one
-    place, it could not follow the cycle's drift into the next."""
-    root = spec["root"]
-    travel = cycle.positions[n, root] - cycle.positions[0, root]
-    positions = np.concatenate([cycle.positions[:n]] * 3 + [cycle.positions[:1]])
-    for k in range(3):
-        positions[k * n:(k + 1) * n, root] += (k - 1) * travel
-    positions[3 * n, root] += 2 * travel
-    three = cycle.copy(rotations=rot.quat_unroll(np.concatenate([cycle.rotations[:n]] * 3 + [cycle.rotations[:1]])),
-                       positions=positions)
-    return lock_feet(three, spec, strength, longest=n - 1).slice(n, 2 * n + 1)
+    three plays (:func:`repeat_cycle`, as a mapped rig's lock sees a cycle), so a foot planted
+    across the wrap is held as any other. A foot planted for a whole cycle (a wave, a raise) is
+    left alone: held in one place, it could not follow the cycle's drift into the next."""
+    three, middle = repeat_cycle(cycle)
+    return lock_feet(three, spec, strength, longest=n - 1).slice(middle, middle + n + 1)
 
 
 def crossfade(a, b, frames):
