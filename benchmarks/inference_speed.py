@@ -33,13 +33,13 @@ def median_ms(fn, repeats):
     return statistics.median(times) * 1000
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(REPO / "blender_ganim" / "models" / "default.ganim"))
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     model = model_file.load(args.model)
     cfg = model.header["arch"]
     rows = {
@@ -49,22 +49,25 @@ def main():
     try:
         import torch
 
-        from trainer.models import Generator
+        from trainer.models import generator_from_file
         torch.set_num_threads(2)
-        G = Generator(cfg).eval()
-        G.load_state_dict({k: torch.from_numpy(v) for k, v in model.weights.items()})
+        G = generator_from_file(model).eval()
         rng = np.random.default_rng(0)
         noise, latent = generator.random_inputs(cfg, 1, args.frames, rng)
-        ids = {k: torch.zeros(1, dtype=torch.long) for k in cfg["vocab_sizes"]}
-        cond = torch.zeros(1, generator.cond_channels(cfg), args.frames)
+        ids = {k: np.zeros(1, dtype=np.int64) for k in cfg["vocab_sizes"]}
+        cond = np.zeros((1, generator.cond_channels(cfg), args.frames), dtype=np.float32)
+        tensors = [torch.from_numpy(a) for a in (noise, latent)]
+        torch_ids = {k: torch.from_numpy(v) for k, v in ids.items()}
 
         def torch_forward():
             with torch.no_grad():
-                G(torch.from_numpy(noise), torch.from_numpy(latent), ids, cond)
+                return G(*tensors, torch_ids, torch.from_numpy(cond)).numpy()
         rows["torch forward (same weights, CPU)"] = median_ms(torch_forward, args.repeats)
+        twin = generator.forward(model.weights, cfg, noise, latent, ids, cond)
+        max_diff = float(np.abs(twin - torch_forward()).max())  # the numpy twin computes what torch does
     except ImportError:
-        pass
-    result = {"frames": args.frames, "repeats": args.repeats, "median_ms": rows,
+        max_diff = None
+    result = {"frames": args.frames, "repeats": args.repeats, "median_ms": rows, "numpy_torch_max_abs_diff": max_diff,
               "goal_ms": 20, "machine": f"{platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}"}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -72,6 +75,8 @@ def main():
     lines = [f"# Generator inference, {args.frames} frames (median of {args.repeats})", "",
              "| what | median ms |", "|---|---:|"] + [f"| {k} | {v:.2f} |" for k, v in rows.items()]
     lines += ["", f"Goal: numpy forward under 20 ms. {result['machine']}."]
+    if max_diff is not None:
+        lines += [f"Numpy and torch outputs on the same inputs differ by at most {max_diff:.1e}."]
     (out / "inference_speed.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
