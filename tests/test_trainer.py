@@ -205,7 +205,8 @@ def test_existing_run_needs_resume(tiny_run, sample_dir, cache, capsys):
                                            (["--joint-labels"], "joint_labels"),
                                            (["--foot-fast", "2"], "foot_fast"),
                                            (["--diversity-space", "joints"], "diversity_space"),
-                                           (["--fps", "24"], "fps")])
+                                           (["--fps", "24"], "fps"),
+                                           (["--train-smooth", "1.75"], "train_smooth")])
 def test_resume_with_other_configuration_is_refused(tiny_run, sample_dir, cache, tmp_path, capsys, change, named):
     run = tmp_path / "copy"
     shutil.copytree(tiny_run, run)
@@ -1003,6 +1004,33 @@ def test_nearest_draw_pulls_draws_toward_the_real_windows(sample_dir, cache, tmp
 def test_negative_term_weights_are_refused(sample_dir, cache, tmp_path, capsys, option):
     assert run_cli("train", sample_dir, "--out", tmp_path / "neg", "--cache", cache, option, -1, *SMALL) == 2
     assert f"{option} -1.0: give 0 (off) or a positive weight" in capsys.readouterr().err
+
+
+def test_train_smooth_filters_as_sampling_does_and_the_critic_sees_it(model, sample_dir, cache, tmp_path, capsys):
+    """--train-smooth: the torch low-pass is synthesis.smooth's twin (contacts kept), and the critic judges
+    the filtered windows: same seed, same batches, the critic's first loss differs from a run without it
+    (and two runs without it agree), and the run records the sigma."""
+    from trainer import lowpass
+    spec = model.header["features"]
+    f = np.random.default_rng(0).standard_normal((40, spec["channels"]))
+    twin = lowpass.features(torch.from_numpy(f.T[None].copy()), spec, 1.75)[0].numpy().T
+    assert np.allclose(twin, synthesis.smooth(f, spec, 1.75), atol=1e-12)
+    assert np.array_equal(twin[:, spec["contact_start"]:], f[:, spec["contact_start"]:])
+    x = torch.from_numpy(f.T[None].copy())
+    assert lowpass.features(x, spec, 0) is x  # off: the network's own output
+
+    def first_critic_loss(name, *extra):
+        run = tmp_path / name
+        assert run_cli("train", sample_dir, "--out", run, "--steps", 2, "--cache", cache, *SMALL, *extra) == 0
+        with open(run / "losses.csv") as fh:
+            return float(next(csv.DictReader(fh))["d"]), model_file.load(run / "model.ganim").header["training"]
+    plain, training = first_critic_loss("plain")
+    again, _ = first_critic_loss("again")
+    smoothed, training_smoothed = first_critic_loss("smoothed", "--train-smooth", 1.75)
+    assert plain == again and smoothed != plain
+    assert training["train_smooth"] == 0 and training_smoothed["train_smooth"] == 1.75
+    assert run_cli("train", sample_dir, "--out", tmp_path / "neg", "--cache", cache, "--train-smooth", -1, *SMALL) == 2
+    assert "--train-smooth -1.0: give 0 (off) or the low-pass's sigma in frames" in capsys.readouterr().err
 
 
 def test_foot_fast_must_lie_above_the_band_start(sample_dir, cache, tmp_path, capsys):

@@ -126,6 +126,11 @@ def add_parsers(sub):
                    help="show the critic real windows under labels they do not have (one column moved per "
                         "row) as fakes, with this weight, so that it must tell the labels apart (a "
                         "matching-aware critic; default 0: off; see README)")
+    s.add_argument("--train-smooth", type=float, metavar="SIGMA",
+                   help="show the critic and every loss the generated windows after the Gaussian low-pass "
+                        "that sampling applies (sigma in frames; 1.75 is the tools' default), so the network "
+                        "learns to make the filtered motion real rather than its raw output (default 0: off; "
+                        "see README)")
     s.add_argument("--joint-labels", action="store_true",
                    help="give the generator one more label embedding per combination of label values (style "
                         "x content), added to the columns' own, and the critic a projection per combination, "
@@ -225,7 +230,8 @@ def cmd_train(args):
                      diversity_space=args.diversity_space,
                      nearest_draw=args.nearest_draw, nearest_of=args.nearest_of, balance_labels=args.balance_labels,
                      foot_weight=args.foot_weight, foot_fast=args.foot_fast, energy_weight=args.energy_weight,
-                     mismatch_weight=args.mismatch_weight, joint_labels=args.joint_labels, fps=args.fps)
+                     mismatch_weight=args.mismatch_weight, joint_labels=args.joint_labels, fps=args.fps,
+                     train_smooth=args.train_smooth)
     if args.no_mirror:
         overrides["mirror"] = False
     try:

@@ -28,19 +28,13 @@ in every run with FK.
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from blender_ganim.core.synthesis import SMOOTH_SIGMA, gaussian_kernel
+from blender_ganim.core.synthesis import SMOOTH_SIGMA
+
+from .lowpass import smooth
 
 MIN_WINDOWS = 8       # a label combination with fewer real windows than this gets no target
 EPS_M_S = 1e-3        # a window that stands still still has a target to divide by
-
-
-def smooth(f, sigma=SMOOTH_SIGMA):
-    """The Gaussian low-pass over time that sampling applies (``synthesis.smooth``), on features [B, C, T]."""
-    k = torch.from_numpy(gaussian_kernel(sigma)).to(f)
-    r = len(k) // 2
-    return F.conv1d(F.pad(f, (r, r), mode="replicate"), k.expand(f.shape[1], 1, -1), groups=f.shape[1])
 
 
 def energy(fk, x, sigma=SMOOTH_SIGMA):

@@ -24,7 +24,7 @@ from blender_ganim.core import labeler, model_file, synthesis
 from blender_ganim.core.generator import noise_length
 
 from . import data as data_mod
-from . import foot_slide, label_energy, long_draws
+from . import foot_slide, label_energy, long_draws, lowpass
 from .diversity import (diversity_loss, joint_space, nearest_draw_loss, nearest_of_loss, pairs_spread, same_label_windows,
                         unconditioned_rows)
 from .evaluate import takes_left_out
@@ -51,7 +51,7 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, free_length=N
                 seed=0, split_seed=0, lr_decay_after=0, val_fraction=0.05, select_fraction=0.0, free_prob=0.5, traj_prob=0.3, d_norm="none",
                 d_fk=True, d_fk_vel_scale=VEL_SCALE, d_time_std=False, d_batch_std=False, d_wide=False, label_weight=0.0, diversity=2.0, diversity_target=1.0, diversity_on_paths=True, diversity_space="features",
                 nearest_draw=0.0, nearest_of=2, balance_labels=False, foot_weight=0.0, foot_fast=foot_slide.FAST_M_S,
-                energy_weight=0.0, mismatch_weight=0.0, joint_labels=False, fps=None)
+                energy_weight=0.0, mismatch_weight=0.0, joint_labels=False, fps=None, train_smooth=0.0)
 
 
 # What a checkpoint written before a fingerprint key existed was trained with: the key's default,
@@ -59,7 +59,7 @@ DEFAULTS = dict(steps=20000, batch=32, window=64, window_max=None, free_length=N
 OLDER_RUNS = {**{k: DEFAULTS[k] for k in ("d_fk_vel_scale", "d_time_std", "d_batch_std", "d_wide", "window_max",
                                           "free_length", "init", "label_weight", "balance_labels", "select_fraction",
                                           "foot_weight", "foot_fast", "energy_weight", "mismatch_weight",
-                                          "joint_labels", "diversity_space", "fps")},
+                                          "joint_labels", "diversity_space", "fps", "train_smooth")},
               "d_fk": False}
 
 
@@ -86,7 +86,7 @@ def config_fingerprint(cfg, ds):
     """What must match for --resume to make sense: data, labels, architecture, window."""
     keys = ("window", "window_max", "free_length", "init", "hidden", "condition", "val_fraction", "seed", "split_seed", "d_norm", "d_fk", "d_fk_vel_scale", "d_time_std", "d_batch_std", "d_wide",
             "label_weight", "balance_labels", "select_fraction", "foot_weight", "foot_fast", "energy_weight",
-            "mismatch_weight", "joint_labels", "diversity_space", "fps")
+            "mismatch_weight", "joint_labels", "diversity_space", "fps", "train_smooth")
     body = {k: cfg[k] for k in keys}
     body["data"] = sorted(ds.names)
     body["vocab"] = ds.vocab
@@ -207,7 +207,7 @@ def export_model(path, G_ema, ds, cfg, arch, step, wall, device, val_names, extr
                      "init": cfg["init"], "foot_weight": cfg["foot_weight"], "foot_fast": cfg["foot_fast"],
                      "energy_weight": cfg["energy_weight"],
                      "mismatch_weight": cfg["mismatch_weight"], "joint_labels": cfg["joint_labels"],
-                     "balance_labels": cfg["balance_labels"],
+                     "balance_labels": cfg["balance_labels"], "train_smooth": cfg["train_smooth"],
                      "data": cfg["data_names"], "validation_takes": sorted(val_names),
                      "selection_takes": sorted(selection_names)},
         "licence": cfg.get("licence") or LICENCE_NOTE,
@@ -304,6 +304,9 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     for key in ("foot_weight", "energy_weight", "mismatch_weight"):
         if not cfg[key] >= 0:
             raise TrainError(f"--{key.replace('_', '-')} {cfg[key]}: give 0 (off) or a positive weight")
+    if not cfg["train_smooth"] >= 0:
+        raise TrainError(f"--train-smooth {cfg['train_smooth']}: give 0 (off) or the low-pass's sigma in frames "
+                         f"(sampling's default is {synthesis.SMOOTH_SIGMA:g})")
     if not cfg["foot_fast"] > foot_slide.SPEED_M_S:
         raise TrainError(f"--foot-fast {cfg['foot_fast']}: the band charged starts at {foot_slide.SPEED_M_S:g} m/s, "
                          f"so give a faster top (the default is {foot_slide.FAST_M_S:g})")
@@ -426,6 +429,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     gen = torch.Generator().manual_seed(cfg["seed"] * 7919 + rank + start_step)
     batch = cfg["batch"] // world if world > 1 else cfg["batch"]
     traj_idx = arch["traj"]
+    # --train-smooth: the critic and the losses see generated windows after the sampling's low-pass.
+    draw = lambda *a: lowpass.features(long_draws.draw(G, *a), ds.spec, cfg["train_smooth"])  # noqa: E731
 
     if main_proc:
         log(f"training on {device} x{world}: {len(train_names)} takes ({train_ds.frames} frames incl. mirrored), "
@@ -464,7 +469,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         # ---- discriminator
         with amp:
             with torch.no_grad():
-                fake = long_draws.draw(G, noise, latent, labels, cond, long)
+                fake = draw(noise, latent, labels, cond, long)
             d_real, real_logits = D(real, labels, classes=True)
             d_fake = D(composite(fake.detach().float(), real, mask), labels)
             hinge_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
@@ -489,7 +494,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         # G's losses are still computed then, so the log shows how it fares against the warming critic)
         warming = step <= cfg["d_warmup"]
         with amp, torch.set_grad_enabled(not warming), _no_weight_grads(D):
-            fake = long_draws.draw(G, noise, latent, labels, cond, long).float()
+            fake = draw(noise, latent, labels, cond, long).float()
             score, fake_logits = D(composite(fake, real, mask), labels, classes=True)
             adv = -score.mean()
             # With --label-weight, G's windows must also read as their labels to the critic's heads.
@@ -506,12 +511,12 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             free = unconditioned_rows(mask, None if cfg["diversity_on_paths"] else traj_mask)
             if (cfg["diversity"] > 0 or cfg["nearest_draw"] > 0) and len(free) > 0:
                 free_labels = {k: v[free] for k, v in labels.items()}
-                draw = lambda n, lat: long_draws.draw(G, n, lat, free_labels, cond[free],  # noqa: E731
-                                                      long_draws.within(long, free)).float()
-                again = draw(torch.randn_like(noise[free]), torch.randn_like(latent[free]))
+                draw_free = lambda n, lat: draw(n, lat, free_labels, cond[free],  # noqa: E731
+                                                long_draws.within(long, free)).float()
+                again = draw_free(torch.randn_like(noise[free]), torch.randn_like(latent[free]))
                 div, spread = diversity_loss(to_space(fake[free]), to_space(again), spread_target)
                 if cfg["nearest_of"] > 2 and cfg["nearest_draw"] > 0:  # the nearest of K fresh draws
-                    nearest = nearest_of_loss(draw, real[free], noise[free], latent[free], cfg["nearest_of"])
+                    nearest = nearest_of_loss(draw_free, real[free], noise[free], latent[free], cfg["nearest_of"])
                 else:
                     nearest = nearest_draw_loss(real[free], fake[free], again)
             # With --foot-weight, planted feet that slide in generated frames cost (trainer/foot_slide.py).
