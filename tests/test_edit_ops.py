@@ -160,6 +160,33 @@ def test_an_action_keyed_at_the_scenes_rate_is_edited_in_its_own_frames(rig, set
     assert max(inside) > 1e-3
 
 
+@pytest.mark.parametrize("op", ["blend_actions", "regenerate_range", "keyframe_guided", "restyle"])
+def test_replace_active_edits_the_action_in_place_as_one_undo_step(op, rig, settings, model):
+    """Replace Active: the edited motion takes the active action's place under its name, no other action
+    is made or lost, and one undo brings the old motion back."""
+    settings.edit_replace, settings.label_0 = True, "elderly"
+    settings.blend_a, settings.blend_b, settings.blend_frames = rig.a, rig.b, BLEND
+    settings.edit_key_frames = "31, 55"                  # A is keyed on every frame: hold only the ends
+    bpy.context.scene.frame_start, bpy.context.scene.frame_end = 31, 55
+    names = model.skeleton.names
+    frame = A_FRAMES + BLEND // 2 if op == "blend_actions" else 45  # the blend keeps A's own frames
+
+    def playing():
+        obj = bpy.data.objects["GANim_Rig"]           # looked up again: undo reloads the data
+        bpy.context.scene.frame_set(frame)
+        return obj.animation_data.action.name, np.array([tuple(obj.pose.bones[n].head) for n in names])
+    before, old = sorted(bpy.data.actions.keys()), playing()
+    bpy.ops.ed.undo_push(message="clips ready")
+    assert getattr(bpy.ops.ganim, op)("EXEC_DEFAULT", True) == {"FINISHED"}   # True: push undo as the UI does
+    name, new = playing()
+    assert sorted(bpy.data.actions.keys()) == before and name == "A"
+    assert np.abs(new - old[1]).max() > 1e-3                         # the motion there was edited
+    assert bpy.ops.ed.undo() == {"FINISHED"}
+    name, back = playing()
+    assert name == "A" and sorted(bpy.data.actions.keys()) == before
+    np.testing.assert_allclose(back, old[1], atol=1e-6)
+
+
 def test_regenerating_inside_a_loop_keeps_it_a_loop(rig, settings, model):
     made = generate.generate_onto(rig.obj, model, 60, labels={"content": "walk"}, seed=3, loop=True)
     loop = made.actions[0]

@@ -105,9 +105,10 @@ def regenerate_range(obj, model, start, end, labels=None, seed=None, replace=Fal
     motion = rig.read(action)
     s, e = _check_range(action, start, end, motion)
     out = synthesis.inbetween(model, motion, s, e, labels=labels, seed=seed)
+    loop = action.use_cyclic and 0 < s and e < motion.frames  # a loop's first and last frames kept: still a loop
     made = _write(rig, out, f"{action.name}_regen", rigs.clip_start(action), replace,
-                  f"regenerated frames {start}-{end}", scene)
-    if action.use_cyclic and 0 < s and e < motion.frames:  # a loop's first and last frames kept: still a loop
+                  f"regenerated frames {start}-{end}", scene)  # with replace, ``action`` is gone after this
+    if loop:
         actions.make_cyclic(obj, made.action)
     return made
 
