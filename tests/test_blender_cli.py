@@ -213,6 +213,44 @@ def test_headless_editing_writes_new_actions_and_saves(tmp_path, model):
         scene = out
 
 
+def test_headless_editing_of_named_actions_edits_each_and_keeps_the_rest(capsys, tmp_path, model):
+    """--action NAME (repeatable): a TD restyles or repairs a library of actions in one run, whichever one
+    the armature plays; each edit gets its own new action (--replace: in place) and nothing is lost."""
+    rig = generate.create_armature(model, name="Rig")
+    for name, content, frames in (("A", "walk", 60), ("B", "run", 40), ("C", "walk", 30)):
+        generate.generate_onto(rig, model, frames, labels={"content": content}, seed=SEED, action_name=name)
+    bpy.data.actions["A"].use_fake_user = bpy.data.actions["B"].use_fake_user = False  # only C is played
+    before = {n: actions.read_action(rig, bpy.data.actions[n], model.skeleton) for n in ("A", "B")}
+    out = tmp_path / "restyled.blend"
+    code = cli.run(["restyle", "--armature", "Rig", "--action", "A", "--action", "B", "--label", "style=elderly",
+                    "--drafts", "1", "--seed", str(SEED), "--out", str(out), "--bvh-dir", str(tmp_path / "bvh")])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    made = re.findall(r"ganim: action '(\w)': restyled.*?action (\S+) \((\d+) frames", printed)
+    assert [(src, int(n)) for src, _, n in made] == [("A", 60), ("B", 40)], printed
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    assert {"A", "B", "C", made[0][1], made[1][1]} <= set(bpy.data.actions.keys())  # C kept, with a fake user
+    assert bpy.data.actions["C"].use_fake_user and bpy.data.actions["A"].users > 0
+    assert bpy.data.objects["Rig"].animation_data.action.name == made[1][1]           # the last one made plays
+    for (src, new, _), frames in zip(made, (60, 40)):
+        assert bvh.read(tmp_path / "bvh" / f"{new}.bvh").frames == frames
+        path = lambda m: m.global_positions()[:, 0, [0, 2]]  # noqa: E731  (the root's ground path)
+        restyled = actions.read_action(bpy.data.objects["Rig"], bpy.data.actions[new], model.skeleton)
+        np.testing.assert_allclose(path(restyled), path(before[src]), atol=0.1)  # restyle keeps the path
+
+    fixed = tmp_path / "fixed.blend"
+    assert cli.run(["regenerate", "--armature", "Rig", "--action", "A", "--replace", "--start", "10", "--end", "30",
+                    "--seed", str(SEED), "--out", str(fixed)]) == 0
+    assert "action 'A': regenerated frames 10-30: action A (60 frames" in capsys.readouterr().out
+    bpy.ops.wm.open_mainfile(filepath=str(fixed))
+    assert bpy.data.objects["Rig"].animation_data.action.name == "A" and len(bpy.data.actions) == 5
+
+    nope = tmp_path / "nope.blend"
+    assert "--action: no action named 'Nope' (actions: A, " in _error(
+        capsys, "restyle", "--armature", "Rig", "--action", "A", "--action", "Nope", "--out", nope)
+    assert not nope.exists() and len(bpy.data.actions) == 5                 # checked before A was touched
+
+
 def test_headless_editing_errors_exit_2_in_one_line(capsys, tmp_path, model):
     rig = generate.create_armature(model, name="Rig")
     generate.generate_onto(rig, model, FRAMES, seed=SEED, action_name="A")

@@ -16,7 +16,7 @@ import sys
 import bpy
 
 from ..core import bvh, synthesis
-from . import edit, generate, rigs
+from . import actions, edit, generate, rigs
 
 PROG = "ganim"
 MODEL_RATE_HELP = ("key one frame per model frame (default: resampled to the scene's frame rate, --frames "
@@ -100,25 +100,30 @@ def _edit_parsers(sub):
     e.add_argument("--b", required=True, metavar="ACTION", help="the action that follows")
     e.add_argument("--frames", type=int, required=True, metavar="N", help="transition length in frames")
     e.add_argument("--crossfade", action="store_true", help="classic slerp crossfade instead of the generator")
-    e = edit_parser("regenerate", "regenerate a frame range of the active action",
-                    "Scene frames START to END (inclusive) of the armature's active action generated anew; "
+    e = edit_parser("regenerate", "regenerate a frame range of the active action (or of each --action)",
+                    "Scene frames START to END (inclusive) of the armature's active action (or of each --action) "
+                    "generated anew; "
                     "every other frame is kept exactly.")
     e.add_argument("--start", type=int, required=True)
     e.add_argument("--end", type=int, required=True)
+    _action_option(e)
     e = edit_parser("keyframes", "regenerate a frame range through the action's own key poses",
-                    "Scene frames START to END of the active action generated anew through its poses at the "
+                    "Scene frames START to END of the active action (or of each --action) generated anew through "
+                    "its poses at the "
                     "key frames (default: every frame in the range where the root bone is keyed).")
     e.add_argument("--start", type=int, required=True)
     e.add_argument("--end", type=int, required=True)
     e.add_argument("--at", metavar="F1,F2,...", help="scene frames to hold (default: the root bone's keys)")
-    e = edit_parser("restyle", "the active action in another style, same root path and timing",
-                    "The active action regenerated with --label (e.g. style=elderly), keeping its root path "
-                    "and timing.")
+    _action_option(e)
+    e = edit_parser("restyle", "the active action (or each --action) in another style, same root path and timing",
+                    "The active action (or each --action) regenerated with --label (e.g. style=elderly), keeping "
+                    "its root path and timing.")
     e.add_argument("--strength", type=float, default=synthesis.STYLE_STRENGTH,
                    help=f"push past the new style (default {synthesis.STYLE_STRENGTH:g}: a plain label swap)")
     e.add_argument("--drafts", type=int, default=synthesis.RESTYLE_DRAFTS,
                    help=f"draws to choose from (default {synthesis.RESTYLE_DRAFTS})")
     e.add_argument("--keep-height", action="store_true", help="keep the root's height exactly as it is")
+    _action_option(e)
     e = edit_parser("follow-path", "a clip whose root follows a curve",
                     "A new clip whose root follows the first spline of the curve object CURVE, spread over "
                     "--frames or walked at --speed.")
@@ -129,6 +134,12 @@ def _edit_parsers(sub):
     e.add_argument("--start-frame", type=int, default=1, help="frame of the first key (default 1)")
     e.add_argument("--model-rate", action="store_true", help=MODEL_RATE_HELP)
     e.add_argument("--scene-fps", type=float, metavar="FPS", help=SCENE_FPS_HELP)
+
+
+def _action_option(e):
+    e.add_argument("--action", action="append", default=[], metavar="NAME",
+                   help="edit this action instead of the active one; repeat to edit several in one run, each "
+                        "into an action of its own (--replace: each in place); the last one made plays")
 
 
 def run(argv):
@@ -177,30 +188,54 @@ def cmd_generate(args):
 
 
 def cmd_edit(args):
-    """blend | regenerate | keyframes | restyle | follow-path: one edit.* call on the armature."""
+    """blend | regenerate | keyframes | restyle | follow-path: edit.* calls on the armature, one per
+    --action (regenerate, keyframes, restyle; default: the active action), then one save."""
     out, model, scene, obj, seed = _setup(args)
     common = dict(labels=dict(args.label), seed=seed, replace=args.replace, scene=scene)
-    if args.command == "blend":
-        result = edit.blend(obj, model, _action(args.a, "--a"), _action(args.b, "--b"), args.frames,
-                            method="CROSSFADE" if args.crossfade else "GENERATED", **common)
-    elif args.command == "regenerate":
-        result = edit.regenerate_range(obj, model, args.start, args.end, **common)
-    elif args.command == "keyframes":
-        at = synthesis.parse_frames(args.at) if args.at else None
-        result = edit.keyframe_guided(obj, model, args.start, args.end, frames=at, **common)
-    elif args.command == "restyle":
-        result = edit.restyle(obj, model, strength=args.strength, drafts=args.drafts,
-                              keep_height=args.keep_height, **common)
-    else:
-        curve = scene.objects.get(args.curve)
-        if curve is None:
-            raise UsageError(f"the scene has no object named {args.curve!r}")
-        result = edit.follow_path(obj, model, curve, frames=args.frames, speed=args.speed,
-                                  start_frame=args.start_frame, scene_rate=not args.model_rate, **common)
-    print(f"{PROG}: {result.summary()} on {obj.name!r} (seed {seed})")
-    _write_bvh(args.bvh_dir, [result.action], [result.motion])
+    named = getattr(args, "action", [])
+    for name in named:                       # all checked before any edit
+        _action(name, "--action")
+    if named:
+        generate.check_armature(obj, model)  # e.g. an NLA strip in tweak mode: refused before any is played
+    results = []
+    for name in named or [None]:
+        if name is not None:                 # looked up by name each time: --replace swaps the data-block
+            _play(obj, _action(name, "--action"))
+        results.append(_edit_once(args, model, scene, obj, common))
+        source = f"action {name!r}: " if name is not None else ""
+        print(f"{PROG}: {source}{results[-1].summary()} on {obj.name!r} (seed {seed})")
+    _write_bvh(args.bvh_dir, [r.action for r in results], [r.motion for r in results])
     _save(out)
     return 0
+
+
+def _edit_once(args, model, scene, obj, common):
+    if args.command == "blend":
+        return edit.blend(obj, model, _action(args.a, "--a"), _action(args.b, "--b"), args.frames,
+                          method="CROSSFADE" if args.crossfade else "GENERATED", **common)
+    if args.command == "regenerate":
+        return edit.regenerate_range(obj, model, args.start, args.end, **common)
+    if args.command == "keyframes":
+        at = synthesis.parse_frames(args.at) if args.at else None
+        return edit.keyframe_guided(obj, model, args.start, args.end, frames=at, **common)
+    if args.command == "restyle":
+        return edit.restyle(obj, model, strength=args.strength, drafts=args.drafts,
+                            keep_height=args.keep_height, **common)
+    curve = scene.objects.get(args.curve)
+    if curve is None:
+        raise UsageError(f"the scene has no object named {args.curve!r}")
+    return edit.follow_path(obj, model, curve, frames=args.frames, speed=args.speed,
+                            start_frame=args.start_frame, scene_rate=not args.model_rate, **common)
+
+
+def _play(obj, action):
+    """Make ``action`` the one ``obj`` plays, as picking it in the Action Editor would; the action it
+    displaces keeps a fake user if nothing else uses it, so saving never drops it."""
+    before = actions._assignment(obj)
+    actions._assign(obj, action, actions._object_slot(action, obj))
+    old = before[0] if before else None
+    if old is not None and old != action and old.users == 0:
+        old.use_fake_user = True
 
 
 def _action(name, flag):
