@@ -547,6 +547,21 @@ def test_overwrite_replaces_a_named_action_only_when_asked(settings, model):
     assert_plays(obj, synthesis.generate(model, FRAMES, fps=SCENE_FPS, seed=SEED)[0][0], START)
 
 
+def test_overwriting_several_variations_keeps_each_one_through_a_save(settings, model, tmp_path):
+    """Variations 2..n are played by nothing and live by their fake user; overwriting an action of the
+    same name that had none must not take it away (it did: the clip was gone after save and reload)."""
+    obj = create_rig()
+    settings.action_name = "Clip_002"
+    assert bpy.ops.ganim.generate_motion() == {"FINISHED"}                # the rig plays Clip_002
+    settings.action_name, settings.count, settings.overwrite = "Clip", 2, True
+    assert bpy.ops.ganim.generate_motion() == {"FINISHED"}                # Clip_001 plays, Clip_002 overwritten
+    assert bpy.data.actions["Clip_002"].use_fake_user
+    path = tmp_path / "saved.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    assert sorted(bpy.data.actions.keys()) == ["Clip_001", "Clip_002"]
+
+
 def test_generate_is_one_undo_step(settings):
     obj = create_rig()
     settings.target, settings.count = "NLA", 2

@@ -250,8 +250,9 @@ def _reset_pose(obj, names):
 
 
 def _swap_in(existing, action, name):
-    """Replace ``existing`` by ``action`` everywhere, then take over its name."""
-    action.use_fake_user = existing.use_fake_user
+    """Replace ``existing`` by ``action`` everywhere, then take over its name. A fake user either had
+    stays: a variation nothing plays has one of its own, and an old one without it must not take it away."""
+    action.use_fake_user = action.use_fake_user or existing.use_fake_user
     existing.user_remap(action)
     bpy.data.actions.remove(existing)
     action.name = name
