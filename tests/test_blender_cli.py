@@ -249,6 +249,10 @@ def test_headless_editing_of_named_actions_edits_each_and_keeps_the_rest(capsys,
     assert "--action: no action named 'Nope' (actions: A, " in _error(
         capsys, "restyle", "--armature", "Rig", "--action", "A", "--action", "Nope", "--out", nope)
     assert not nope.exists() and len(bpy.data.actions) == 5                 # checked before A was touched
+    assert "--action 'A' is given twice: name each action once" in _error(
+        capsys, "regenerate", "--armature", "Rig", "--action", "A", "--action", "A", "--replace", "--start", "10",
+        "--end", "20", "--out", nope, "--bvh-dir", tmp_path / "bvh2")
+    assert not nope.exists()
 
 
 def test_headless_editing_errors_exit_2_in_one_line(capsys, tmp_path, model):

@@ -182,7 +182,7 @@ def cmd_generate(args):
     for warning in result.warnings:
         print(f"{PROG}: warning: {warning}")
     one_cycle = [m.slice(0, m.frames - 1) for m in result.motions] if args.loop else result.motions
-    _write_bvh(args.bvh_dir, result.actions, one_cycle)
+    _write_bvh(args.bvh_dir, [a.name for a in result.actions], one_cycle)
     _save(out)
     return 0
 
@@ -193,18 +193,21 @@ def cmd_edit(args):
     out, model, scene, obj, seed = _setup(args)
     common = dict(labels=dict(args.label), seed=seed, replace=args.replace, scene=scene)
     named = getattr(args, "action", [])
-    for name in named:                       # all checked before any edit
+    for i, name in enumerate(named):         # all checked before any edit
         _action(name, "--action")
+        if name in named[:i]:
+            raise UsageError(f"--action {name!r} is given twice: name each action once")
     if named:
         generate.check_armature(obj, model)  # e.g. an NLA strip in tweak mode: refused before any is played
     results = []
     for name in named or [None]:
         if name is not None:                 # looked up by name each time: --replace swaps the data-block
             _play(obj, _action(name, "--action"))
-        results.append(_edit_once(args, model, scene, obj, common))
+        result = _edit_once(args, model, scene, obj, common)
+        results.append((result.action.name, result.motion))
         source = f"action {name!r}: " if name is not None else ""
-        print(f"{PROG}: {source}{results[-1].summary()} on {obj.name!r} (seed {seed})")
-    _write_bvh(args.bvh_dir, [r.action for r in results], [r.motion for r in results])
+        print(f"{PROG}: {source}{result.summary()} on {obj.name!r} (seed {seed})")
+    _write_bvh(args.bvh_dir, *zip(*results))
     _save(out)
     return 0
 
@@ -253,12 +256,14 @@ def _blend_path(path):
     return out
 
 
-def _write_bvh(folder, made, motions):
+def _write_bvh(folder, names, motions):
+    """Each Motion as FOLDER/<action name>.bvh (names, not actions: an edit with --replace may since
+    have swapped an action's data-block)."""
     if not folder:
         return
     os.makedirs(folder, exist_ok=True)
-    for action, motion in zip(made, motions):
-        path = os.path.join(folder, re.sub(r"[^\w.-]", "_", action.name) + ".bvh")
+    for name, motion in zip(names, motions):
+        path = os.path.join(folder, re.sub(r"[^\w.-]", "_", name) + ".bvh")
         bvh.write(path, motion)
         print(f"{PROG}: wrote {path}")
 
