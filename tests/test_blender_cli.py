@@ -196,8 +196,8 @@ def test_headless_editing_writes_new_actions_and_saves(tmp_path, model):
     bpy.ops.wm.save_as_mainfile(filepath=str(scene))
     steps = [(["blend", "--a", "A", "--b", "B", "--frames", 20], "generated transition of 20 frames", 120),
              (["regenerate", "--start", 10, "--end", 40], "regenerated frames 10-40", 120),
-             (["keyframes", "--start", 1, "--end", 60, "--at", "1,30,60"], "generated through 3 key poses", 60),
-             (["restyle", "--label", "style=elderly", "--drafts", 1], "restyled", 60),
+             (["keyframes", "--start", 1, "--end", 60, "--at", "1,30,60"], "through 3 key poses", 120),
+             (["restyle", "--label", "style=elderly", "--drafts", 1], "restyled", 120),
              (["follow-path", "--curve", "Path", "--speed", 1.5], "followed curve Path", 49)]  # 61 at 30 fps
     for i, (argv, words, frames) in enumerate(steps, start=1):
         out = tmp_path / f"{i}.blend"

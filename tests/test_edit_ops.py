@@ -250,10 +250,15 @@ def test_keyframe_guided_over_a_range_with_listed_frames(rig, settings, model):
     settings.edit_use_scene_range, settings.edit_start, settings.edit_end = False, 11, 70
     settings.edit_key_frames = "11, 40, 70"
     action = run_op(bpy.ops.ganim.keyframe_guided)
-    assert_keyed(rig.obj, action, model.skeleton.names, 11, 60)
+    names = model.skeleton.names
+    assert_keyed(rig.obj, action, names, 1, A_FRAMES)                # the whole action, as Regenerate Range
     for frame in (11, 40, 70):
-        np.testing.assert_allclose(evaluated(rig.obj, action, frame, model.skeleton.names)[0],
-                                   evaluated(rig.obj, rig.a, frame, model.skeleton.names)[0], atol=0.01)
+        np.testing.assert_allclose(evaluated(rig.obj, action, frame, names)[0],
+                                   evaluated(rig.obj, rig.a, frame, names)[0], atol=0.01)
+    for frame in (1, 10, 71, A_FRAMES):                                  # outside the range: kept exactly
+        np.testing.assert_allclose(evaluated(rig.obj, action, frame, names)[0],
+                                   evaluated(rig.obj, rig.a, frame, names)[0], atol=1e-4)
+    assert np.abs(evaluated(rig.obj, action, 25, names)[0] - evaluated(rig.obj, rig.a, 25, names)[0]).max() > 1e-3
 
 
 def test_restyle_keeps_the_root_path(rig, settings, model):

@@ -130,7 +130,8 @@ def keyframe_guided(obj, model, start, end, frames=None, labels=None, seed=None,
     """Scene frames [start, end] of the active action generated anew through its own key poses.
 
     ``frames``: the scene frames to hold; default, every frame in the range where the
-    action keys the root (Hips) bone.  The result is a new action over the range.
+    action keys the root (Hips) bone.  The result is the whole action with every frame outside
+    the range kept exactly (as Regenerate Range keeps them), so Replace Active loses nothing.
     """
     rig = generate.check_armature(obj, model)
     action = active_action(obj)
@@ -145,10 +146,11 @@ def keyframe_guided(obj, model, start, end, frames=None, labels=None, seed=None,
     outside = [f for f in frames if not start <= f <= end]
     if outside:
         raise EditError(f"key frames {', '.join(map(str, outside))} lie outside frames {start}-{end}")
-    out = synthesis.keyframe_guided(model, motion.slice(s, e), [f - start for f in frames],
-                                    labels=labels, seed=seed)
-    return _write(rig, out, f"{action.name}_keyed", start, replace,
-                  f"generated through {len(frames)} key poses", scene)
+    first = rigs.clip_start(action)
+    held = sorted({f - first for f in frames} | set(range(s)) | set(range(e, motion.frames)))
+    out = synthesis.keyframe_guided(model, motion, held, labels=labels, seed=seed)
+    return _write(rig, out, f"{action.name}_keyed", first, replace,
+                  f"generated frames {start}-{end} through {len(frames)} key poses", scene)
 
 
 def restyle(obj, model, labels=None, seed=None, replace=False, scene=None, strength=synthesis.STYLE_STRENGTH,
