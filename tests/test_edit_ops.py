@@ -187,6 +187,36 @@ def test_replace_active_edits_the_action_in_place_as_one_undo_step(op, rig, sett
     np.testing.assert_allclose(back, old[1], atol=1e-6)
 
 
+@pytest.mark.parametrize("op", ["blend_actions", "regenerate_range", "keyframe_guided", "restyle"])
+def test_edits_keep_the_curves_they_do_not_generate(op, rig, settings, model):
+    """An edit keys the bones' pose; the armature object's own keys, bone scale, custom properties and
+    their groups stay as the source had them (with Replace Active they were lost for good)."""
+    obj, hips = rig.obj, rig.obj.pose.bones["Hips"]
+    hips["ikfk"] = 0.0
+    for frame, k in ((1, 0.0), (45, 1.0)):
+        obj.location = (0.5 + k, -1.0, 0.0)
+        obj.keyframe_insert("location", frame=frame)
+        hips.scale = (1.0, 1.0 + 0.2 * k, 1.0)
+        hips.keyframe_insert("scale", frame=frame)
+        hips["ikfk"] = k
+        hips.keyframe_insert('["ikfk"]', frame=frame)
+    extra = lambda action: {(fc.data_path, fc.array_index): (fc.evaluate(20), fc.group.name if fc.group else None)  # noqa: E731
+                            for fc in fcurves(obj, action) if ".rotation_" not in fc.data_path
+                            and not fc.data_path.endswith("].location")}
+    want = extra(rig.a)
+    assert len(want) == 7                                     # 3 object location + 3 scale + 1 property
+    settings.edit_replace, settings.label_0, settings.edit_key_frames = True, "elderly", "31, 55"
+    settings.blend_a, settings.blend_b, settings.blend_frames = rig.a, rig.b, BLEND
+    bpy.context.scene.frame_start, bpy.context.scene.frame_end = 31, 55
+    before = set(bpy.data.actions.keys())
+    assert getattr(bpy.ops.ganim, op)() == {"FINISHED"}
+    assert set(bpy.data.actions.keys()) == before
+    edited = obj.animation_data.action
+    assert edited.name == "A" and extra(edited) == want       # the same keys, values and groups
+    hips_rotation = [fc for fc in fcurves(obj, edited) if fc.data_path == 'pose.bones["Hips"].rotation_quaternion']
+    assert len(hips_rotation) == 4                            # the edit's pose, not the old curves beside it
+
+
 def test_regenerating_inside_a_loop_keeps_it_a_loop(rig, settings, model):
     made = generate.generate_onto(rig.obj, model, 60, labels={"content": "walk"}, seed=3, loop=True)
     loop = made.actions[0]

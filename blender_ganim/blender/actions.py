@@ -249,6 +249,60 @@ def _reset_pose(obj, names):
         pb.scale = (1.0, 1.0, 1.0)
 
 
+def curve_snapshot(obj, action):
+    """Every F-curve ``obj`` plays from ``action``, as plain data (keys, handles, interpolation, easing,
+    extrapolation, Cycles modifiers): what an edit does not generate is carried over from it
+    (:func:`carry_curves`), even when Replace Active has removed ``action`` in between."""
+    container, _ = _fcurve_collection(action, obj)
+    out = []
+    for fc in container.fcurves if container is not None else ():
+        points, n = fc.keyframe_points, len(fc.keyframe_points)
+        curve = {"data_path": fc.data_path, "index": fc.array_index, "group": fc.group.name if fc.group else None,
+                 "extrapolation": fc.extrapolation,
+                 "cycles": [(m.mode_before, m.mode_after) for m in fc.modifiers if m.type == "CYCLES"]}
+        for attr, dtype, width in _KEY_ATTRS:
+            values = np.empty(width * n, dtype=dtype)
+            points.foreach_get(attr, values)
+            curve[attr] = values
+        out.append(curve)
+    return out
+
+
+_KEY_ATTRS = (("interpolation", np.int32, 1), ("easing", np.int32, 1), ("handle_left_type", np.int32, 1),
+              ("handle_right_type", np.int32, 1), ("co", np.float32, 2), ("handle_left", np.float32, 2),
+              ("handle_right", np.float32, 2))
+
+
+def carry_curves(obj, action, snapshot):
+    """Add to ``action`` the snapshot's F-curves it lacks; returns how many. An edit keys the bones'
+    rotations (and the root's location) and nothing else, so without this an edited action lost the
+    armature object's own keys, bone scale, custom properties and bones a rig map leaves out (with
+    Replace Active, for good). A bone whose rotation ``action`` keys takes its pose from the edit alone:
+    its old rotation and location curves are not carried."""
+    container, _ = _fcurve_collection(action, obj)
+    have = {(fc.data_path, fc.array_index) for fc in container.fcurves}
+    posed = {m.group(1) for m in map(_PATH.match, (p for p, _ in have)) if m and m.group(2).startswith("rotation_")}
+    carried = 0
+    for curve in snapshot:
+        m = _PATH.match(curve["data_path"])
+        if (curve["data_path"], curve["index"]) in have or (
+                m and m.group(1) in posed and (m.group(2).startswith("rotation_") or m.group(2) == "location")):
+            continue
+        fc = container.fcurves.new(curve["data_path"], index=curve["index"])
+        if curve["group"]:
+            fc.group = container.groups.get(curve["group"]) or container.groups.new(curve["group"])
+        fc.keyframe_points.add(len(curve["interpolation"]))
+        for attr, _, _ in _KEY_ATTRS:  # handle types before the handles, which they would otherwise move
+            fc.keyframe_points.foreach_set(attr, curve[attr])
+        fc.extrapolation = curve["extrapolation"]
+        for before, after in curve["cycles"]:
+            cycles = fc.modifiers.new("CYCLES")
+            cycles.mode_before, cycles.mode_after = before, after
+        fc.update()
+        carried += 1
+    return carried
+
+
 def _swap_in(existing, action, name):
     """Replace ``existing`` by ``action`` everywhere, then take over its name. A fake user either had
     stays: a variation nothing plays has one of its own, and an old one without it must not take it away."""

@@ -35,9 +35,12 @@ class Edited:
     motion: object
     start_frame: int
     what: str
+    carried: int = 0   # F-curves the edit does not generate, kept from the source action
 
     def summary(self):
-        return f"{self.what}: action {self.action.name} ({self.motion.frames} frames from frame {self.start_frame})"
+        kept = f"; kept {self.carried} other F-curve{'s' * (self.carried != 1)} of the source" if self.carried else ""
+        return (f"{self.what}: action {self.action.name} ({self.motion.frames} frames from frame "
+                f"{self.start_frame}{kept})")
 
 
 # ------------------------------------------------------------------ shared
@@ -54,10 +57,15 @@ def active_action(obj):
     return action
 
 
-def _write(rig, motion, stem, start_frame, replace, what, scene=None):
+def _write(rig, motion, stem, start_frame, replace, what, scene=None, source=None, cyclic=False):
+    """One new action (or the active one replaced); ``source``: the action edited, whose other
+    F-curves (object keys, bone scale, custom properties, unmapped bones) the result keeps."""
+    carry = actions.curve_snapshot(rig.obj, source) if source is not None else ()  # before Replace removes it
     target = "REPLACE" if replace else "NEW"
     made = generate.write_clips(rig, [motion], [stem], target=target, start_frame=start_frame, scene=scene)
-    return Edited(made[0], motion, int(start_frame), what)
+    if cyclic:
+        actions.make_cyclic(rig.obj, made[0])
+    return Edited(made[0], motion, int(start_frame), what, actions.carry_curves(rig.obj, made[0], carry))
 
 
 def _check_range(action, start, end, motion):
@@ -93,7 +101,7 @@ def blend(obj, model, a, b, frames, method="GENERATED", labels=None, seed=None, 
         motion = synthesis.crossfade(ma, mb, int(frames))
     how = "generated transition" if method == "GENERATED" else "crossfade"
     return _write(rig, motion, f"{a.name}_to_{b.name}", rigs.clip_start(a), replace,
-                  f"{how} of {frames} frames", scene)
+                  f"{how} of {frames} frames", scene, source=a)
 
 
 # ------------------------------------------------------------------ Edit
@@ -106,11 +114,8 @@ def regenerate_range(obj, model, start, end, labels=None, seed=None, replace=Fal
     s, e = _check_range(action, start, end, motion)
     out = synthesis.inbetween(model, motion, s, e, labels=labels, seed=seed)
     loop = action.use_cyclic and 0 < s and e < motion.frames  # a loop's first and last frames kept: still a loop
-    made = _write(rig, out, f"{action.name}_regen", rigs.clip_start(action), replace,
-                  f"regenerated frames {start}-{end}", scene)  # with replace, ``action`` is gone after this
-    if loop:
-        actions.make_cyclic(obj, made.action)
-    return made
+    return _write(rig, out, f"{action.name}_regen", rigs.clip_start(action), replace,
+                  f"regenerated frames {start}-{end}", scene, source=action, cyclic=loop)
 
 
 def key_frames(obj, action, bone, start, end):
@@ -150,7 +155,7 @@ def keyframe_guided(obj, model, start, end, frames=None, labels=None, seed=None,
     held = sorted({f - first for f in frames} | set(range(s)) | set(range(e, motion.frames)))
     out = synthesis.keyframe_guided(model, motion, held, labels=labels, seed=seed)
     return _write(rig, out, f"{action.name}_keyed", first, replace,
-                  f"generated frames {start}-{end} through {len(frames)} key poses", scene)
+                  f"generated frames {start}-{end} through {len(frames)} key poses", scene, source=action)
 
 
 def restyle(obj, model, labels=None, seed=None, replace=False, scene=None, strength=synthesis.STYLE_STRENGTH,
@@ -161,7 +166,8 @@ def restyle(obj, model, labels=None, seed=None, replace=False, scene=None, stren
     out = synthesis.restyle(model, rig.read(action), labels, seed=seed, strength=strength, drafts=drafts,
                             height=not keep_height)
     tag = "_".join(str(v) for v in (labels or {}).values()) or "restyled"
-    return _write(rig, out, f"{action.name}_{tag}", rigs.clip_start(action), replace, "restyled", scene)
+    return _write(rig, out, f"{action.name}_{tag}", rigs.clip_start(action), replace, "restyled", scene,
+                  source=action)
 
 
 # ------------------------------------------------------------------ Follow Path
