@@ -562,6 +562,20 @@ def test_overwriting_several_variations_keeps_each_one_through_a_save(settings, 
     assert sorted(bpy.data.actions.keys()) == ["Clip_001", "Clip_002"]
 
 
+def test_frames_blender_cannot_hold_are_refused_before_writing(settings, model):
+    """A scene's range starts at 0 and every frame ends at 1,048,574: Blender clamped such a range
+    silently (a clip from frame -20 got the scene range 0-9); keys before 0 stay allowed."""
+    obj = create_rig()
+    with pytest.raises(generate.GenerateError, match="a scene's frame range starts at 0 or later, and this clip "
+                                                     "starts at frame -20"):
+        generate.generate_onto(obj, model, FRAMES, seed=SEED, start_frame=-20, set_frame_range=True)
+    with pytest.raises(generate.GenerateError, match=r"frames 1048570-1048\d+ lie outside Blender's frames"):
+        generate.generate_onto(obj, model, FRAMES, seed=SEED, start_frame=1048570)
+    assert len(bpy.data.actions) == 0 and bpy.context.scene.frame_start == 1
+    made = generate.generate_onto(obj, model, FRAMES, seed=SEED, start_frame=-20)
+    assert made.actions[0].frame_range[0] == -20
+
+
 def test_generate_is_one_undo_step(settings):
     obj = create_rig()
     settings.target, settings.count = "NLA", 2

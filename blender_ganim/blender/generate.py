@@ -23,6 +23,7 @@ DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / ("default" + MO
 DEFAULT_RIG_NAME = "GANim_Rig"
 MAX_COUNT = 100
 MAX_NAME_BYTES = 63      # Blender 4.2's ID name limit (5.0 allows more; stay portable)
+MAX_FRAME = 1048574      # Blender's last frame (MAXFRAME); keys run from -MAX_FRAME, a scene's range from 0
 
 
 class GenerateError(ValueError):
@@ -238,6 +239,7 @@ def write_clips(rig, motions, stems, target="NEW", action_name=None, overwrite=F
     call made.
     """
     scene = scene or bpy.context.scene
+    _check_frame_span(start_frame, max(m.frames for m in motions), set_frame_range)
     obj = rig.obj
     keyed = [rig.to_rig_cycle(m) if cycles else rig.to_rig(m) for m in motions]
     names, replacing = _plan_names(obj, target, len(motions), stems, action_name, overwrite)
@@ -267,6 +269,17 @@ def write_clips(rig, motions, stems, target="NEW", action_name=None, overwrite=F
         if name in replacing:
             actions._swap_in(bpy.data.actions[name], action, name)
     return made
+
+
+def _check_frame_span(start_frame, frames, set_frame_range):
+    """Keys Blender can hold, and a scene range it can take (it would clamp one silently)."""
+    last = int(start_frame) + int(frames) - 1
+    if start_frame < -MAX_FRAME or last > MAX_FRAME:
+        raise GenerateError(f"frames {start_frame}-{last} lie outside Blender's frames "
+                            f"({-MAX_FRAME} to {MAX_FRAME}): choose another start frame")
+    if set_frame_range and start_frame < 0:
+        raise GenerateError(f"a scene's frame range starts at 0 or later, and this clip starts at frame "
+                            f"{start_frame}: choose a start frame of 0 or more, or leave the scene's range as it is")
 
 
 def _keep_displaced(before, replacing):
