@@ -207,6 +207,8 @@ def cmd_edit(args):
         results.append((result.action.name, result.motion))
         source = f"action {name!r}: " if name is not None else ""
         print(f"{PROG}: {source}{result.summary()} on {obj.name!r} (seed {seed})")
+        for warning in result.warnings:
+            print(f"{PROG}: warning: {warning}")
     _write_bvh(args.bvh_dir, *zip(*results))
     _save(out)
     return 0

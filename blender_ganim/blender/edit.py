@@ -10,7 +10,7 @@ frame 0 of the Motion read from it, and an action is edited at the frame rate it
 (core.synthesis resamples to the model's rate and back).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import bpy
 import numpy as np
@@ -36,6 +36,7 @@ class Edited:
     start_frame: int
     what: str
     carried: int = 0   # F-curves the edit does not generate, kept from the source action
+    warnings: list = field(default_factory=list)   # for the user: what was done, but not as they might think
 
     def summary(self):
         kept = f"; kept {self.carried} other F-curve{'s' * (self.carried != 1)} of the source" if self.carried else ""
@@ -166,8 +167,13 @@ def restyle(obj, model, labels=None, seed=None, replace=False, scene=None, stren
     out = synthesis.restyle(model, rig.read(action), labels, seed=seed, strength=strength, drafts=drafts,
                             height=not keep_height)
     tag = "_".join(str(v) for v in (labels or {}).values()) or "restyled"
-    return _write(rig, out, f"{action.name}_{tag}", rigs.clip_start(action), replace, "restyled", scene,
-                  source=action)
+    was_loop, name = action.use_cyclic, action.name
+    made = _write(rig, out, f"{name}_{tag}", rigs.clip_start(action), replace, "restyled", scene, source=action)
+    if was_loop:  # restyle draws new motion all along, so the last frame no longer leads into the first
+        made.warnings.append(f"{name!r} was a loop; the restyled clip is not one (its last pose no longer leads "
+                             "into its first), so it does not repeat: for a cycle in this style, generate one "
+                             "with Loop")
+    return made
 
 
 # ------------------------------------------------------------------ Follow Path

@@ -29,6 +29,8 @@ class _EditOperator:
             self.report({"ERROR"}, _message(e))
             return {"CANCELLED"}
         self.report({"INFO"}, _message(result.summary()))
+        for warning in result.warnings:
+            self.report({"WARNING"}, _message(warning))
         return {"FINISHED"}
 
     @staticmethod
