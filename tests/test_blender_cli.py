@@ -267,6 +267,14 @@ def test_headless_editing_errors_exit_2_in_one_line(capsys, tmp_path, model):
         capsys, "regenerate", "--armature", "Rig", "--start", 20, "--end", 90, "--out", out)
     assert "key frames must be whole frame numbers" in _error(
         capsys, "keyframes", "--armature", "Rig", "--start", 1, "--end", 20, "--at", "1,x", "--out", out)
+    bpy.context.scene.collection.objects.link(bpy.data.objects.new("Marker", None))
+    assert "'Marker' is an empty, not a curve" in _error(
+        capsys, "follow-path", "--armature", "Rig", "--curve", "Marker", "--frames", 30, "--out", out)
+    curve = bpy.data.curves.new("Path", "CURVE")
+    curve.splines.new("POLY").points.add(1)
+    bpy.context.scene.collection.objects.link(bpy.data.objects.new("Path", curve))
+    assert "a path needs at least 2 frames, got -5" in _error(      # the user's count, not the model's
+        capsys, "follow-path", "--armature", "Rig", "--curve", "Path", "--frames", -5, "--out", out)
     assert not out.exists()
 
 

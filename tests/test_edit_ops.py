@@ -231,15 +231,12 @@ def test_restyling_a_loop_says_the_result_does_not_repeat(rig, settings, model):
     """Restyle draws new motion all along, so a loop's ends no longer meet: the result is not marked
     cyclic (a Cycles modifier would pop at every wrap), and the user is told so."""
     generate.generate_onto(rig.obj, model, 48, labels={"content": "walk"}, seed=3, loop=True)
-    reports = []
-    recorder = SimpleNamespace(report=lambda kind, text: reports.append((kind, text)),
-                               common=edit_operators.GANIM_OT_restyle.common)
-    recorder.run = lambda *a: edit_operators.GANIM_OT_restyle.run(recorder, *a)
+    recorder = Recorder(edit_operators.GANIM_OT_restyle)
     settings.label_0, settings.restyle_drafts = "elderly", 1
     assert edit_operators.GANIM_OT_restyle.execute(recorder, bpy.context) == {"FINISHED"}
     made = rig.obj.animation_data.action
     assert not made.use_cyclic and not any(fc.modifiers for fc in fcurves(rig.obj, made))
-    assert any(k == {"WARNING"} and "was a loop; the restyled clip is not one" in t for k, t in reports), reports
+    assert any(k == {"WARNING"} and "was a loop; the restyled clip is not one" in t for k, t in recorder.reports)
 
 
 def blocked(obj, walk, frames):

@@ -183,7 +183,7 @@ def curve_points(curve, depsgraph=None):
     if curve is None:
         raise EditError("choose a curve object for the path")
     if curve.type != "CURVE":
-        raise EditError(f"{curve.name!r} is a {curve.type.lower()}, not a curve")
+        raise EditError(f"{curve.name!r} is {rigs.a_or_an(curve.type.lower())}, not a curve")
     depsgraph = depsgraph or bpy.context.evaluated_depsgraph_get()
     evaluated = curve.evaluated_get(depsgraph)
     mesh = evaluated.to_mesh()
@@ -214,6 +214,8 @@ def follow_path(obj, model, curve, frames=None, speed=None, start_frame=1, label
     rig = generate.check_armature(obj, model)
     if (frames is None) == (speed is None):
         raise EditError("give either a frame count or a speed for the path")
+    if frames is not None and frames < 2:  # said in the user's frames, not the model's
+        raise EditError(f"a path needs at least 2 frames, got {frames}")
     world = curve_points(curve)
     inv = np.array(obj.matrix_world.inverted())
     local = world @ inv[:3, :3].T + inv[:3, 3]           # the motion lives in armature space

@@ -126,6 +126,11 @@ def armature_of(obj):
     return obj
 
 
+def a_or_an(noun):
+    """'an empty', 'a mesh': object types in a sentence."""
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
+
+
 def _tweaking(obj):
     """Whether ``obj`` is in NLA tweak mode (Tab in the NLA editor), its action then read-only."""
     return obj.animation_data is not None and obj.animation_data.use_tweak_mode
@@ -140,7 +145,7 @@ def resolve(obj, model):
     if obj is None:
         raise RigError("no active object: select an armature, or use Create Armature")
     if obj.type != "ARMATURE":
-        raise RigError(f"{obj.name!r} is a {obj.type.lower()}, not an armature: "
+        raise RigError(f"{obj.name!r} is {a_or_an(obj.type.lower())}, not an armature: "
                        "select an armature, or use Create Armature")
     armature.ensure_editable_armature(obj)
     if obj.mode == "EDIT":
