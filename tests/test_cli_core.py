@@ -91,6 +91,30 @@ def test_preview_draws_only_the_range_asked_for(sample_dir, tmp_path):
     assert r.returncode == 2 and "--range 70:90 is outside the clip (0:80)" in r.stderr
 
 
+def test_preview_gif_of_a_range_numbers_frames_as_in_the_clip(sample_dir, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import matplotlib.axes
+
+    from trainer import cli
+    titles, real = [], matplotlib.axes.Axes.set_title
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title", lambda ax, t, **k: (titles.append(t), real(ax, t, **k))[1])
+    clip = sample_dir / "dataset-2_run_normal_038.bvh"
+    assert cli.main(["preview", str(clip), "--out", str(tmp_path / "part.gif"), "--range", "40:60"]) in (0, None)
+    numbers = sorted({int(t.split()[-1]) for t in titles})
+    assert numbers[0] == 40 and numbers[-1] < 60, numbers
+
+
+def test_edits_refuse_to_write_over_their_own_input(sample_dir, default_model, tmp_path):
+    mine = tmp_path / "mine.bvh"
+    mine.write_bytes((sample_dir / "dataset-2_walk_normal_004.bvh").read_bytes())
+    before = mine.read_bytes()
+    for args in (["inbetween", default_model, mine, "--frames", "10:50"],
+                 ["transition", default_model, mine, sample_dir / "dataset-2_run_normal_038.bvh", "--frames", 10]):
+        r = ganim(*args, "--out", mine)
+        assert r.returncode == 2 and f"--out {mine} is one of the inputs" in r.stderr, r.stderr
+    assert mine.read_bytes() == before
+
+
 def test_restyle_keep_height_keeps_the_roots_height(sample_dir, default_model, tmp_path):
     clip = sample_dir / "dataset-2_walk_normal_004.bvh"
     for flag, name in (([], "moved.bvh"), (["--keep-height"], "kept.bvh")):

@@ -356,6 +356,9 @@ def test_crossfade(walk, run_clip):
     out = synthesis.crossfade(walk.slice(0, 60), run_clip, 20)
     assert out.frames == 60 + 20 + run_clip.frames
     assert np.degrees(rot.quat_angle(out.rotations[:60], walk.rotations[:60])).max() < 1e-4
+    assert synthesis.crossfade(walk.slice(0, 60), run_clip, 0).frames == 60 + run_clip.frames   # a plain cut
+    with pytest.raises(synthesis.SynthesisError, match="a crossfade needs 0 or more frames, got -3"):
+        synthesis.crossfade(walk.slice(0, 60), run_clip, -3)
 
 
 # ------------------------------------------------------------------ bad input
@@ -564,6 +567,13 @@ def test_a_loop_leads_back_into_its_start_without_a_seam(model, labels, fps, in_
     kept = np.ones(twice.frames, dtype=bool)
     kept[frames - seam - 1:frames] = kept[2 * frames - seam - 1:] = False
     assert synthesis.seam_ratio(twice, kept) <= 1.5                   # no pop where a cycle wraps
+
+
+def test_a_loop_at_a_rate_a_hair_off_the_models_is_made_at_that_rate(model):
+    """29.97 fps against the model's 30: the period rounds to the same frame count, yet the cycle must
+    still be written at 29.97 (it came out at 30)."""
+    cycle, _ = synthesis.loop(model, 100, seed=2, fps=29.97)
+    assert cycle.fps == 29.97 and cycle.frames == 101
 
 
 def test_a_loop_is_seeded_and_refuses_to_be_too_short(model):

@@ -342,7 +342,7 @@ def cmd_preview(args):
     first = (args.range[0] or 0) if args.range else 0
     out = Path(args.out)
     if out.suffix.lower() == ".gif":
-        draw_gif(m, out)
+        draw_gif(m, out, first_frame=first)
     elif out.suffix.lower() == ".png":
         draw_contact_sheet([m], out, frames_per_clip=max(2, args.frames), first_frame=first)
     else:

@@ -1,6 +1,7 @@
 """`ganim inbetween | transition | restyle | keyframes | follow-path`: editing with a model (numpy only)."""
 
 import argparse
+from pathlib import Path
 
 from blender_ganim.core import paths, synthesis
 
@@ -94,10 +95,14 @@ def _outputs(s, label_required=False):
     s.add_argument("--seed", type=int, default=None)
 
 
-def _load(args, *clips):
+def _load(args, *clips, inputs=()):
     from blender_ganim.core import bvh, model_file
 
+    from .cli import UserError
     from .labels import parse_label_args
+    for given in (args.model, *clips, *inputs):  # writing over an input would lose it: the edit reads it first
+        if Path(given).exists() and Path(args.out).exists() and Path(given).samefile(args.out):
+            raise UserError(f"--out {args.out} is one of the inputs; write the result to another file")
     model = model_file.load(args.model)
     return model, [bvh.read(c) for c in clips], parse_label_args(args.label)
 
@@ -156,6 +161,6 @@ def cmd_keyframes(args):
 
 @_user_errors
 def cmd_follow_path(args):
-    model, _, labels = _load(args)
+    model, _, labels = _load(args, inputs=(args.path,))
     xz = paths.per_frame(model, paths.read_csv(args.path, model), frames=args.frames, speed=args.speed)
     _write(args.out, synthesis.follow_path(model, xz, labels, args.seed))

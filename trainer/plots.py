@@ -116,8 +116,9 @@ def draw_contact_sheet(motions, path, titles=None, frames_per_clip=8, dpi=80, fi
     plt.close(fig)
 
 
-def draw_gif(motion, path, fps=None, stride=2):
-    """An animated stick figure following the root."""
+def draw_gif(motion, path, fps=None, stride=2, first_frame=0):
+    """An animated stick figure following the root; frames numbered from ``first_frame`` (a cut
+    shows the clip's own frame numbers)."""
     plt = _plt()
     from matplotlib.animation import FuncAnimation, PillowWriter
     g = motion.global_positions()
@@ -134,7 +135,7 @@ def draw_gif(motion, path, fps=None, stride=2):
         pts = _project(g[f] - [g[f, 1, 0], 0, g[f, 1, 2]])
         for line, (p, j) in zip(lines, bones):
             line.set_data(pts[[p, j], 0], pts[[p, j], 1])
-        ax.set_title(f"{motion.name} {f}", fontsize=8)
+        ax.set_title(f"{motion.name} {first_frame + f}", fontsize=8)
         return lines
 
     anim = FuncAnimation(fig, update, frames=range(0, motion.frames, stride))

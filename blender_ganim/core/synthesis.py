@@ -1131,8 +1131,8 @@ def loop(model, frames, labels=None, seed=None, temperature=None, fps=None, in_p
         m = _lock_cycle(m, n, spec, sampling_for(model, chosen[0])["lock_strength"])
     m.rotations[n], m.positions[n] = m.rotations[0], m.positions[0]  # the same pose exactly, same signs
     m.positions[n, root] = moved_on                                  # where the next cycle starts
-    if n != frames:                                           # another rate: the period kept exact
-        m = m.sample_at(np.arange(frames + 1) * n / frames, fps=fps)
+    if _rate(model, fps) != 1.0:                              # another rate: the period kept exact
+        m = m.sample_at(np.arange(frames + 1) * n / frames, fps=fps)  # (29.97 against 30: n == frames, fps not)
     return m, chosen[0]
 
 
@@ -1152,6 +1152,8 @@ def crossfade(a, b, frames):
     """The classic blend: A, then ``frames`` of slerp from A's last pose to B's first, then B (placed after A)."""
     if not a.skeleton.same_topology(b.skeleton):
         raise SynthesisError("clips A and B use different skeletons")
+    if frames < 0:
+        raise SynthesisError(f"a crossfade needs 0 or more frames, got {frames}")
     if not same_rate(a.fps, b.fps):
         b = b.resample(a.fps)
     spec = features.spec_for(a.skeleton)
