@@ -104,6 +104,23 @@ def test_preview_gif_of_a_range_numbers_frames_as_in_the_clip(sample_dir, tmp_pa
     assert numbers[0] == 40 and numbers[-1] < 60, numbers
 
 
+def test_sample_never_writes_over_a_folders_labels_unless_told(sample_dir, default_model, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "labels.csv").write_bytes((sample_dir / "labels.csv").read_bytes())
+    r = ganim("sample", default_model, "--out", data, "--frames", 30)
+    assert r.returncode == 2 and f"{data} already holds labels.csv: choose a new folder" in r.stderr, r.stderr
+    assert (data / "labels.csv").read_bytes() == (sample_dir / "labels.csv").read_bytes()
+    out = tmp_path / "s"
+    assert ganim("sample", default_model, "--out", out, "--frames", 30, "--count", 3, "--seed", 1).returncode == 0
+    r = ganim("sample", default_model, "--out", out, "--frames", 30, "--seed", 2)
+    assert r.returncode == 2 and "already holds labels.csv and 3 sample_*.bvh files" in r.stderr, r.stderr
+    r = ganim("sample", default_model, "--out", out, "--frames", 30, "--seed", 2, "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["labels.csv", "sample_000.bvh"]   # no stale clips left
+    assert len((out / "labels.csv").read_text().splitlines()) == 2
+
+
 def test_edits_refuse_to_write_over_their_own_input(sample_dir, default_model, tmp_path):
     mine = tmp_path / "mine.bvh"
     mine.write_bytes((sample_dir / "dataset-2_walk_normal_004.bvh").read_bytes())

@@ -173,6 +173,9 @@ def add_parsers(sub):
                    help="make each clip a cycle: its end leads back into its start, so it plays on repeat "
                         "without a seam (the root moves on by the same travel each cycle)")
     s.add_argument("--in-place", action="store_true", help="with --loop: take the root's travel out")
+    s.add_argument("--overwrite", action="store_true",
+                   help="write into a DIR that holds an earlier sample (its labels.csv and sample_*.bvh are "
+                        "replaced; default: refused, so a dataset's labels.csv is never written over)")
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser(
@@ -302,6 +305,11 @@ def cmd_sample(args):
         raise UserError("--in-place shapes a loop: add --loop")
     if args.loop and args.raw:
         raise UserError("--loop generates its cycles with the clean-up; leave out --raw")
+    out = Path(args.out)
+    earlier = _earlier_sample(out)
+    if earlier and not args.overwrite:
+        raise UserError(f"{out} already holds {earlier}: choose a new folder for --out, or add --overwrite "
+                        "to replace them")
     try:
         wanted = parse_label_args(args.label)
         if args.loop:
@@ -314,8 +322,9 @@ def cmd_sample(args):
         raise UserError(str(e)) from None
     for note in synthesis.label_notes(model, wanted, args.frames, args.fps):
         print(f"note: {note}", file=sys.stderr)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("sample_*.bvh") if args.overwrite else ():  # a larger earlier --count left more
+        stale.unlink()
     columns = list(model.labels)
     with open(out / "labels.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -331,6 +340,16 @@ def cmd_sample(args):
     kind = "looping clips" if args.loop else "clips"
     print(f"wrote {len(motions)} {kind} of {args.frames} frames at {motions[0].fps:g} fps to {out}/ "
           f"(labels in {out / 'labels.csv'})")
+
+
+def _earlier_sample(out):
+    """What in ``out`` a sample would write over, in words ('' when nothing)."""
+    if not out.is_dir():
+        return ""
+    clips = len(list(out.glob("sample_*.bvh")))
+    parts = (["labels.csv"] if (out / "labels.csv").exists() else []) + ([f"{clips} sample_*.bvh file"
+                                                                          + "s" * (clips != 1)] if clips else [])
+    return " and ".join(parts)
 
 
 def cmd_preview(args):
