@@ -776,6 +776,18 @@ def test_select_without_snapshots_is_a_one_line_error(tmp_path, sample_dir, caps
     assert "--snapshot-every" in capsys.readouterr().err
 
 
+def test_select_best_refuses_to_write_over_a_file_of_the_run(tmp_path, sample_dir, capsys, default_model):
+    run = tmp_path / "run"
+    (run / "snapshots").mkdir(parents=True)
+    for kept in (run / "snapshots" / "model_0000005.ganim", run / "model.ganim"):
+        shutil.copyfile(default_model, kept)
+    before = (run / "model.ganim").read_bytes()
+    for target in (run / "model.ganim", run / "snapshots" / "model_0000005.ganim"):
+        assert run_cli("select", run, "--data", sample_dir, "--best", target) == 2
+        assert f"--best {target} is {target}, a file of the run: name a new file" in capsys.readouterr().err
+    assert (run / "model.ganim").read_bytes() == before
+
+
 def test_normalisation_comes_from_training_takes_only(tiny_run, sample_dir, cache):
     from trainer import data as data_mod
     model = model_file.load(tiny_run / "model.ganim")

@@ -230,9 +230,24 @@ def copy_best(path, out, sampling=None):
     model_file.save(out, tuned.header, tuned.weights)
 
 
+def _check_best_target(best, sources):
+    """``--best`` must not be a file the run keeps (a snapshot scored, a run's own model.ganim): the
+    copy would overwrite it, or, onto the winner itself, fail half way."""
+    target = Path(best)
+    if not target.exists():
+        return
+    runs = [Path(s) for s in sources if Path(s).is_dir()]
+    kept = [p for _, p in find_snapshots(sources)] + [r / "model.ganim" for r in runs]
+    for p in kept:
+        if p.exists() and p.samefile(target):
+            raise ValueError(f"--best {best} is {p}, a file of the run: name a new file for the copy")
+
+
 def cmd_select(args):
     from .cli import UserError
     try:
+        if args.best:
+            _check_best_target(args.best, args.source)
         sampling = given_sampling(args)
         result = run_select(args.source, args.data, args.count, args.frames, args.every, args.seed,
                             log=lambda m: print(m, file=sys.stderr), by=args.by, sampling=sampling, draws=args.draws)
