@@ -121,6 +121,23 @@ def test_sample_never_writes_over_a_folders_labels_unless_told(sample_dir, defau
     assert len((out / "labels.csv").read_text().splitlines()) == 2
 
 
+def test_a_clip_in_metres_is_edited_in_the_models_unit_and_written_in_its_own(sample_dir, default_model, tmp_path):
+    """A Blender export writes metres, the model was trained in centimetres: the regenerated frames came
+    out 100x too large (moving up to 10 m a frame) while the kept ones stayed in metres."""
+    import dataclasses
+    walk = bvh.read(sample_dir / "dataset-2_walk_normal_004.bvh").slice(0, 60)
+    metres = walk.copy(skeleton=dataclasses.replace(walk.skeleton, offsets=walk.skeleton.offsets * 0.01),
+                       positions=walk.positions * 0.01)
+    bvh.write(tmp_path / "metres.bvh", metres)
+    r = ganim("inbetween", default_model, tmp_path / "metres.bvh", "--frames", "20:40", "--seed", 1,
+              "--out", tmp_path / "ib.bvh")
+    assert r.returncode == 0 and "the clip is in metres and the model in centimetres" in r.stderr, r.stderr
+    before, after = metres.global_positions(), bvh.read(tmp_path / "ib.bvh").global_positions()
+    np.testing.assert_allclose(after[:20], before[:20], atol=1e-6)
+    np.testing.assert_allclose(after[40:], before[40:], atol=1e-6)
+    assert np.abs(np.diff(after, axis=0)).max() < 2 * np.abs(np.diff(before, axis=0)).max()   # metres a frame
+
+
 def test_edits_refuse_to_write_over_their_own_input(sample_dir, default_model, tmp_path):
     mine = tmp_path / "mine.bvh"
     mine.write_bytes((sample_dir / "dataset-2_walk_normal_004.bvh").read_bytes())

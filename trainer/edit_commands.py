@@ -1,6 +1,8 @@
 """`ganim inbetween | transition | restyle | keyframes | follow-path`: editing with a model (numpy only)."""
 
 import argparse
+import dataclasses
+import sys
 from pathlib import Path
 
 from blender_ganim.core import paths, synthesis
@@ -104,13 +106,38 @@ def _load(args, *clips, inputs=()):
         if Path(given).exists() and Path(args.out).exists() and Path(given).samefile(args.out):
             raise UserError(f"--out {args.out} is one of the inputs; write the result to another file")
     model = model_file.load(args.model)
-    return model, [bvh.read(c) for c in clips], parse_label_args(args.label)
+    read = [bvh.read(c) for c in clips]
+    return model, [_scaled(c, _unit(c.skeleton) / _unit(model.skeleton)) for c in read], \
+        parse_label_args(args.label), (_unit(read[0].skeleton) if read else None)
 
 
-def _write(path, motion):
+def _unit(skeleton):
+    from blender_ganim.core import features
+    return features.meters_per_unit(skeleton)
+
+
+def _scaled(motion, k):
+    """``motion`` with its lengths multiplied by ``k``: a clip in metres edited by a model of
+    centimetres is read in the model's unit (its frames were taken as centimetres, 100x too large)."""
+    if k == 1.0:
+        return motion
+    skeleton = dataclasses.replace(motion.skeleton, offsets=motion.skeleton.offsets * k)
+    return motion.copy(skeleton=skeleton, positions=motion.positions * k)
+
+
+def _write(path, motion, model=None, unit=None):
+    """The result, back in ``unit`` (metres per unit of the first clip given) when that is not the model's."""
     from blender_ganim.core import bvh
+    if unit is not None and unit != _unit(model.skeleton):
+        motion = _scaled(motion, _unit(model.skeleton) / unit)
+        print(f"note: the clip is in {_UNIT_NAMES.get(unit, unit)} and the model in "
+              f"{_UNIT_NAMES.get(_unit(model.skeleton))}: edited in the model's unit, written in the clip's",
+              file=sys.stderr)
     bvh.write(path, motion)
     print(f"wrote {path}: {motion.frames} frames at {motion.fps:g} fps")
+
+
+_UNIT_NAMES = {1.0: "metres", 0.01: "centimetres", 0.0254: "inches"}
 
 
 def _user_errors(fn):
@@ -125,42 +152,42 @@ def _user_errors(fn):
 
 @_user_errors
 def cmd_inbetween(args):
-    model, (clip,), labels = _load(args, args.clip)
+    model, (clip,), labels, unit = _load(args, args.clip)
     start, end = args.frames
-    _write(args.out, synthesis.inbetween(model, clip, start, end, labels, args.seed))
+    _write(args.out, synthesis.inbetween(model, clip, start, end, labels, args.seed), model, unit)
 
 
 @_user_errors
 def cmd_transition(args):
-    model, (a, b), labels = _load(args, args.a, args.b)
+    model, (a, b), labels, unit = _load(args, args.a, args.b)
     if args.crossfade:
         out = synthesis.crossfade(a, b, args.frames)
     else:
         out = synthesis.transition(model, a, b, args.frames, labels, args.seed)
-    _write(args.out, out)
+    _write(args.out, out, model, unit)
 
 
 @_user_errors
 def cmd_restyle(args):
-    model, (clip,), labels = _load(args, args.clip)
+    model, (clip,), labels, unit = _load(args, args.clip)
     _write(args.out, synthesis.restyle(model, clip, labels, args.seed, strength=args.strength,
-                                          drafts=args.drafts, height=not args.keep_height))
+                                       drafts=args.drafts, height=not args.keep_height), model, unit)
 
 
 @_user_errors
 def cmd_keyframes(args):
-    model, (clip,), labels = _load(args, args.clip)
+    model, (clip,), labels, unit = _load(args, args.clip)
     if args.every is not None:
         if args.every < 1:
             raise synthesis.SynthesisError(f"--every must be at least 1, got {args.every}")
         at = sorted(set(range(0, clip.frames, args.every)) | {clip.frames - 1})
     else:
         at = args.at
-    _write(args.out, synthesis.keyframe_guided(model, clip, at, labels, args.seed))
+    _write(args.out, synthesis.keyframe_guided(model, clip, at, labels, args.seed), model, unit)
 
 
 @_user_errors
 def cmd_follow_path(args):
-    model, _, labels = _load(args, inputs=(args.path,))
+    model, _, labels, _ = _load(args, inputs=(args.path,))
     xz = paths.per_frame(model, paths.read_csv(args.path, model), frames=args.frames, speed=args.speed)
     _write(args.out, synthesis.follow_path(model, xz, labels, args.seed))
