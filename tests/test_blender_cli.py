@@ -245,10 +245,18 @@ def test_headless_editing_of_named_actions_edits_each_and_keeps_the_rest(capsys,
     bpy.ops.wm.open_mainfile(filepath=str(fixed))
     assert bpy.data.objects["Rig"].animation_data.action.name == "A" and len(bpy.data.actions) == 5
 
+    bpy.data.actions["B"].name = "A B"
+    bpy.data.actions["C"].name = "A_B"
+    spaced = tmp_path / "spaced.blend"
+    assert cli.run(["restyle", "--armature", "Rig", "--action", "A B", "--action", "A_B", "--label", "style=elderly",
+                    "--drafts", "1", "--seed", str(SEED), "--out", str(spaced), "--bvh-dir", str(tmp_path / "bvh3")]) == 0
+    assert sorted(p.name for p in (tmp_path / "bvh3").iterdir()) == ["A_B_elderly_001.bvh", "A_B_elderly_001_2.bvh"]
+    capsys.readouterr()
+
     nope = tmp_path / "nope.blend"
     assert "--action: no action named 'Nope' (actions: A, " in _error(
         capsys, "restyle", "--armature", "Rig", "--action", "A", "--action", "Nope", "--out", nope)
-    assert not nope.exists() and len(bpy.data.actions) == 5                 # checked before A was touched
+    assert not nope.exists() and len(bpy.data.actions) == 7                 # checked before A was touched
     assert "--action 'A' is given twice: name each action once" in _error(
         capsys, "regenerate", "--armature", "Rig", "--action", "A", "--action", "A", "--replace", "--start", "10",
         "--end", "20", "--out", nope, "--bvh-dir", tmp_path / "bvh2")

@@ -264,8 +264,12 @@ def _write_bvh(folder, names, motions):
     if not folder:
         return
     os.makedirs(folder, exist_ok=True)
+    taken = set()
     for name, motion in zip(names, motions):
-        path = os.path.join(folder, re.sub(r"[^\w.-]", "_", name) + ".bvh")
+        stem = re.sub(r"[^\w.-]", "_", name)
+        stem = next(s for s in (stem, *(f"{stem}_{i}" for i in range(2, len(names) + 2))) if s not in taken)
+        taken.add(stem)                      # "A B" and "A_B" both file as A_B: the second one as A_B_2
+        path = os.path.join(folder, stem + ".bvh")
         bvh.write(path, motion)
         print(f"{PROG}: wrote {path}")
 
