@@ -138,6 +138,23 @@ def test_a_clip_in_metres_is_edited_in_the_models_unit_and_written_in_its_own(sa
     assert np.abs(np.diff(after, axis=0)).max() < 2 * np.abs(np.diff(before, axis=0)).max()   # metres a frame
 
 
+@pytest.mark.parametrize("suffix", [".png", ".gif"])
+def test_preview_of_a_one_joint_clip(tmp_path, suffix):
+    """The pictures followed joint 1 as the root: a one-joint clip (a prop, a camera) had none."""
+    pytest.importorskip("matplotlib")
+    clip = tmp_path / "prop.bvh"
+    clip.write_text("HIERARCHY\nROOT Prop\n{\n OFFSET 0 0 0\n CHANNELS 6 Xposition Yposition Zposition "
+                    "Zrotation Xrotation Yrotation\n End Site\n {\n  OFFSET 0 10 0\n }\n}\nMOTION\nFrames: 3\n"
+                    "Frame Time: 0.0333333\n0 0 0 0 0 0\n1 0 0 0 0 0\n2 0 0 0 0 0\n")
+    r = ganim("preview", clip, "--out", tmp_path / f"prop{suffix}")
+    assert r.returncode == 0, r.stderr
+
+
+def test_sample_count_has_a_ceiling(default_model, tmp_path):
+    r = ganim("sample", default_model, "--out", tmp_path / "many", "--count", 1_000_000_000)
+    assert r.returncode == 2 and "--count must be between 1 and 10,000, got 1,000,000,000" in r.stderr, r.stderr
+
+
 def test_edits_refuse_to_write_over_their_own_input(sample_dir, default_model, tmp_path):
     mine = tmp_path / "mine.bvh"
     mine.write_bytes((sample_dir / "dataset-2_walk_normal_004.bvh").read_bytes())

@@ -786,6 +786,8 @@ def test_select_best_refuses_to_write_over_a_file_of_the_run(tmp_path, sample_di
         assert run_cli("select", run, "--data", sample_dir, "--best", target) == 2
         assert f"--best {target} is {target}, a file of the run: name a new file" in capsys.readouterr().err
     assert (run / "model.ganim").read_bytes() == before
+    assert run_cli("select", run, "--data", sample_dir, "--every", 0) == 2
+    assert "--every 0: give 1 (every snapshot) or more" in capsys.readouterr().err
 
 
 def test_normalisation_comes_from_training_takes_only(tiny_run, sample_dir, cache):

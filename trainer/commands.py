@@ -299,8 +299,9 @@ def cmd_sample(args):
     from .cli import UserError
     from .labels import parse_label_args
     model = model_file.load(args.model)
-    if args.count < 1:
-        raise UserError("--count must be at least 1")
+    if not 1 <= args.count <= MAX_SAMPLE_COUNT:
+        raise UserError(f"--count must be between 1 and {MAX_SAMPLE_COUNT:,}, got {args.count:,} (one run "
+                        "holds every clip in memory: split a larger batch into several runs)")
     if args.in_place and not args.loop:
         raise UserError("--in-place shapes a loop: add --loop")
     if args.loop and args.raw:
@@ -340,6 +341,9 @@ def cmd_sample(args):
     kind = "looping clips" if args.loop else "clips"
     print(f"wrote {len(motions)} {kind} of {args.frames} frames at {motions[0].fps:g} fps to {out}/ "
           f"(labels in {out / 'labels.csv'})")
+
+
+MAX_SAMPLE_COUNT = 10_000
 
 
 def _earlier_sample(out):

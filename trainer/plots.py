@@ -65,6 +65,13 @@ def plot_losses(history, path):
     plt.close(fig)
 
 
+def _root(motion):
+    """The joint that carries the motion over the ground (Hips under a static joint_Root), not joint 1:
+    a one-joint clip has none, and another hierarchy another."""
+    from blender_ganim.core import features
+    return features.root_joint(motion.skeleton)
+
+
 def _bones(motion):
     """Parent-child pairs to draw, leaving out static wrappers above the motion root (joint_Root)."""
     from blender_ganim.core.features import ancestors, root_joint
@@ -103,7 +110,7 @@ def draw_contact_sheet(motions, path, titles=None, frames_per_clip=8, dpi=80, fi
             ax.set_xticks([]), ax.set_yticks([])
             ax.set_title(f"frame {first_frame + f}", fontsize=7)
         ax = axes[r, -1]
-        root = g[:, 1]
+        root = g[:, _root(m)]
         ax.plot(root[:, 0], root[:, 2], "-", color="#c05621")
         ax.plot(root[:1, 0], root[:1, 2], "o", color="#c05621")
         ax.set_aspect("equal", adjustable="datalim")
@@ -130,9 +137,10 @@ def draw_gif(motion, path, fps=None, stride=2, first_frame=0):
     ax.set_aspect("equal")
     ax.set_xticks([]), ax.set_yticks([])
     bones = _bones(motion)
+    root = _root(motion)
 
     def update(f):
-        pts = _project(g[f] - [g[f, 1, 0], 0, g[f, 1, 2]])
+        pts = _project(g[f] - [g[f, root, 0], 0, g[f, root, 2]])
         for line, (p, j) in zip(lines, bones):
             line.set_data(pts[[p, j], 0], pts[[p, j], 1])
         ax.set_title(f"{motion.name} {first_frame + f}", fontsize=8)

@@ -246,6 +246,8 @@ def _check_best_target(best, sources):
 def cmd_select(args):
     from .cli import UserError
     try:
+        if args.every < 1:
+            raise ValueError(f"--every {args.every}: give 1 (every snapshot) or more")
         if args.best:
             _check_best_target(args.best, args.source)
         sampling = given_sampling(args)
