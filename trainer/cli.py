@@ -6,6 +6,7 @@ with numpy alone. Any expected failure (bad file, bad option) prints one line
 """
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +21,15 @@ def frame_range(text):
         return (int(a) if a else None, int(b) if b else None)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected START:END frame numbers, got {text!r}") from None
+
+
+def os_error_text(e):
+    """``PATH: reason`` of a failed read or write, naming the file the user gave (an atomic
+    write's temporary ``PATH.tmpNNN`` is that file to the user)."""
+    if e.filename is None:
+        return str(e.strerror or e)
+    name = re.sub(r"\.tmp\d+$", "", str(e.filename))
+    return f"{name}: {e.strerror or e}"
 
 
 def _labels_for(path):
@@ -78,8 +88,11 @@ def cut(m, frames, flag):
 
 def cmd_convert(args):
     from blender_ganim.core import bvh
+    from blender_ganim.core.motion import check_fps
+    if args.fps is not None:  # checked before reading; --fps 0 is a mistake to report, not "keep the rate"
+        check_fps(args.fps, "--fps")
     m = cut(bvh.read(args.input), args.frames, "--frames")
-    if args.fps:
+    if args.fps is not None:
         m = m.resample(args.fps)
     if args.mirror:
         m = m.mirror()
@@ -186,8 +199,11 @@ def main(argv=None):
         return 2
     try:
         args.func(args)
-    except (UserError, BVHError, ModelFileError, FileNotFoundError, ValueError) as e:
+    except (UserError, BVHError, ModelFileError, ValueError) as e:
         print(f"ganim: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a folder where a file goes, a parent that is a file, a missing folder, ...
+        print(f"ganim: error: {os_error_text(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ganim: interrupted", file=sys.stderr)

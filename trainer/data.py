@@ -5,9 +5,7 @@ is cached as an .npz keyed by the input files' names, sizes and modification tim
 so a changed file rebuilds the cache. Windows are cut at training time.
 """
 
-import csv
 import hashlib
-import io
 import json
 import os
 import re
@@ -22,7 +20,7 @@ from blender_ganim.core import bvh, features
 from blender_ganim.core.motion import mirror_frames
 from blender_ganim.core.skeleton import Skeleton
 
-from .labels import LabelError, read_labels
+from .labels import LabelError, parse_labels, read_labels
 
 CACHE_VERSION = 3  # 3: takes at another rate resampled along Catmull-Rom curves (session 52), not slerp + lerp
 
@@ -102,11 +100,7 @@ def load_label_table(label_files, labels_csv=None):
             archive, member = lf
             with tarfile.open(archive) as tar:
                 data = tar.extractfile(member).read()
-            tmp = io.StringIO(data.decode("utf-8"))
-            rows = list(csv.DictReader(tmp))
-            for row in rows:
-                name = Path(row.pop("file")).name
-                table[name] = {k: (v or "").strip() for k, v in row.items() if k}
+            table.update(parse_labels(data, f"{archive}:{member}"))  # checked as a folder's file is
         else:
             table.update(read_labels(lf))
     return table

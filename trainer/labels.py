@@ -1,6 +1,7 @@
 """labels.csv: `file,<label>,<label>...` — one row per clip, extra columns ignored unless asked for."""
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +15,25 @@ def read_labels(path):
     """{file name: {column: value}} from a labels CSV (file names without folders)."""
     path = Path(path)
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+        data = path.read_bytes()
     except OSError as e:
         raise LabelError(f"{path}: cannot read labels ({e.strerror})") from None
-    if not rows or "file" not in rows[0]:
+    return parse_labels(data, path)
+
+
+def parse_labels(data, path):
+    """:func:`read_labels` on the file's bytes ``data`` (a folder's file, or a member of a .tar.xz);
+    ``path`` names it in errors."""
+    try:  # utf-8-sig: Excel and other Windows tools start the file with a byte-order mark
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+        rows = [(reader.line_num, row) for row in reader]  # the file's own line numbers (blank lines skipped)
+    except UnicodeDecodeError as e:
+        raise LabelError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#x} at offset {e.start}); "
+                         "save it as UTF-8 CSV") from None
+    if not rows or "file" not in rows[0][1]:
         raise LabelError(f"{path}: a labels CSV needs a header row starting with 'file'")
     out = {}
-    for n, row in enumerate(rows, start=2):
+    for n, row in rows:
         name = Path(row.pop("file") or "").name
         if not name:
             raise LabelError(f"{path}:{n}: empty file name")

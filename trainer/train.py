@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -283,6 +284,27 @@ def _energy_targets(cfg, fk, train_ds, vocab_sizes, windows=4096):
 
 # ------------------------------------------------------------------ the loop
 
+MIN_WINDOW = 16  # the critic shrinks a window 8x and --d-time-std takes a spread over what is left
+
+
+def _check_sizes(cfg):
+    """Refuse step counts and sizes the loop cannot run with, before torch fails somewhere
+    inside it with a message about tensors (or, for --steps 0, reports a model it never wrote)."""
+    if cfg["steps"] < 1:
+        raise TrainError(f"--steps {cfg['steps']}: give at least 1 training step")
+    if cfg["batch"] < 1:
+        raise TrainError(f"--batch {cfg['batch']}: give at least 1 window per batch (the default is "
+                         f"{DEFAULTS['batch']})")
+    if cfg["hidden"] < 2:  # the critic's root branch is half as wide
+        raise TrainError(f"--hidden {cfg['hidden']}: give a network width of at least 2 (the default is "
+                         f"{DEFAULTS['hidden']})")
+    if cfg["window"] < MIN_WINDOW:
+        raise TrainError(f"--window {cfg['window']}: give a training window of at least {MIN_WINDOW} frames "
+                         f"(the default is {DEFAULTS['window']})")
+    if cfg["ckpt_every"] < 1:
+        raise TrainError(f"--ckpt-every {cfg['ckpt_every']}: give at least 1 (a checkpoint every N steps)")
+
+
 def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps=None, device="auto",
           resume=False, log=print, progress=True, cache_dir=None, **overrides):
     cfg = dict(DEFAULTS)
@@ -314,7 +336,11 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         raise TrainError(f"--diversity-space {cfg['diversity_space']!r}: give 'features' or 'joints'")
     if not cfg["d_fk_vel_scale"] > 0:
         raise TrainError(f"--d-fk-vel-scale {cfg['d_fk_vel_scale']}: give a positive scale (the default is {VEL_SCALE:g})")
+    _check_sizes(cfg)
     rank, world, device = setup_distributed(device)
+    if cfg["batch"] < world:
+        raise TrainError(f"--batch {cfg['batch']} is shared over {world} processes: give at least one window "
+                         f"per process (--batch {world} or more)")
     main_proc = rank == 0
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
@@ -396,7 +422,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     start_step, wall_before, history = 0, 0.0, []
 
     if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=True)
+        ck = _read_checkpoint(ckpt_path, device)
         # Runs from before a setting existed trained without it (before --split-seed, one seed did both).
         stored = json.loads(ck["fingerprint"])
         saved = {**OLDER_RUNS, "split_seed": stored["seed"], **stored}
@@ -583,6 +609,31 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         dist.barrier()
         dist.destroy_process_group()
     return out / "model.ganim"
+
+
+CHECKPOINT_KEYS = ("G", "D", "G_ema", "opt_g", "opt_d", "step", "wall", "fingerprint", "history")
+
+
+def _read_checkpoint(path, device):
+    """The state ``--resume`` continues from (weights only, never arbitrary pickles). A damaged
+    file (cut short, another file in its place) is a TrainError saying what to do: unpickling
+    broken bytes raises errors of any kind, so all but the operating system's are caught."""
+    try:
+        with warnings.catch_warnings():  # torch warns about odd pickle protocols before failing
+            warnings.simplefilter("ignore")
+            ck = torch.load(path, map_location=device, weights_only=True)
+        if not isinstance(ck, dict) or any(k not in ck for k in CHECKPOINT_KEYS):
+            raise ValueError("not a checkpoint written by ganim train")
+        json.loads(ck["fingerprint"])
+    except OSError:
+        raise
+    except Exception as e:
+        # torch's own errors say what broke (first sentence kept); the unpickler's (KeyError '101') do not.
+        reason = str(e).strip().splitlines()[0].split(". ")[0][:120] if str(e).strip() else ""
+        if not isinstance(e, (RuntimeError, ValueError)) or not reason:
+            reason = "not a PyTorch checkpoint, or cut short"
+        raise TrainError(f"{path} is damaged ({reason}): delete it to start over, or restore a copy") from None
+    return ck
 
 
 def _checkpoint(path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, history):

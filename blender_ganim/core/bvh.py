@@ -5,6 +5,7 @@ without them keep their OFFSET.  The frame block is parsed in one vectorised pas
 only when something is wrong do we walk it line by line to say exactly where.
 """
 
+import codecs
 import io
 import os
 import warnings
@@ -161,6 +162,7 @@ def _decode(path, data):
         raise BVHError(path, 1, "file is empty")
     if b"\x00" in data[:65536]:
         raise BVHError(path, 1, "binary data, not a BVH text file")
+    data = data.removeprefix(codecs.BOM_UTF8)  # Windows tools start text files with a byte-order mark
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -197,9 +199,12 @@ def parse(text, path="<string>"):
         if " ".join(head.split()).lower() != label.lower():
             raise BVHError(path, n + 1, f"expected '{label}:', found {line.strip()!r}")
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             raise BVHError(path, n + 1, f"'{label}:' needs a number, found {value.strip()!r}") from None
+        if not np.isfinite(number):  # inf or nan would fail later, without the file and line
+            raise BVHError(path, n + 1, f"'{label}:' needs a finite number, found {value.strip()!r}")
+        return number
     num_frames = header_value(n, "Frames")
     if num_frames != int(num_frames) or num_frames < 1:
         raise BVHError(path, n + 1, f"frame count must be a positive integer, found {num_frames:g}")
@@ -326,9 +331,21 @@ def dumps(motion, precision=6):
 
 
 def write(path, motion, precision=6):
-    """Write a Motion as BVH, atomically (a crash never leaves half a file)."""
+    """Write a Motion as BVH, atomically (a crash never leaves half a file).
+
+    A failed write removes its temporary file and names ``path`` in its OSError, not the
+    temporary file the user never asked for.
+    """
     text = dumps(motion, precision)
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        if e.errno is None:
+            raise
+        raise OSError(e.errno, e.strerror, str(path)) from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -81,10 +81,22 @@ def save(path, header, weights):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # name the file asked for, not the temporary one
+        if e.errno is None:
+            raise
+        raise OSError(e.errno, e.strerror, str(path)) from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     return header
+
+
+def _check_arrays(path, members):
+    """Every member is a numpy array: numpy returns a member that is not a .npy file as raw
+    bytes, which a damaged or hand-made archive can hold."""
+    for name, value in members.items():
+        if not isinstance(value, np.ndarray):
+            raise ModelFileError(f"{path}: model file is corrupt ({name} is not a numpy array)")
 
 
 def load(path):
@@ -102,6 +114,7 @@ def load(path):
                 raise ModelFileError(f"{path}: not a .ganim model (no header)")
             blob = npz[HEADER_KEY]
             weights = {k: npz[k] for k in npz.files if k != HEADER_KEY}
+        _check_arrays(path, {HEADER_KEY: blob, **weights})
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:

@@ -14,6 +14,19 @@ from . import rotations as rot
 from .skeleton import Skeleton, fk, fk_matrices
 
 
+MAX_FPS = 1000.0  # above any capture rate; a typo such as --fps 1e9 would otherwise fill the memory
+
+
+def check_fps(fps, what="frame rate"):
+    """``fps`` as a float, refused unless a rate frames can be made at: finite, above 0, at most
+    :data:`MAX_FPS` (resampling makes duration x fps frames, so a huge rate runs out of memory).
+    ``what`` names the value in the message (an option, say)."""
+    fps = float(fps)
+    if not (np.isfinite(fps) and 0 < fps <= MAX_FPS):
+        raise ValueError(f"{what} {fps:g}: give a frame rate above 0 and at most {MAX_FPS:g} fps")
+    return fps
+
+
 @dataclass(eq=False)
 class Motion:
     skeleton: Skeleton
@@ -80,8 +93,7 @@ class Motion:
         ``frames``: how many frames to make (default: as many as fit in the clip); past
         the end the last frame is held.
         """
-        if fps <= 0:
-            raise ValueError(f"fps must be positive, got {fps}")
+        fps = check_fps(fps)
         if frames is None:
             if abs(fps - self.fps) < 1e-9:
                 return self.copy()
@@ -98,12 +110,13 @@ class Motion:
         capture come back 4x nearer; ``benchmarks/resampling.py``). Whole frame indices return
         the frames exactly.
         """
+        fps = float(self.fps) if fps is None or fps == self.fps else check_fps(fps)  # a clip keeps its own rate
         t = np.clip(np.asarray(times, dtype=np.float64), 0.0, self.frames - 1)
         # Neighbours unrolled into one hemisphere keep the curve's norm above ~0.68 (random unit
         # quaternions, the worst case), so renormalising never divides by nearly zero.
         rotations = rot.quat_normalize(catmull_rom(rot.quat_unroll(self.rotations), t))
         positions = catmull_rom(self.positions, t)
-        return self.copy(rotations=rotations, positions=positions, fps=float(fps or self.fps))
+        return self.copy(rotations=rotations, positions=positions, fps=fps)
 
     def mirror(self, frames=None):
         """Left/right mirror image: reflect world X and swap left and right joints.

@@ -57,20 +57,31 @@ def per_frame(model, xz, frames=None, speed=None):
     return xz
 
 
+def _csv_rows(path):
+    """(line number in the file, cells) of each row that is not blank, so errors name the line an
+    editor shows; read as UTF-8 with or without the byte-order mark Excel and Windows tools write."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            return [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
+    except UnicodeDecodeError as e:
+        raise SynthesisError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#x} at offset {e.start}); "
+                             "save it as UTF-8 CSV") from None
+
+
 def read_csv(path, model):
     """Ground points (x, z) in model units from a CSV file in metres: a header naming columns ``x``
     and ``z`` (others, such as ``y`` or ``frame``, are ignored), then one point per row."""
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
+    rows = _csv_rows(path)
     if not rows:
         raise SynthesisError(f"{path}: the file is empty (expected a header with x and z, then one point per row)")
-    header = [c.strip().lower() for c in rows[0]]
+    header = [c.strip().lower() for c in rows[0][1]]
     if "x" not in header or "z" not in header:
         raise SynthesisError(f"{path}: the first row must name the columns x and z (metres on the ground, "
-                             f"y up), got {', '.join(rows[0]) or 'nothing'}")
+                             f"y up), got {', '.join(rows[0][1]) or 'nothing'}")
     ix, iz = header.index("x"), header.index("z")
     points = []
-    for line, r in enumerate(rows[1:], start=2):
+    for line, r in rows[1:]:
         try:
             p = (float(r[ix]), float(r[iz]))
         except (ValueError, IndexError):
