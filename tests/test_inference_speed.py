@@ -1,24 +1,15 @@
 """benchmarks/inference_speed.py: times the shipped model's numpy generator beside its torch twin."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("inference_speed", REPO / "benchmarks" / "inference_speed.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+import script_modules
 
 
 def test_inference_speed_writes_the_record_and_checks_the_torch_twin(tmp_path):
     pytest.importorskip("torch")
-    _bench().main(["--frames", "64", "--repeats", "2", "--out", str(tmp_path)])
+    script_modules.load("benchmarks/inference_speed.py").main(["--frames", "64", "--repeats", "2", "--out", str(tmp_path)])
     record = json.loads((tmp_path / "inference_speed.json").read_text())
     assert set(record["median_ms"]) == {"numpy forward", "numpy generate -> Motion", "torch forward (same weights, CPU)"}
     assert all(v > 0 for v in record["median_ms"].values())

@@ -1,6 +1,5 @@
 """scripts/pack_data.py: a training set repacked smaller for the device machine, read back as the original."""
 
-import importlib.util
 import io
 import lzma
 import tarfile
@@ -9,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import script_modules
 from blender_ganim.core import bvh
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,10 +16,7 @@ SAMPLE = REPO / "data" / "sample"
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("pack_data", REPO / "scripts" / "pack_data.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return script_modules.load("scripts/pack_data.py")
 
 
 def _frames(text):

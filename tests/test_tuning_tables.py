@@ -1,19 +1,12 @@
 """benchmarks/sampling_tune.py's grid table and benchmarks/select_noise.py's split of a row's spread."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
+import script_modules
 
 def _module(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return script_modules.load(f"benchmarks/{name}.py")
 
 
 def _cell(fd, per_seed):

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from . import rotations as rot
+from .atomic import temporary_beside
 from .motion import Motion
 from .skeleton import POSITION_CHANNELS, ROTATION_CHANNELS, Skeleton
 
@@ -337,15 +338,5 @@ def write(path, motion, precision=6):
     temporary file the user never asked for.
     """
     text = dumps(motion, precision)
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        if e.errno is None:
-            raise
-        raise OSError(e.errno, e.strerror, str(path)) from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with temporary_beside(path) as tmp, open(tmp, "w", newline="\n") as f:
+        f.write(text)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .atomic import temporary_beside
+
 FORMAT = "ganim"
 FORMAT_VERSION = 2  # the newest this code reads; each file is written as the oldest that describes it
 HEADER_KEY = "__header__"
@@ -74,20 +76,10 @@ def save(path, header, weights):
     weights = {k: np.asarray(v) for k, v in weights.items()}
     header["sha256"] = _digest(header, weights)
     blob = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **{HEADER_KEY: blob}, **weights)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:  # name the file asked for, not the temporary one
-        if e.errno is None:
-            raise
-        raise OSError(e.errno, e.strerror, str(path)) from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with temporary_beside(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **{HEADER_KEY: blob}, **weights)
+        f.flush()
+        os.fsync(f.fileno())
     return header
 
 
