@@ -273,6 +273,8 @@ def test_headless_editing_errors_exit_2_in_one_line(capsys, tmp_path, model):
         capsys, "follow-path", "--armature", "Rig", "--curve", "Path", "--frames", 30, "--out", out)
     assert "frames 20-90 lie outside action 'A' (frames 1-30)" in _error(
         capsys, "regenerate", "--armature", "Rig", "--start", 20, "--end", 90, "--out", out)
+    assert "--label style is given twice (elderly, normal): give one value per label" in _error(
+        capsys, "restyle", "--armature", "Rig", "--label", "style=elderly", "--label", "style=normal", "--out", out)
     assert "key frames must be whole frame numbers" in _error(
         capsys, "keyframes", "--armature", "Rig", "--start", 1, "--end", 20, "--at", "1,x", "--out", out)
     bpy.context.scene.collection.objects.link(bpy.data.objects.new("Marker", None))

@@ -130,6 +130,12 @@ def test_motion_keeps_its_own_rate_and_resamples_to_the_top_rate(clip):
 
 # ----------------------------------------------------------------- CSV files
 
+def test_a_label_given_twice_with_two_values_is_refused(clip, tmp_path, capsys):
+    line = one_error(capsys, "inbetween", MODEL, clip, "--frames", "5:10", "--label", "style=elderly",
+                     "--label", "style=normal", "--out", tmp_path / "x.bvh")
+    assert line == "ganim: error: --label style is given twice (elderly, normal): give one value per label"
+
+
 def test_labels_csv_with_a_byte_order_mark(tmp_path):
     csv = tmp_path / "labels.csv"
     csv.write_bytes("file,style\nwalk.bvh,elderly\n".encode("utf-8-sig"))

@@ -39,6 +39,8 @@ def test_per_frame_walks_the_path_at_the_asked_speed(model):
     (dict(frames=1), "at least 2 frames"),
     (dict(frames=10, speed=1.0), "not both"),
     (dict(speed=1e-5), "more than this tool generates at once"),
+    (dict(speed=1e-12), "more than this tool generates at once"),       # refused before the points are made
+    (dict(frames=10 ** 11), "more than this tool generates at once"),   # (they filled the memory)
 ])
 def test_per_frame_refuses_what_it_cannot_time(model, kwargs, words):
     with pytest.raises(synthesis.SynthesisError, match=words):

@@ -184,6 +184,20 @@ def test_export_actions_bad_input(tmp_path, capsys):
         export_actions.export_actions(obj, tmp_path / "out")
 
 
+def test_a_loop_is_exported_as_one_cycle(tmp_path, model):
+    """A cyclic action's last key is the next cycle's first pose: exported, it would be in the
+    training data twice at every wrap; a plain action keeps every frame."""
+    from blender_ganim.blender import generate
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    obj = generate.create_armature(model, name="Rig")
+    generate.generate_onto(obj, model, 48, labels={"content": "walk"}, seed=3, loop=True, action_name="Loop",
+                           scene_rate=False)
+    generate.generate_onto(obj, model, 40, seed=3, action_name="Plain", scene_rate=False)
+    rows = dict(export_actions.export_actions(obj, tmp_path / "out"))
+    assert bvh.read(tmp_path / "out" / "Loop.bvh").frames == 48 and bvh.read(tmp_path / "out" / "Plain.bvh").frames == 40
+    assert set(rows) == {"Loop.bvh", "Plain.bvh"}
+
+
 def test_rig_actions_train_and_come_back(tmp_path, walk):
     clip, _ = walk
     obj = foreign_rig(mixamo_tpose(), "mixamo")

@@ -48,6 +48,9 @@ def parse_label_args(items):
         key, sep, value = item.partition("=")
         if not sep or not key or not value:
             raise LabelError(f"--label expects NAME=VALUE (e.g. style=elderly), got {item!r}")
+        if key.strip() in out and out[key.strip()] != value.strip():  # the last one silently won
+            raise LabelError(f"--label {key.strip()} is given twice ({out[key.strip()]}, {value.strip()}): "
+                             "give one value per label")
         out[key.strip()] = value.strip()
     return out
 

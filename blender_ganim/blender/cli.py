@@ -172,7 +172,7 @@ def cmd_generate(args):
         raise UsageError("--in-place shapes a loop: add --loop")
     out, model, scene, obj, seed = _setup(args)
     result = generate.generate_onto(
-        obj, model, args.frames, count=args.count, labels=dict(args.label), seed=seed,
+        obj, model, args.frames, count=args.count, labels=_labels(args.label), seed=seed,
         start_frame=args.start_frame, target=args.target.upper(), action_name=args.action_name,
         overwrite=args.overwrite, set_frame_range=args.set_frame_range, scene=scene,
         temperature=args.temperature, scene_rate=not args.model_rate, loop=args.loop, in_place=args.in_place)
@@ -191,7 +191,7 @@ def cmd_edit(args):
     """blend | regenerate | keyframes | restyle | follow-path: edit.* calls on the armature, one per
     --action (regenerate, keyframes, restyle; default: the active action), then one save."""
     out, model, scene, obj, seed = _setup(args)
-    common = dict(labels=dict(args.label), seed=seed, replace=args.replace, scene=scene)
+    common = dict(labels=_labels(args.label), seed=seed, replace=args.replace, scene=scene)
     named = getattr(args, "action", [])
     for i, name in enumerate(named):         # all checked before any edit
         _action(name, "--action")
@@ -241,6 +241,17 @@ def _play(obj, action):
     old = before[0] if before else None
     if old is not None and old != action and old.users == 0:
         old.use_fake_user = True
+
+
+def _labels(pairs):
+    """--label NAME=VALUE pairs as a dict; a name given twice with two values is refused (the last
+    one silently won)."""
+    out = {}
+    for name, value in pairs:
+        if out.get(name, value) != value:
+            raise UsageError(f"--label {name} is given twice ({out[name]}, {value}): give one value per label")
+        out[name] = value
+    return out
 
 
 def _action(name, flag):

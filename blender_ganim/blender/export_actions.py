@@ -21,6 +21,7 @@ import bpy
 import numpy as np
 
 from ..core import bvh
+from ..core import rotations as rot
 from ..core.skeleton import POSITION_CHANNELS, Skeleton
 from . import actions, armature, rig_map, rigs
 
@@ -117,6 +118,16 @@ def _file_name(name, taken):
 
 # ------------------------------------------------------------------ export
 
+def _one_cycle(action, motion):
+    """A cyclic action whose last key is its first pose again (the next cycle's first frame, as a
+    generated loop and most hand-keyed cycles end) loses that frame: training data would otherwise
+    hold the pose twice at every wrap."""
+    if not action.use_cyclic or motion.frames < 3:
+        return motion
+    same = np.abs(rot.quat_angle(motion.rotations[-1], motion.rotations[0])).max() < 1e-3
+    return motion.slice(0, motion.frames - 1) if same else motion
+
+
 def export_actions(obj, out_dir, pattern=None, name_regex=None):
     """Write one BVH per action and ``labels.csv``; returns ``[(file name, labels)]``."""
     armature.ensure_armature(obj)
@@ -134,7 +145,7 @@ def export_actions(obj, out_dir, pattern=None, name_regex=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, taken = [], set()
     for action, _ in found:
-        motion = actions.read_action(obj, action, skeleton)
+        motion = _one_cycle(action, actions.read_action(obj, action, skeleton))
         name = _file_name(action.name, taken)
         bvh.write(out_dir / name, _with_channels(motion))
         rows.append((name, labels_for(action, name_regex)))

@@ -28,9 +28,12 @@ def resample(points, count=None, step=None):
     s = np.concatenate([[0.0], np.cumsum(seg)])
     length = s[-1]
     if count is None:
-        count = int(np.floor(length / step + 1e-9)) + 1
+        count = int(min(np.floor(length / step + 1e-9), 2 ** 62)) + 1
     if length <= 0 or count < 2:
         raise SynthesisError("the path is shorter than one frame of walking: make it longer or the speed slower")
+    if count > MAX_FRAMES:  # before the points are made: a crawl along a long path would fill the memory
+        raise SynthesisError(f"the path takes {count} frames, more than this tool generates at once "
+                             f"({MAX_FRAMES}); give fewer frames or a faster speed")
     at = np.linspace(0.0, length, count) if step is None else np.arange(count) * step
     return np.stack([np.interp(at, s, points[:, i]) for i in range(points.shape[1])], axis=-1)
 
