@@ -1,6 +1,7 @@
 """User mistakes in files and options: one line `ganim: error: ...` naming the file, exit status 2,
 no traceback and no temporary file left behind."""
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -201,6 +202,36 @@ def model_file_loaded():
 
 
 # ----------------------------------------------------------------- model files
+
+@pytest.mark.parametrize("change, words", [
+    (lambda w: w.pop("out.bias"), "model file lacks what its network needs (out.bias)"),
+    (lambda w: w.__setitem__("blocks.0.conv1.weight", w["blocks.0.conv1.weight"][:, :-1]),
+     "the weights do not fit the network the header describes"),
+])
+def test_model_whose_weights_do_not_fit_its_network(tmp_path, change, words):
+    """A file saved with a valid checksum (by hand, or by another trainer) but weights missing or of
+    other shapes: refused when loaded, not by a KeyError half way through generating."""
+    model = model_file.load(MODEL)
+    weights = dict(model.weights)
+    change(weights)
+    header = {k: v for k, v in model.header.items() if k != "sha256"}
+    model_file.save(tmp_path / "odd.ganim", header, weights)
+    with pytest.raises(model_file.ModelFileError, match=re.escape(f"{tmp_path / 'odd.ganim'}: {words}")):
+        model_file.load(tmp_path / "odd.ganim")
+
+
+def test_model_format_version_must_be_a_positive_whole_number(tmp_path):
+    import json
+    model = model_file.load(MODEL)
+    for version in (0, True):  # written by hand: save() itself records the version a file needs
+        header = {**model.header, "version": version}
+        header["sha256"] = model_file._digest(header, model.weights)
+        blob = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+        with open(tmp_path / "v.ganim", "wb") as f:  # a handle: given a name, numpy adds .npz
+            np.savez(f, **{model_file.HEADER_KEY: blob}, **model.weights)
+        with pytest.raises(model_file.ModelFileError, match="no valid format version"):
+            model_file.load(tmp_path / "v.ganim")
+
 
 def test_model_whose_header_member_is_not_npy(tmp_path, capsys):
     bad = tmp_path / "bad.ganim"

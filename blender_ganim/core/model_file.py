@@ -118,7 +118,7 @@ def load(path):
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a .ganim model (format is {header.get('format') if isinstance(header, dict) else '?'!r})")
     version = header.get("version")
-    if not isinstance(version, int):
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ModelFileError(f"{path}: model header has no valid format version")
     if version > FORMAT_VERSION:
         raise ModelFileError(f"{path}: model format version {version} is newer than this blender-ganim "
@@ -131,7 +131,29 @@ def load(path):
     for name, a in weights.items():
         if not np.all(np.isfinite(a)):
             raise ModelFileError(f"{path}: weight {name} contains NaN or infinite values")
+    _check_network(path, header, weights)
     return Model(header=header, weights=weights, path=path)
+
+
+def _check_network(path, header, weights):
+    """The weights run as the network the header describes: one forward pass over a few frames,
+    so a file whose weights are missing or of other shapes (made by hand, or by a trainer of
+    another version) is refused here by name, not half way through a generation (KeyError, a
+    broadcast error)."""
+    from . import generator
+    try:
+        cfg = header["arch"]
+        rng = np.random.default_rng(0)
+        noise, latent = generator.random_inputs(cfg, 1, 8, rng)
+        ids = {k: np.zeros(1, dtype=np.int64) for k in cfg["vocab_sizes"]}
+        cond = np.zeros((1, generator.cond_channels(cfg), 8), dtype=np.float32)
+        out = generator.forward(weights, cfg, noise, latent, ids, cond)
+        if out.shape != (1, header["features"]["channels"], 8):
+            raise ValueError(f"it makes {out.shape[1]} channels, the header's features {header['features']['channels']}")
+    except KeyError as e:
+        raise ModelFileError(f"{path}: model file lacks what its network needs ({e.args[0]})") from None
+    except (ValueError, TypeError, IndexError) as e:
+        raise ModelFileError(f"{path}: the weights do not fit the network the header describes ({e})") from None
 
 
 SAMPLING_BY_LABEL = "by_label"  # header["sampling"][...]: settings of their own for some label values
