@@ -6,7 +6,6 @@ with numpy alone. Any expected failure (bad file, bad option) prints one line
 """
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -24,12 +23,9 @@ def frame_range(text):
 
 
 def os_error_text(e):
-    """``PATH: reason`` of a failed read or write, naming the file the user gave (an atomic
-    write's temporary ``PATH.tmpNNN`` is that file to the user)."""
-    if e.filename is None:
-        return str(e.strerror or e)
-    name = re.sub(r"\.tmp\d+$", "", str(e.filename))
-    return f"{name}: {e.strerror or e}"
+    """``PATH: reason`` of a failed read or write (atomic writes name the file asked for,
+    ``core.atomic``, not their temporary one)."""
+    return str(e.strerror or e) if e.filename is None else f"{e.filename}: {e.strerror or e}"
 
 
 def _labels_for(path):

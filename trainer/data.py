@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from blender_ganim.core import bvh, features
+from blender_ganim.core.atomic import temporary_beside
 from blender_ganim.core.motion import mirror_frames
 from blender_ganim.core.skeleton import Skeleton
 
@@ -261,11 +262,9 @@ def _write_cache(path, ds):
     meta = dict(skeleton=ds.skeleton.to_dict(), spec=ds.spec, fps=ds.fps, names=ds.names,
                 labels=ds.labels, vocab=ds.vocab, skipped_short=ds.skipped_short,
                 lengths=[len(c) for c in ds.clips])
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
+    with temporary_beside(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
                  frames=np.concatenate(ds.clips), mean=ds.mean, std=ds.std)
-    os.replace(tmp, path)
 
 
 def _read_cache(path):

@@ -236,8 +236,9 @@ def _check_best_target(best, sources):
     target = Path(best)
     if not target.exists():
         return
-    runs = [Path(s) for s in sources if Path(s).is_dir()]
-    kept = [p for _, p in find_snapshots(sources)] + [r / "model.ganim" for r in runs]
+    kept = []
+    for src in map(Path, sources):  # the files find_snapshots may score, named without loading them
+        kept += [*(src / "snapshots").glob("*.ganim"), src / "model.ganim"] if src.is_dir() else [src]
     for p in kept:
         if p.exists() and p.samefile(target):
             raise ValueError(f"--best {best} is {p}, a file of the run: name a new file for the copy")

@@ -22,6 +22,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from blender_ganim.core import labeler, model_file, synthesis
+from blender_ganim.core.atomic import temporary_beside
 from blender_ganim.core.generator import noise_length
 
 from . import data as data_mod
@@ -97,17 +98,10 @@ def config_fingerprint(cfg, ds):
 
 def atomic_torch_save(obj, path):
     """Write beside the target, fsync, rename: a failed write (full disk) keeps the old file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with temporary_beside(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def sync_grads(module, world):

@@ -9,14 +9,13 @@ is a bug and keeps its traceback.
 
 import argparse
 import os
-import re
 import secrets
 import sys
 
 import bpy
 
 from ..core import bvh, synthesis
-from . import actions, edit, generate, rigs
+from . import actions, edit, export_actions, generate, rigs
 
 PROG = "ganim"
 MODEL_RATE_HELP = ("key one frame per model frame (default: resampled to the scene's frame rate, --frames "
@@ -238,9 +237,7 @@ def _play(obj, action):
     displaces keeps a fake user if nothing else uses it, so saving never drops it."""
     before = actions._assignment(obj)
     actions._assign(obj, action, actions._object_slot(action, obj))
-    old = before[0] if before else None
-    if old is not None and old != action and old.users == 0:
-        old.use_fake_user = True
+    generate._keep_displaced(before, ())
 
 
 def _labels(pairs):
@@ -276,11 +273,8 @@ def _write_bvh(folder, names, motions):
         return
     os.makedirs(folder, exist_ok=True)
     taken = set()
-    for name, motion in zip(names, motions):
-        stem = re.sub(r"[^\w.-]", "_", name)
-        stem = next(s for s in (stem, *(f"{stem}_{i}" for i in range(2, len(names) + 2))) if s not in taken)
-        taken.add(stem)                      # "A B" and "A_B" both file as A_B: the second one as A_B_2
-        path = os.path.join(folder, stem + ".bvh")
+    for name, motion in zip(names, motions):  # "A B" and "A_B" both file as A_B: the second as A_B_2
+        path = os.path.join(folder, export_actions.bvh_file_name(name, taken))
         bvh.write(path, motion)
         print(f"{PROG}: wrote {path}")
 

@@ -106,7 +106,8 @@ def _with_channels(motion):
     return motion.copy(skeleton=skeleton)
 
 
-def _file_name(name, taken):
+def bvh_file_name(name, taken):
+    """``name`` as a safe file name, numbered past those in ``taken`` (any case), which it joins."""
     stem = re.sub(r"[^\w.-]+", "_", name).strip("._") or "action"
     out, n = f"{stem}.bvh", 1
     while out.lower() in taken:
@@ -146,7 +147,7 @@ def export_actions(obj, out_dir, pattern=None, name_regex=None):
     rows, taken = [], set()
     for action, _ in found:
         motion = _one_cycle(action, actions.read_action(obj, action, skeleton))
-        name = _file_name(action.name, taken)
+        name = bvh_file_name(action.name, taken)
         bvh.write(out_dir / name, _with_channels(motion))
         rows.append((name, labels_for(action, name_regex)))
     columns = []
