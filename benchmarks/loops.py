@@ -13,7 +13,9 @@ where the second cycle starts over the largest such change elsewhere in the cycl
 seam test: at most 1.5). Reports per content the median and worst ratio of each, and the share
 of cycles within 1.5; and how often the feet slide in the moving-on cycle, in the same cycle
 made without the foot lock on the finished cycle (as before session 52), and in the free clip.
-Writes benchmarks/results/NAME.json and NAME.md.
+And the moving-on cycle restyled (`synthesis.restyle`, to elderly, or youthful where it was elderly):
+as a cycle (``cycle=True``, the frames around the wrap generated again) beside the plain restyle,
+which draws every frame anew and leaves the wrap as it falls. Writes benchmarks/results/NAME.json and NAME.md.
 """
 
 import argparse
@@ -53,17 +55,27 @@ def twice(cycle, spec):
     return out
 
 
-def wrap_ratio(cycle, spec, generated_from):
-    """seam_ratio of two plays of ``cycle``, the frames from ``generated_from`` on in each counted as
-    made (the naive loop: none, so the wrap itself is the only seam)."""
+def wrap_ratio(cycle, spec, generated_from, generated_to=0):
+    """seam_ratio of two plays of ``cycle``, the frames from ``generated_from`` on and before
+    ``generated_to`` in each counted as made (the naive loop: none, so the wrap itself is the only seam)."""
     two = twice(cycle, spec)
     n = cycle.frames - 1
     kept = np.ones(two.frames, dtype=bool)
-    kept[generated_from:n] = False
+    kept[generated_from:n + generated_to] = False
+    kept[:generated_to] = False
     kept[n + generated_from:] = False
     if generated_from >= n:          # nothing generated: mark the wrap's two frames as the seam
         kept[n - 1:n + 1] = False
     return synthesis.seam_ratio(two, kept)
+
+
+def around_wrap_ratio(cycle, spec, before, after):
+    """The wrap's ratio for a cycle whose ``before`` frames before its wrap and ``after`` frames after
+    it were generated (a restyled cycle, `synthesis._close_cycle`): the wrap then lies inside those
+    frames, so the larger of the ratio at the wrap itself and at the edges of those frames (one more
+    frame either side, where the seams' blend reaches)."""
+    n = cycle.frames - 1
+    return max(wrap_ratio(cycle, spec, n), wrap_ratio(cycle, spec, n - before - 1, after + 1))
 
 
 def naive(clip, frames):
@@ -93,10 +105,11 @@ def unlocked():
 
 def measure(model, contents, frames, seeds):
     spec = model.header["features"]
-    rows = {c: {"loop": [], "in_place": [], "naive": [], "skate_loop": [], "skate_before": [], "skate_free": []}
-            for c in contents}
+    rows = {c: {"loop": [], "in_place": [], "naive": [], "skate_loop": [], "skate_before": [], "skate_free": [],
+                "restyled": [], "restyled_plain": []} for c in contents}
     n = synthesis.model_frames(model, frames)
     seam = synthesis.loop_seam(model, n)
+    after = seam // 2                        # a restyled cycle's frames generated after its wrap (_close_cycle)
     for content in contents:
         for seed in seeds:
             for kind in ("loop", "in_place"):
@@ -105,6 +118,11 @@ def measure(model, contents, frames, seeds):
                 rows[content][kind].append(wrap_ratio(cycle, spec, frames - seam - 1))
                 if kind == "loop":
                     rows[content]["skate_loop"].append(foot_skate(model, cycle))
+                    style = {"style": "youthful" if chosen.get("style") == "elderly" else "elderly"}
+                    for closed, key in ((True, "restyled"), (False, "restyled_plain")):
+                        out = synthesis.restyle(model, cycle, style, seed=seed, cycle=closed)
+                        rows[content][key].append(around_wrap_ratio(out, spec, seam - after, after) if closed
+                                                  else wrap_ratio(out, spec, frames))
                     with unlocked():
                         before, _ = synthesis.loop(model, frames, labels={"content": content}, seed=seed)
                     rows[content]["skate_before"].append(foot_skate(model, before))
@@ -128,14 +146,19 @@ def markdown(record):
              "ratio = largest change of joint speed at the wrap / the largest elsewhere. Naive: the free clip "
              "played again from its first frame.", "",
              "| content | loop: median / worst / within | in place: median / worst / within | "
-             "naive repeat: median / worst / within | feet sliding: loop / unlocked / free clip |",
-             "|---|---|---|---|---|"]
+             "naive repeat: median / worst / within | restyled as a cycle: the same | restyled plainly: the same | "
+             "feet sliding: loop / unlocked / free clip |",
+             "|---|---|---|---|---|---|---|"]
     for content, kinds in record["results"].items():
         cells = [f"{k['median']:.2f} / {k['worst']:.2f} / {k['within']:.0%}"
-                 for k in (kinds["loop"], kinds["in_place"], kinds["naive"])]
+                 for k in (kinds["loop"], kinds["in_place"], kinds["naive"], kinds["restyled"],
+                           kinds["restyled_plain"])]
         cells.append(" / ".join(f"{kinds[k]['median']:.3f}" for k in ("skate_loop", "skate_before", "skate_free")))
         lines.append(f"| {content} | " + " | ".join(cells) + " |")
-    lines += ["", f"Feet sliding: the median share of a clip's contact frames with a foot moving over the ground "
+    lines += ["", "Restyled: the moving-on cycle restyled to elderly (youthful where it was elderly), as a cycle "
+              "(the frames around its wrap generated again) and plainly (every frame drawn anew, the wrap left as "
+              "it falls), each with the loop's seed and 8 drafts.",
+              "", f"Feet sliding: the median share of a clip's contact frames with a foot moving over the ground "
               f"faster than {contacts.SKATE_M_S:g} m/s: the moving-on cycle, the same cycle without the foot lock "
               "on the finished cycle (before session 52), and the free clip of the same labels and seed (in place "
               "a walk treads on the spot, so it is not scored)."]

@@ -9,6 +9,9 @@ import pytest
 
 from blender_ganim.core import bvh, model_file, synthesis
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import loops  # noqa: E402  (benchmarks/loops.py: how a cycle's wrap is scored)
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -164,6 +167,26 @@ def test_edits_refuse_to_write_over_their_own_input(sample_dir, default_model, t
         r = ganim(*args, "--out", mine)
         assert r.returncode == 2 and f"--out {mine} is one of the inputs" in r.stderr, r.stderr
     assert mine.read_bytes() == before
+
+
+def test_restyle_loop_keeps_a_cycle_file_a_cycle(default_model, tmp_path):
+    """A loop file holds one cycle (no closing frame); ``--loop`` restyles it as a cycle, so played
+    again it wraps without a pop, where the plain restyle's wrap jumps."""
+    model = model_file.load(default_model)
+    cycle, _ = synthesis.loop(model, 60, labels={"content": "walk"}, seed=2)
+    bvh.write(tmp_path / "walk.bvh", cycle.slice(0, 60))
+    ratios = {}
+    for flag in ("--loop", None):
+        out = tmp_path / f"{flag or 'plain'}.bvh"
+        r = ganim("restyle", default_model, tmp_path / "walk.bvh", "--label", "style=elderly", "--drafts", 2,
+                  "--seed", 3, "--out", out, *([flag] if flag else []))
+        assert r.returncode == 0, r.stderr
+        again = bvh.read(out)
+        assert again.frames == 60
+        seam = synthesis.loop_seam(model, 60)
+        closed = synthesis.with_closing_frame(again)
+        ratios[flag] = loops.around_wrap_ratio(closed, model.header["features"], seam - seam // 2, seam // 2)
+    assert ratios["--loop"] <= 1.5 < ratios[None], ratios
 
 
 def test_restyle_keep_height_keeps_the_roots_height(sample_dir, default_model, tmp_path):

@@ -6,6 +6,7 @@ CANCELLED) and through bpy.ops (the same text reaches the user).
 """
 
 import re
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,6 +26,9 @@ from rig_fixtures import mixamo_tpose  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
+sys.path.insert(0, str(REPO / "benchmarks"))
+import loops  # noqa: E402  (benchmarks/loops.py: how a cycle's wrap is scored)
+
 A_FRAMES, B_FRAMES, BLEND = 90, 60, 20
 SEED = 11
 
@@ -227,16 +231,43 @@ def test_regenerating_inside_a_loop_keeps_it_a_loop(rig, settings, model):
     assert not across.use_cyclic and not any(fc.modifiers for fc in fcurves(rig.obj, across))
 
 
-def test_restyling_a_loop_says_the_result_does_not_repeat(rig, settings, model):
-    """Restyle draws new motion all along, so a loop's ends no longer meet: the result is not marked
+def test_restyling_a_loop_leads_its_end_back_into_its_start(rig, settings, model):
+    """Restyle draws every frame anew, so a loop's end no longer met its start: its last frames are
+    generated again to lead there, and the result is a loop that repeats without a seam."""
+    made = generate.generate_onto(rig.obj, model, 48, labels={"content": "walk"}, seed=3, loop=True)
+    loop = made.actions[0]
+    recorder = Recorder(edit_operators.GANIM_OT_restyle)
+    settings.label_0, settings.restyle_drafts = "elderly", 1
+    assert edit_operators.GANIM_OT_restyle.execute(recorder, bpy.context) == {"FINISHED"}
+    restyled = rig.obj.animation_data.action
+    assert restyled.use_cyclic and all(len(fc.modifiers) == 1 for fc in fcurves(rig.obj, restyled))
+    assert not any(k == {"WARNING"} for k, _ in recorder.reports), recorder.reports
+    names = [b.name for b in rig.obj.data.bones]
+    (first, q_first), (closing, q_closing) = (evaluated(rig.obj, restyled, f, names) for f in (1, 49))
+    (was_first, _), (was_closing, _) = (evaluated(rig.obj, loop, f, names) for f in (1, 49))
+    np.testing.assert_allclose(closing - first, was_closing - was_first, atol=1e-4)  # first pose again, moved on
+    hips = names.index("Hips")
+    assert np.degrees(rot.quat_angle(q_closing, q_first)).max() < 1e-2
+    source = [evaluated(rig.obj, loop, f, names)[0][hips] for f in range(1, 50)]
+    path = [evaluated(rig.obj, restyled, f, names)[0][hips] for f in range(1, 50)]
+    assert np.abs(np.array(path) - source)[:, :2].max() < 0.01          # the path over the ground kept (m)
+    motion = actions.read_action(rig.obj, restyled, model.skeleton)
+    seam = int(np.ceil(synthesis.loop_seam(model, synthesis.model_frames(model, motion.frames - 1, motion.fps))
+                       * motion.fps / 30))
+    assert loops.around_wrap_ratio(motion, model.header["features"], seam - seam // 2, seam // 2) <= 1.5  # no pop
+
+
+def test_restyling_a_loop_too_short_to_close_says_the_result_does_not_repeat(rig, settings, model):
+    """A user's cyclic action shorter than a generated loop can be: the restyled clip is not marked
     cyclic (a Cycles modifier would pop at every wrap), and the user is told so."""
-    generate.generate_onto(rig.obj, model, 48, labels={"content": "walk"}, seed=3, loop=True)
+    generate.generate_onto(rig.obj, model, 20, labels={"content": "walk"}, seed=3)
+    rig.obj.animation_data.action.use_cyclic = True
     recorder = Recorder(edit_operators.GANIM_OT_restyle)
     settings.label_0, settings.restyle_drafts = "elderly", 1
     assert edit_operators.GANIM_OT_restyle.execute(recorder, bpy.context) == {"FINISHED"}
     made = rig.obj.animation_data.action
     assert not made.use_cyclic and not any(fc.modifiers for fc in fcurves(rig.obj, made))
-    assert any(k == {"WARNING"} and "was a loop; the restyled clip is not one" in t for k, t in recorder.reports)
+    assert any(k == {"WARNING"} and "was a loop too short (19 frames)" in t for k, t in recorder.reports)
 
 
 def blocked(obj, walk, frames):

@@ -1,5 +1,6 @@
 """Generation and editing with the shipped model, numpy only (runs without torch and bpy)."""
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,9 @@ import pytest
 
 from blender_ganim.core import bvh, features, model_file, synthesis
 from blender_ganim.core import rotations as rot
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import loops  # noqa: E402  (benchmarks/loops.py: how a cycle's wrap is scored)
 
 MODEL = Path(__file__).resolve().parents[1] / "blender_ganim" / "models" / "default.ganim"
 
@@ -593,6 +597,39 @@ def test_a_loop_says_when_it_took_a_turn_out(model):
     quiet = []
     synthesis.loop(model, 96, labels={"content": "wave-both-hands"}, seed=2, notes=quiet)
     assert quiet == []
+
+
+@pytest.mark.parametrize("labels, fps", [({"content": "walk"}, 30), ({"content": "run"}, 24),
+                                         ({"content": "wave-left-hand"}, 30)])
+def test_a_restyled_loop_leads_back_into_its_start_on_the_same_path(model, labels, fps):
+    """Restyle draws every frame anew: without ``cycle`` a loop's end no longer meets its start (the wrap
+    pops); with it, the frames around the wrap are generated again, on the loop's own root path."""
+    frames, spec = 96, model.header["features"]
+    cycle, _ = synthesis.loop(model, frames, labels=labels, seed=1, fps=fps)
+    seam = int(np.ceil(synthesis.loop_seam(model, synthesis.model_frames(model, frames, fps)) * fps / 30))
+    plain = synthesis.restyle(model, cycle, {"style": "elderly"}, seed=3, drafts=2)
+    assert loops.wrap_ratio(plain, spec, frames) > 1.5
+    out = synthesis.restyle(model, cycle, {"style": "elderly"}, seed=3, drafts=2, cycle=True)
+    assert (out.frames, out.fps) == (cycle.frames, cycle.fps)
+    g, was = out.global_positions(), cycle.global_positions()
+    np.testing.assert_allclose(g[frames, 1:] - g[frames, 1] + g[0, 1], g[0, 1:], atol=1e-9)  # its first pose
+    np.testing.assert_allclose(g[:, 1, [0, 2]], was[:, 1, [0, 2]], atol=1e-6 if fps == 30 else 0.1)  # path, cm
+    assert loops.around_wrap_ratio(out, spec, seam - seam // 2, seam // 2) <= 1.5       # no pop where it wraps
+    again = synthesis.restyle(model, cycle, {"style": "elderly"}, seed=3, drafts=2, cycle=True)
+    np.testing.assert_array_equal(again.global_positions(), g)                         # seeded
+
+
+def test_a_cycle_too_short_to_close_is_refused_and_a_cycle_file_gets_its_closing_frame(model):
+    assert not synthesis.loop_closable(model, 28) and synthesis.loop_closable(model, 29)
+    short = synthesis.loop(model, 30, seed=1)[0].slice(0, 28)
+    with pytest.raises(synthesis.SynthesisError, match="a cycle of 27 frames is too short to lead back"):
+        synthesis.restyle(model, short, {"style": "elderly"}, cycle=True)
+    for labels in ({"content": "walk"}, {"content": "run"}):
+        cycle, _ = synthesis.loop(model, 96, labels=labels, seed=1)
+        back = synthesis.with_closing_frame(cycle.slice(0, 96))    # a file holds one cycle, no closing frame
+        assert np.abs(back.global_positions() - cycle.global_positions()).max() < 0.05  # cm
+    with pytest.raises(synthesis.SynthesisError, match="a cycle needs at least 3 frames"):
+        synthesis.with_closing_frame(cycle.slice(0, 2))
 
 
 def test_repeat_cycle_plays_a_cycle_three_times_moving_on(model):

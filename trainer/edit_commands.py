@@ -60,6 +60,9 @@ def add_parsers(sub):
     s.add_argument("--keep-height", action="store_true",
                    help="keep the root's height exactly as it is (default: moved to the new style's level and "
                         "bounce, as the model generates that style; the path over the ground stays either way)")
+    s.add_argument("--loop", action="store_true",
+                   help="CLIP is one cycle of a loop, as `ganim sample --loop` writes it: its restyled end is "
+                        "generated again to lead back into its start, so the result loops too")
     _outputs(s, label_required=True)
     s.set_defaults(func=cmd_restyle)
 
@@ -170,8 +173,11 @@ def cmd_transition(args):
 @_user_errors
 def cmd_restyle(args):
     model, (clip,), labels, unit = _load(args, args.clip)
-    _write(args.out, synthesis.restyle(model, clip, labels, args.seed, strength=args.strength,
-                                       drafts=args.drafts, height=not args.keep_height), model, unit)
+    if args.loop:  # restyled with the frame where the next cycle starts, written as one cycle again
+        clip = synthesis.with_closing_frame(clip)
+    out = synthesis.restyle(model, clip, labels, args.seed, strength=args.strength, drafts=args.drafts,
+                            height=not args.keep_height, cycle=args.loop)
+    _write(args.out, out.slice(0, out.frames - 1) if args.loop else out, model, unit)
 
 
 @_user_errors

@@ -63,7 +63,8 @@ def _write(rig, motion, stem, start_frame, replace, what, scene=None, source=Non
     F-curves (object keys, bone scale, custom properties, unmapped bones) the result keeps."""
     carry = actions.curve_snapshot(rig.obj, source) if source is not None else ()  # before Replace removes it
     target = "REPLACE" if replace else "NEW"
-    made = generate.write_clips(rig, [motion], [stem], target=target, start_frame=start_frame, scene=scene)
+    made = generate.write_clips(rig, [motion], [stem], target=target, start_frame=start_frame, scene=scene,
+                                cycles=cyclic)
     if cyclic:
         actions.make_cyclic(rig.obj, made[0])
     return Edited(made[0], motion, int(start_frame), what, actions.carry_curves(rig.obj, made[0], carry))
@@ -164,15 +165,19 @@ def restyle(obj, model, labels=None, seed=None, replace=False, scene=None, stren
     """The active action with the same root path and timing, generated with ``labels``."""
     rig = generate.check_armature(obj, model)
     action = active_action(obj)
-    out = synthesis.restyle(model, rig.read(action), labels, seed=seed, strength=strength, drafts=drafts,
-                            height=not keep_height)
+    motion, name, was_loop = rig.read(action), action.name, action.use_cyclic  # before Replace Active removes it
+    # Restyle draws every frame anew, so a loop's end is led back into its start again; one too
+    # short for that stays a plain clip, with a warning (a Cycles modifier would pop at every wrap).
+    loop = was_loop and synthesis.loop_closable(model, motion.frames, motion.fps)
+    out = synthesis.restyle(model, motion, labels, seed=seed, strength=strength, drafts=drafts,
+                            height=not keep_height, cycle=loop)
     tag = "_".join(str(v) for v in (labels or {}).values()) or "restyled"
-    was_loop, name = action.use_cyclic, action.name
-    made = _write(rig, out, f"{name}_{tag}", rigs.clip_start(action), replace, "restyled", scene, source=action)
-    if was_loop:  # restyle draws new motion all along, so the last frame no longer leads into the first
-        made.warnings.append(f"{name!r} was a loop; the restyled clip is not one (its last pose no longer leads "
-                             "into its first), so it does not repeat: for a cycle in this style, generate one "
-                             "with Loop")
+    made = _write(rig, out, f"{name}_{tag}", rigs.clip_start(action), replace,
+                  "restyled loop" if loop else "restyled", scene, source=action, cyclic=loop)
+    if was_loop and not loop:
+        made.warnings.append(f"{name!r} was a loop too short ({motion.frames - 1} frames) to lead its restyled end "
+                             "back into its start, so the restyled clip is not a loop: for a cycle in this style, "
+                             "generate one with Loop")
     return made
 
 
