@@ -333,6 +333,54 @@ def test_failure_on_a_fresh_object_leaves_it_unanimated(monkeypatch):
     assert obj.animation_data is None or obj.animation_data.action is None
 
 
+def test_failure_after_the_pose_reset_puts_the_pose_back(monkeypatch):
+    """The write resets the pose (and a bone's axis-angle mode to quaternions) before it assigns the
+    action; a failure after that leaves the pose as the user had it."""
+    motion = synthetic_motion()
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    arm = obj.pose.bones["arm_L"]
+    arm.rotation_mode = "AXIS_ANGLE"
+    arm.rotation_axis_angle = (0.7, 0.0, 1.0, 0.0)
+    arm.location, arm.scale = (1.0, 2.0, 3.0), (1.0, 2.0, 1.0)
+    monkeypatch.setattr(actions, "_assign", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        actions.write_action(obj, motion, "clip")
+    assert arm.rotation_mode == "AXIS_ANGLE"
+    np.testing.assert_allclose(tuple(arm.rotation_axis_angle), (0.7, 0.0, 1.0, 0.0), atol=1e-6)
+    assert tuple(arm.location) == (1.0, 2.0, 3.0) and tuple(arm.scale) == (1.0, 2.0, 1.0)
+
+
+def test_the_action_a_write_displaces_is_kept_when_saved():
+    """Nothing else plays the action the object played before: without a fake user Blender would drop
+    it at the next save (as the Python API's rig_map.retarget_onto left it)."""
+    motion = synthetic_motion()
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    first = actions.write_action(obj, motion, "first")
+    assert not first.use_fake_user
+    actions.write_action(obj, motion, "second")
+    assert first.use_fake_user and obj.animation_data.action.name == "second"
+    actions.write_action(obj, motion, "second", replace=True)         # replaced on request: gone, not kept
+    assert sorted(bpy.data.actions.keys()) == ["first", "second"]
+    third = actions.write_action(obj, motion, "third", keep=False)   # the caller settles what plays
+    assert not bpy.data.actions["second"].use_fake_user and third.users == 1
+
+
+def test_an_action_without_a_recorded_rate_is_read_at_its_objects_scene_rate():
+    motion = synthetic_motion()
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    action = actions.write_action(obj, motion, "clip")
+    del action[actions.FPS_PROP]                                      # as an action keyed by hand
+    bpy.context.scene.render.fps = 24
+    assert actions.read_action(obj).fps == 24
+    other = bpy.data.scenes.new("Other")
+    other.render.fps, other.render.fps_base = 60, 1.001
+    other.collection.objects.link(obj)
+    for collection in obj.users_collection:
+        if collection != other.collection:
+            collection.objects.unlink(obj)
+    assert actions.read_action(obj).fps == pytest.approx(60 / 1.001)
+
+
 def test_missing_bones_are_listed():
     motion = synthetic_motion()
     obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)

@@ -127,11 +127,13 @@ def _translated_joints(motion, rel_tol=1e-6):
 
 # ------------------------------------------------------------------ writing
 
-def write_action(obj, motion, action_name, start_frame=1, replace=False):
+def write_action(obj, motion, action_name, start_frame=1, replace=False, keep=True):
     """Key ``motion`` onto ``obj`` (bone names = joint names) as a new action and assign it.
 
     Never overwrites an existing action unless ``replace``; on any failure the new
-    action is removed and the object's previous action restored.
+    action is removed and the object's previous action and pose restored. ``keep``: the action
+    the object played before keeps a fake user when nothing else uses it (:func:`keep_displaced`);
+    callers that write several actions in a row and settle what plays at the end pass False.
     """
     armature.ensure_editable_armature(obj)
     armature.check_matches(obj, motion.skeleton)
@@ -143,7 +145,7 @@ def write_action(obj, motion, action_name, start_frame=1, replace=False):
     quats, locs = motion_to_pose(motion.rotations, motion.positions, _rest(obj, motion.skeleton),
                                  armature.armature_scale(obj))
     frames = start_frame + np.arange(motion.frames, dtype=np.float64)
-    before = _assignment(obj)
+    before, pose = _assignment(obj), _pose_snapshot(obj, motion.skeleton.names)
     action = bpy.data.actions.new("ganim_new" if existing is not None else action_name)
     try:
         if existing is None and action.name != action_name:
@@ -154,13 +156,25 @@ def write_action(obj, motion, action_name, start_frame=1, replace=False):
         _finish(action, motion, frames)
         _reset_pose(obj, motion.skeleton.names)
         _assign(obj, action, slot)
+        if keep:  # before the swap below removes what is replaced
+            keep_displaced(before, (action_name,) if existing is not None else ())
         if existing is not None:
             _swap_in(existing, action, action_name)
     except BaseException:
         _restore(obj, before)
+        _pose_restore(obj, pose)
         bpy.data.actions.remove(action)
         raise
     return action
+
+
+def keep_displaced(before, replacing=()):
+    """The action an object played (``before``, from :func:`_assignment`) before a new one took its
+    place stays in the file: left with no user, Blender would drop it at the next save (an existing
+    action is only ever replaced on request, by name in ``replacing``)."""
+    old = before[0] if before else None
+    if old is not None and old.name not in replacing and old.users == 0:
+        old.use_fake_user = True
 
 
 def _write_curves(container, names, quats, locs, translated, frames, modes):
@@ -247,6 +261,22 @@ def _reset_pose(obj, names):
         pb.rotation_quaternion = (1.0, 0.0, 0.0, 0.0)
         pb.location = (0.0, 0.0, 0.0)
         pb.scale = (1.0, 1.0, 1.0)
+
+
+_POSE_ATTRS = ("rotation_mode", "rotation_quaternion", "rotation_euler", "rotation_axis_angle", "location", "scale")
+
+
+def _pose_snapshot(obj, names):
+    """The pose channels :func:`_reset_pose` sets, to put back when a write fails after it."""
+    return {n: [tuple(v) if not isinstance(v, str) else v for v in (getattr(obj.pose.bones[n], a) for a in _POSE_ATTRS)]
+            for n in names}
+
+
+def _pose_restore(obj, snapshot):
+    for name, values in snapshot.items():
+        pb = obj.pose.bones[name]
+        for attr, value in zip(_POSE_ATTRS, values):  # the mode first: setting it converts the values
+            setattr(pb, attr, value)
 
 
 def curve_snapshot(obj, action):
@@ -349,8 +379,17 @@ def read_action(obj, action=None, skeleton=None):
     quats, locs, keyed = _sample_channels(obj, skeleton.names, curves, frames)
     q, t = pose_to_motion(quats, locs, _rest(obj, skeleton), armature.armature_scale(obj))
     t[:, ~keyed] = skeleton.offsets[~keyed]
-    fps = action.get(FPS_PROP) or bpy.context.scene.render.fps / bpy.context.scene.render.fps_base
+    fps = action.get(FPS_PROP) or _scene_fps(obj)
     return Motion(skeleton, rot.quat_unroll(q), t, float(fps), name=action.name)
+
+
+def _scene_fps(obj):
+    """The frame rate an action made by hand plays at: that of the scene ``obj`` is in (the
+    context's where it is in several, or in none)."""
+    scene = bpy.context.scene
+    if obj.name not in scene.objects and obj.users_scene:
+        scene = obj.users_scene[0]
+    return scene.render.fps / scene.render.fps_base
 
 
 def _curves_by_channel(fcurves):

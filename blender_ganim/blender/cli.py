@@ -237,7 +237,7 @@ def _play(obj, action):
     displaces keeps a fake user if nothing else uses it, so saving never drops it."""
     before = actions._assignment(obj)
     actions._assign(obj, action, actions._object_slot(action, obj))
-    generate._keep_displaced(before, ())
+    actions.keep_displaced(before)
 
 
 def _labels(pairs):

@@ -250,7 +250,7 @@ def write_clips(rig, motions, stems, target="NEW", action_name=None, overwrite=F
     try:
         for motion, name in zip(keyed, names):
             made.append(actions.write_action(obj, motion, _temp_name(name) if name in replacing else name,
-                                             start_frame=start_frame))
+                                             start_frame=start_frame, keep=False))
         if target == "NLA":
             tracks = _stack_on_nla(obj, before, made, names, start_frame, replacing)
             obj.animation_data.action = None
@@ -264,7 +264,7 @@ def write_clips(rig, motions, stems, target="NEW", action_name=None, overwrite=F
     except BaseException:
         _undo(obj, before, made, tracks, scene, frame_range)
         raise
-    _keep_displaced(before, replacing)  # before the swap below removes what is replaced
+    actions.keep_displaced(before, replacing)  # before the swap below removes what is replaced
     for action, name in zip(made, names):
         if name in replacing:
             actions._swap_in(bpy.data.actions[name], action, name)
@@ -280,14 +280,6 @@ def _check_frame_span(start_frame, frames, set_frame_range):
     if set_frame_range and start_frame < 0:
         raise GenerateError(f"a scene's frame range starts at 0 or later, and this clip starts at frame "
                             f"{start_frame}: choose a start frame of 0 or more, or leave the scene's range as it is")
-
-
-def _keep_displaced(before, replacing):
-    """The action the object played before a new one took its place stays in the file: left with no
-    user, Blender would drop it at the next save (an existing action is only ever replaced on request)."""
-    old = before[0] if before else None
-    if old is not None and old.name not in replacing and old.users == 0:
-        old.use_fake_user = True
 
 
 def _stack_on_nla(obj, before, made, names, start_frame, replacing=()):
