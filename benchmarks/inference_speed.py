@@ -23,6 +23,19 @@ sys.path.insert(0, str(REPO))
 from blender_ganim.core import generator, model_file, synthesis  # noqa: E402
 
 
+def interleaved_ms(fns, repeats):
+    """Median ms of each function, their calls taken in turn so a machine's slow spells hit all alike."""
+    for fn in fns:
+        fn()  # warm-up
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, ts in zip(fns, times):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+    return [statistics.median(ts) * 1000 for ts in times]
+
+
 def median_ms(fn, repeats):
     fn()  # warm-up
     times = []
@@ -42,8 +55,15 @@ def main(argv=None):
     args = ap.parse_args(argv)
     model = model_file.load(args.model)
     cfg = model.header["arch"]
+    # Writable copies of the weights: the generator's taps are then made afresh on every call, as
+    # before session 54 (a loaded model's read-only weights get them once).
+    fresh = model_file.Model(header=model.header, weights={k: v.copy() for k, v in model.weights.items()},
+                             path=model.path)
+    cached, uncached = interleaved_ms([lambda: synthesis.run_generator(model, args.frames, 1, seed=0),
+                                       lambda: synthesis.run_generator(fresh, args.frames, 1, seed=0)], args.repeats)
     rows = {
-        "numpy forward": median_ms(lambda: synthesis.run_generator(model, args.frames, 1, seed=0), args.repeats),
+        "numpy forward": cached,
+        "numpy forward, conv taps made every call (before session 54)": uncached,
         "numpy generate -> Motion": median_ms(lambda: synthesis.generate(model, args.frames, 1, seed=0), args.repeats),
     }
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blender_ganim.core import bvh, features, model_file, synthesis
+from blender_ganim.core import bvh, features, generator, model_file, synthesis
 from blender_ganim.core import rotations as rot
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -630,6 +630,25 @@ def test_a_cycle_too_short_to_close_is_refused_and_a_cycle_file_gets_its_closing
         assert np.abs(back.global_positions() - cycle.global_positions()).max() < 0.05  # cm
     with pytest.raises(synthesis.SynthesisError, match="a cycle needs at least 3 frames"):
         synthesis.with_closing_frame(cycle.slice(0, 2))
+
+
+def test_a_loaded_models_weights_are_read_only_and_writable_ones_are_never_stale(model):
+    """The generator keeps its rearranged conv weights for read-only arrays (a loaded model's); a
+    writable array (a trainer's, shared with torch) may change in place, and the pass must see it."""
+    assert not any(w.flags.writeable for w in model.weights.values())
+    with pytest.raises(ValueError):
+        model.weights["out.weight"][0, 0, 0] = 1.0
+    cfg = model.header["arch"]
+    noise, latent = generator.random_inputs(cfg, 1, 40, np.random.default_rng(0))
+    ids = {k: np.zeros(1, dtype=np.int64) for k in cfg["vocab_sizes"]}
+    cond = np.zeros((1, generator.cond_channels(cfg), 40), dtype=np.float32)
+    out = generator.forward(model.weights, cfg, noise, latent, ids, cond)
+    np.testing.assert_array_equal(generator.forward(model.weights, cfg, noise, latent, ids, cond), out)
+    writable = {k: v.copy() for k, v in model.weights.items()}
+    np.testing.assert_array_equal(generator.forward(writable, cfg, noise, latent, ids, cond), out)
+    writable["out.weight"][:] = 0.0                                     # changed in place
+    again = generator.forward(writable, cfg, noise, latent, ids, cond)
+    np.testing.assert_allclose(again, np.broadcast_to(writable["out.bias"][None, :, None], out.shape))
 
 
 def test_repeat_cycle_plays_a_cycle_three_times_moving_on(model):

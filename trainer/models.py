@@ -8,6 +8,7 @@ Per clip: a global latent and the label embeddings, applied through FiLM in ever
 The numpy twin (blender_ganim/core/generator.py) mirrors this file op for op; keep them in step.
 """
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -223,7 +224,7 @@ def generator_from_weights(arch, weights):
     """A torch Generator of ``arch`` holding ``weights``; a joint embedding that ``arch`` asks
     for and ``weights`` lack (a fine-tune adding --joint-labels) starts at zero."""
     G = Generator(arch)
-    state = {k: torch.from_numpy(v) for k, v in weights.items()}
+    state = {k: torch.from_numpy(np.array(v)) for k, v in weights.items()}  # a loaded model's are read-only
     if G.joint is not None and "joint.weight" not in state:
         state["joint.weight"] = G.joint.weight.detach().clone()
     G.load_state_dict(state)

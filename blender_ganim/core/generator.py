@@ -4,6 +4,8 @@ Runs inside Blender with nothing but numpy. Weights come from a .ganim file's
 state dict (names as in torch). float32 throughout, like the trained network.
 """
 
+import weakref
+
 import numpy as np
 
 
@@ -21,12 +23,31 @@ def conv1d(x, weight, bias, dilation=1):
     pad = dilation * (K - 1) // 2
     xp = np.zeros((B, Cin, T + 2 * pad), dtype=x.dtype)
     xp[:, :, pad:pad + T] = x
-    taps = np.ascontiguousarray(np.moveaxis(weight, -1, 0))  # [K, Cout, Cin]
+    taps = _taps(weight)
     y = np.matmul(taps[0], xp[:, :, :T])
     for k in range(1, K):
         y += np.matmul(taps[k], xp[:, :, k * dilation:k * dilation + T])
     y += bias[None, :, None]
     return y
+
+
+_TAPS = {}
+
+
+def _taps(weight):
+    """``weight`` [Cout, Cin, K] as contiguous taps [K, Cout, Cin]; made once per read-only array (a
+    loaded model's weights are read-only) and kept while it lives: made on every call, a 300-frame
+    forward pass took 1.4x as long (benchmarks/inference_speed.py, side by side). A writable array (a trainer's, shared with torch) may change in
+    place, so its taps are made afresh every time."""
+    if weight.flags.writeable:
+        return np.ascontiguousarray(np.moveaxis(weight, -1, 0))
+    key = id(weight)
+    hit = _TAPS.get(key)
+    if hit is not None and hit[0]() is weight:
+        return hit[1]
+    taps = np.ascontiguousarray(np.moveaxis(weight, -1, 0))
+    _TAPS[key] = (weakref.ref(weight, lambda _, key=key: _TAPS.pop(key, None)), taps)
+    return taps
 
 
 def upsample_index(n, frames, stride):

@@ -131,6 +131,8 @@ def load(path):
     for name, a in weights.items():
         if not np.all(np.isfinite(a)):
             raise ModelFileError(f"{path}: weight {name} contains NaN or infinite values")
+    for a in weights.values():
+        a.flags.writeable = False  # checked against the digest, and the generator caches what it derives
     _check_network(path, header, weights)
     return Model(header=header, weights=weights, path=path)
 
