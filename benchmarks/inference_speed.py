@@ -21,6 +21,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from blender_ganim.core import generator, model_file, synthesis  # noqa: E402
+from blender_ganim.core import contacts  # noqa: E402
+from blender_ganim.core import rotations as rot  # noqa: E402
+
+BEFORE = "numpy generate -> Motion as before session 54 (np.cross, FK three times in the foot lock)"
 
 
 def interleaved_ms(fns, repeats):
@@ -34,6 +38,20 @@ def interleaved_ms(fns, repeats):
             fn()
             ts.append(time.perf_counter() - t)
     return [statistics.median(ts) * 1000 for ts in times]
+
+
+def as_before_session_54(fn):
+    """``fn()`` as generation ran before session 54: numpy's own cross product in place of
+    ``rotations.cross``, and the foot lock's contact detection and IK each running their own pass of
+    FK instead of sharing the one the lock makes."""
+    own = rot.cross, contacts.detect, contacts.lock_feet
+    rot.cross = np.cross
+    contacts.detect = lambda *a, global_positions=None, **k: own[1](*a, **k)
+    contacts.lock_feet = lambda *a, transforms=None, **k: own[2](*a, **k)
+    try:
+        return fn()
+    finally:
+        rot.cross, contacts.detect, contacts.lock_feet = own
 
 
 def median_ms(fn, repeats):
@@ -61,11 +79,13 @@ def main(argv=None):
                              path=model.path)
     cached, uncached = interleaved_ms([lambda: synthesis.run_generator(model, args.frames, 1, seed=0),
                                        lambda: synthesis.run_generator(fresh, args.frames, 1, seed=0)], args.repeats)
+    generate = lambda: synthesis.generate(model, args.frames, 1, seed=0)  # noqa: E731
     rows = {
         "numpy forward": cached,
         "numpy forward, conv taps made every call (before session 54)": uncached,
-        "numpy generate -> Motion": median_ms(lambda: synthesis.generate(model, args.frames, 1, seed=0), args.repeats),
     }
+    rows["numpy generate -> Motion"], rows[BEFORE] = interleaved_ms([generate, lambda: as_before_session_54(generate)],
+                                                                   args.repeats)
     try:
         import torch
 

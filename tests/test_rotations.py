@@ -116,3 +116,10 @@ def test_between_and_unknown_order():
     np.testing.assert_allclose(rot.quat_apply(q, np.array([1.0, 0, 0])), [-1, 0, 0], atol=1e-9)
     with pytest.raises(ValueError, match="unknown Euler order"):
         rot.euler_to_quat(np.zeros(3), "XXY")
+
+
+def test_the_cross_product_is_numpys():
+    rng = np.random.default_rng(0)
+    for a, b in ((rng.normal(size=(30, 25, 3)), rng.normal(size=(30, 25, 3))), (rng.normal(size=(5, 3)), [0.0, 1.0, 0.0]),
+                 (rng.normal(size=3), rng.normal(size=(4, 3)))):
+        np.testing.assert_allclose(rot.cross(a, b), np.cross(a, b), rtol=1e-12, atol=1e-12)

@@ -32,10 +32,12 @@ def _horizontal_speed(pos, fps):
     return np.linalg.norm(vel, axis=-1)
 
 
-def detect(motion, feet, height=HEIGHT_M, speed=SPEED_M_S, meters_per_unit=None):
-    """``[T, F]`` booleans: foot joint low (above its clip's 5th-percentile ground) and slow."""
+def detect(motion, feet, height=HEIGHT_M, speed=SPEED_M_S, meters_per_unit=None, global_positions=None):
+    """``[T, F]`` booleans: foot joint low (above its clip's 5th-percentile ground) and slow.
+    ``global_positions``: the motion's, where the caller has them already (saves a pass of FK)."""
     mpu = guess_meters_per_unit(motion.skeleton) if meters_per_unit is None else meters_per_unit
-    pos = motion.global_positions()[:, list(feet)] * mpu
+    g = motion.global_positions() if global_positions is None else global_positions
+    pos = g[:, list(feet)] * mpu
     h = pos[..., UP]
     low = h - np.percentile(h, 5, axis=0) < height
     return low & (_horizontal_speed(pos, motion.fps) < speed)
@@ -86,7 +88,7 @@ def _unit(v, eps=1e-9):
 def _frames(d, n):
     """Rotation matrices with columns (d, n', d x n') for unit d, n' = n made square to d."""
     n = _unit(n - np.sum(n * d, -1, keepdims=True) * d)[0]
-    return np.stack([d, n, np.cross(d, n)], axis=-1)
+    return np.stack([d, n, rot.cross(d, n)], axis=-1)
 
 
 def _between_chain(parents, top, bottom):
@@ -118,7 +120,7 @@ def soft_reach(d, length, soft=SOFT_REACH):
     return np.where(d > start, eased, d)
 
 
-def lock_feet(motion, contacts, chains, blend=BLEND_FRAMES, soft=SOFT_REACH, strength=1.0):
+def lock_feet(motion, contacts, chains, blend=BLEND_FRAMES, soft=SOFT_REACH, strength=1.0, transforms=None):
     """A copy of ``motion`` with each foot held still over its contact spans.
 
     ``chains[i] = (thigh, shin, foot)`` joint indices for contact column i; joints
@@ -126,13 +128,14 @@ def lock_feet(motion, contacts, chains, blend=BLEND_FRAMES, soft=SOFT_REACH, str
     change; the foot's world rotation is kept, so toes stay as they were.  ``strength``
     is the share of the way from the foot's own path to the held position (1: held
     still; less keeps more of the motion as it was, and some of its slide; 0 leaves it as it was,
-    where the IK's soft reach would still bend nearly straight legs a little).
+    where the IK's soft reach would still bend nearly straight legs a little). ``transforms``: the
+    motion's global rotations and positions (:func:`fk`), where the caller has them already.
     """
     if strength <= 0:
         return motion.copy()
     sk = motion.skeleton
     contacts = np.asarray(contacts, dtype=bool)
-    grot, gpos = fk(sk.parents, motion.rotations, motion.positions)
+    grot, gpos = fk(sk.parents, motion.rotations, motion.positions) if transforms is None else transforms
     new_rot = grot.copy()
     changed = set()
     for i, (hip, knee, foot) in enumerate(chains):
@@ -165,10 +168,10 @@ def _two_bone(h, k, f, goal, hip_rot, chain_pos, frames, soft):
     u, d = _unit(goal - h)
     d = np.maximum(soft_reach(d, a + b, soft), np.abs(a - b) + 1e-6 * (a + b))
     n_old = _knee_normals(hip_rot, chain_pos)[frames]
-    pole = _unit(np.cross(n_old, u))[0]           # in the knee plane, square to hip->goal, knee side
+    pole = _unit(rot.cross(n_old, u))[0]           # in the knee plane, square to hip->goal, knee side
     cos_a = np.clip((a * a + d * d - b * b) / (2 * a * d), -1.0, 1.0)
     k_new = h + a[:, None] * (cos_a[:, None] * u + np.sqrt(1 - cos_a ** 2)[:, None] * pole)
-    n_new = _unit(np.cross(u, pole))[0]
+    n_new = _unit(rot.cross(u, pole))[0]
     e1, e1n = _unit(k - h)[0], _unit(k_new - h)[0]
     e2, e2n = _unit(f - k)[0], _unit(h + d[:, None] * u - k_new)[0]
     r1 = _frames(e1n, n_new) @ np.swapaxes(_frames(e1, n_old), -1, -2)
@@ -184,7 +187,7 @@ def _knee_normals(hip_rot, chain_pos):
     frame's own normal dominates wherever the knee bends clearly.
     """
     h, k, f = chain_pos[:, 0], chain_pos[:, 1], chain_pos[:, 2]
-    raw = np.cross(f - h, k - h) / np.maximum(
+    raw = rot.cross(f - h, k - h) / np.maximum(
         np.linalg.norm(f - h, axis=-1) * np.linalg.norm(k - h, axis=-1), 1e-12)[:, None]
     local = rot.quat_apply(rot.quat_inv(hip_rot), raw).sum(axis=0)
     if np.linalg.norm(local) < 1e-9:

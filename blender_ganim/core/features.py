@@ -111,7 +111,7 @@ def spec_for(skeleton):
 
 def _heading(grot_root, across):
     a = rot.quat_apply(grot_root, np.broadcast_to(across, grot_root.shape[:-1] + (3,)))
-    fwd = np.cross(a, np.array([0.0, 1.0, 0.0]))
+    fwd = rot.cross(a, np.array([0.0, 1.0, 0.0]))
     return np.arctan2(fwd[..., 0], fwd[..., 2])
 
 

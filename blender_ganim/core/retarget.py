@@ -271,12 +271,12 @@ def _frame(d, u):
     if np.any(n < 1e-6):
         raise RetargetError("a bone points along its twist reference; cannot fix its twist")
     u = u / n
-    return np.stack([d, u, np.cross(d, u)], axis=-1)
+    return np.stack([d, u, rot.cross(d, u)], axis=-1)
 
 
 def forward(left, right):
     """Character forward (unit, horizontal) from left and right hip positions ``[..., 3]``."""
-    f = np.cross(left - right, UP)
+    f = rot.cross(left - right, UP)
     f[..., 1] = 0.0
     n = np.linalg.norm(f, axis=-1, keepdims=True)
     if np.any(n < 1e-9):

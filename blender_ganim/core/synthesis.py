@@ -370,8 +370,9 @@ def lock_feet(motion, spec, strength=None, longest=None):
     if not legs:
         return motion
     feet = [foot for _, _, foot in legs]
-    low_slow = contacts.detect(motion, feet, speed=LOCK_SPEED_M_S, meters_per_unit=spec["meters_per_unit"])
-    gpos = motion.global_positions()
+    grot, gpos = motion.global_transforms()  # one pass of FK serves the detection and the lock
+    low_slow = contacts.detect(motion, feet, speed=LOCK_SPEED_M_S, meters_per_unit=spec["meters_per_unit"],
+                               global_positions=gpos)
     mask = np.zeros((motion.frames, len(legs)), dtype=bool)
     for i, (thigh, shin, foot) in enumerate(legs):
         leg = np.linalg.norm(motion.skeleton.offsets[shin]) + np.linalg.norm(motion.skeleton.offsets[foot])
@@ -380,7 +381,8 @@ def lock_feet(motion, spec, strength=None, longest=None):
             planted = np.linalg.norm(path.max(axis=0) - path.min(axis=0)) < LOCK_TRAVEL * leg
             if planted and 3 <= b - a <= (longest or b - a):
                 mask[a:b, i] = True
-    return contacts.lock_feet(motion, mask, legs, strength=LOCK_STRENGTH if strength is None else strength)
+    return contacts.lock_feet(motion, mask, legs, strength=LOCK_STRENGTH if strength is None else strength,
+                              transforms=(grot, gpos))
 
 
 SMOOTH_SIGMA = 1.75  # frames
