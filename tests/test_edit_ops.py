@@ -569,6 +569,20 @@ def test_a_loop_on_a_mapped_rig_closes_on_its_first_pose(settings, model):
                                evaluated(obj, made.actions[0], 1 + 10, names)[0] + travel, atol=1e-4)
 
 
+def test_a_restyled_loop_on_a_mapped_rig_still_closes_on_its_first_pose(settings, model):
+    """Restyle reads the loop through the rig's map and writes it back as a cycle (retargeted between
+    copies of itself), so the restyled loop's last key is its first pose again, moved on."""
+    obj = mixamo_rig()
+    made = generate.generate_onto(obj, model, 48, labels={"content": "walk"}, seed=1, loop=True)
+    restyled = edit.restyle(obj, model, {"style": "elderly"}, seed=2, drafts=1).action
+    assert restyled.use_cyclic and restyled != made.actions[0]
+    names = [b.name for b in obj.data.bones]
+    first, closing = (evaluated(obj, restyled, f, names)[0] for f in (1, 49))
+    travel = closing[names.index("mixamorig:Hips")] - first[names.index("mixamorig:Hips")]
+    assert np.linalg.norm(travel) > 0.3
+    np.testing.assert_allclose(closing - travel, first, atol=1e-4)
+
+
 def test_follow_path_on_a_mapped_rig(settings, model):
     obj = mixamo_rig()
     curve = path_curve([(0.0, 0.0, 0.0), (0.0, 3.0, 0.0)])
