@@ -7,7 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 runs=()
 numpy_only() {  # NAME PYTHON [pytest args]: one run in the background, its report in $work/NAME.log
   local name=$1 python=$2
@@ -23,11 +22,17 @@ else
   echo "== tests on the newest bpy: left out (no Python 3.13, see scripts/setup.sh)"
 fi
 echo "== the numpy-only runs are going side by side; their reports follow when both are done"
-failed=0
+status=0
 for run in "${runs[@]}"; do
-  wait "${run#*:}" || failed=1
+  rc=0
+  wait "${run#*:}" || rc=$?
   cat "$work/${run%%:*}.log"
+  [ "$status" != 0 ] || status=$rc
 done
-[ "$failed" = 0 ] || { echo "== a numpy-only run failed (its report is above)"; exit 1; }
+if [ "$status" != 0 ]; then  # pytest's own exit status; the failed tests' files stay for a look
+  echo "== a numpy-only run failed (its report is above; its tests' temporary files are in $work)"
+  exit "$status"
+fi
+rm -rf "$work"
 echo "== tests on $(.venv/bin/python -c 'import bpy, torch; print("bpy", bpy.app.version_string, "+ torch", torch.__version__)')"
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -365,6 +365,20 @@ def test_the_action_a_write_displaces_is_kept_when_saved():
     assert not bpy.data.actions["second"].use_fake_user and third.users == 1
 
 
+def test_a_write_that_fails_after_keeping_the_displaced_action_takes_its_fake_user_back(monkeypatch):
+    motion = synthetic_motion()
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    first = actions.write_action(obj, motion, "first")
+    actions.write_action(obj, motion, "taken").use_fake_user = True
+    obj.animation_data.action = first
+    first.use_fake_user = False                      # (kept when "taken" displaced it; played again now)
+    monkeypatch.setattr(actions, "_swap_in", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        actions.write_action(obj, motion, "taken", replace=True)
+    assert obj.animation_data.action == first and not first.use_fake_user
+    assert sorted(bpy.data.actions.keys()) == ["first", "taken"]
+
+
 def test_an_action_without_a_recorded_rate_is_read_at_its_objects_scene_rate():
     motion = synthetic_motion()
     obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)

@@ -123,3 +123,5 @@ def test_the_cross_product_is_numpys():
     for a, b in ((rng.normal(size=(30, 25, 3)), rng.normal(size=(30, 25, 3))), (rng.normal(size=(5, 3)), [0.0, 1.0, 0.0]),
                  (rng.normal(size=3), rng.normal(size=(4, 3)))):
         np.testing.assert_allclose(rot.cross(a, b), np.cross(a, b), rtol=1e-12, atol=1e-12)
+    mixed = rng.normal(size=(5, 3)).astype(np.float32)
+    assert rot.cross(mixed, np.array([0.0, 1.0, 0.0])).dtype == np.cross(mixed, np.array([0.0, 1.0, 0.0])).dtype

@@ -619,6 +619,19 @@ def test_a_restyled_loop_leads_back_into_its_start_on_the_same_path(model, label
     np.testing.assert_array_equal(again.global_positions(), g)                         # seeded
 
 
+@pytest.mark.parametrize("fps, period", [(24, 30), (60, 97)])
+def test_a_restyled_loop_whose_period_is_no_whole_number_of_model_frames_keeps_its_path(model, fps, period):
+    """30 frames at 24 fps are 37.5 of the model's: cut at a rounded model frame, the wrap missed the
+    cycle's closing frame, so the root stalled into every wrap (or fell short by 2.5 cm a cycle)."""
+    cycle, _ = synthesis.loop(model, period, labels={"content": "run"}, seed=1, fps=fps)
+    out = synthesis.restyle(model, cycle, {"style": "elderly"}, seed=3, drafts=1, cycle=True)
+    assert (out.frames, out.fps) == (cycle.frames, cycle.fps)
+    g, was = out.global_positions()[:, 1, [0, 2]], cycle.global_positions()[:, 1, [0, 2]]
+    assert np.abs(g - was).max() < 0.1                                                  # cm
+    step, was_step = (np.linalg.norm(np.diff(p, axis=0), axis=1) for p in (g, was))
+    assert step[-1] / np.median(step) == pytest.approx(was_step[-1] / np.median(was_step), abs=0.02)
+
+
 def test_a_cycle_too_short_to_close_is_refused_and_a_cycle_file_gets_its_closing_frame(model):
     assert not synthesis.loop_closable(model, 28) and synthesis.loop_closable(model, 29)
     short = synthesis.loop(model, 30, seed=1)[0].slice(0, 28)

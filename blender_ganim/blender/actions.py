@@ -146,6 +146,8 @@ def write_action(obj, motion, action_name, start_frame=1, replace=False, keep=Tr
                                  armature.armature_scale(obj))
     frames = start_frame + np.arange(motion.frames, dtype=np.float64)
     before, pose = _assignment(obj), _pose_snapshot(obj, motion.skeleton.names)
+    displaced = before[0] if before else None
+    displaced_fake_user = displaced is not None and displaced.use_fake_user
     action = bpy.data.actions.new("ganim_new" if existing is not None else action_name)
     try:
         if existing is None and action.name != action_name:
@@ -163,6 +165,8 @@ def write_action(obj, motion, action_name, start_frame=1, replace=False, keep=Tr
     except BaseException:
         _restore(obj, before)
         _pose_restore(obj, pose)
+        if displaced is not None and displaced is not existing:  # (a replaced one may be gone by now)
+            displaced.use_fake_user = displaced_fake_user
         bpy.data.actions.remove(action)
         raise
     return action

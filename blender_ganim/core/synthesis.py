@@ -932,8 +932,10 @@ def restyle(model, motion, labels, seed=None, strength=STYLE_STRENGTH, drafts=RE
     At another frame rate than the model's the clip is resampled there and back, so the path
     is kept to within that resampling. ``cycle``: the clip is a cycle, its last frame the next
     cycle's first (as :func:`loop` makes it and a cyclic action plays it); every frame drawn
-    anew, its end no longer led into its start, so its last frames are generated again to lead
-    there (:func:`_close_cycle`) and the result is a cycle too.
+    anew, its end no longer led into its start, so the frames around its wrap are generated
+    again to lead there (:func:`_close_cycle`) and the result is a cycle too. At another rate
+    the period is resampled to a whole number of the model's frames and back, as :func:`loop`
+    keeps it, so the wrap falls on a frame and every cycle moves on as far as the clip's did.
     """
     clip = _check_skeleton(model, motion, cover=True)
     if not (0.0 <= strength <= 3.0):
@@ -942,11 +944,13 @@ def restyle(model, motion, labels, seed=None, strength=STYLE_STRENGTH, drafts=RE
         raise SynthesisError(f"drafts must be a whole number from 1 to {MAX_DRAFTS}, got {drafts}")
     if cycle and not loop_closable(model, motion.frames, motion.fps):
         raise SynthesisError(f"a cycle of {motion.frames - 1} frames is too short to lead back into its start")
+    r, period = _rate(model, motion.fps), motion.frames - 1
+    n = int(round(period * r))                    # the period at the model's rate
+    if cycle and r != 1.0:  # rounded, the period cut at model frame n missed the cycle's closing frame
+        clip = _named(motion.sample_at(np.arange(n + 1) * period / n, fps=model.header["fps"]), motion.name)
     out, chosen, away = _restyle(model, clip, labels, seed, strength, drafts, temperature, height)
-    r = _rate(model, motion.fps)
-    if cycle:  # closed at the model's rate over the whole period, which then stays exact
-        n, period = int(round((motion.frames - 1) * r)), motion.frames - 1
-        out = _close_cycle(model, out.slice(0, n + 1), chosen, seed, away, strength)
+    if cycle:
+        out = _close_cycle(model, out.slice(0, n + 1), chosen, seed, away, strength, temperature)
         return out if r == 1.0 else _named(out.sample_at(np.arange(period + 1) * n / period, fps=motion.fps), out.name)
     return out if r == 1.0 else _back(out, motion, np.arange(motion.frames) * r)
 
@@ -1164,7 +1168,7 @@ def loop_closable(model, frames, fps=None):
     return n - loop_seam(model, n) >= MIN_LOOP_BODY
 
 
-def _close_cycle(model, cycle, labels, seed, away=None, strength=0.0):
+def _close_cycle(model, cycle, labels, seed, away=None, strength=0.0, temperature=1.0):
     """``cycle`` (at the model's rate; its last frame where the next cycle starts) with the
     :func:`loop_seam` frames around its wrap generated anew, so its end leads into its start; its
     root path kept exactly.
@@ -1186,7 +1190,7 @@ def _close_cycle(model, cycle, labels, seed, away=None, strength=0.0):
     kept[n - (seam - after):n + after] = False
     start = features.start_of(cycle, spec)       # the first play where the cycle was, not one travel back
     f, _ = _conditioned(model, known, kept.astype(np.float32), labels, seed, traj=known, away=away,
-                        strength=strength)
+                        strength=strength, temperature=temperature)
     root = spec["root"]
     body = np.arange(len(cycle.skeleton)) != root
     reference = features.decode(known, spec, model.skeleton, model.header["fps"], start=start)
