@@ -35,11 +35,11 @@ _TAPS = {}
 
 
 def _taps(weight):
-    """``weight`` [Cout, Cin, K] as contiguous taps [K, Cout, Cin]; made once per read-only array (a
-    loaded model's weights are read-only) and kept while it lives: made on every call, a 300-frame
-    forward pass took 1.4x as long (benchmarks/inference_speed.py, side by side). A writable array (a trainer's, shared with torch) may change in
-    place, so its taps are made afresh every time."""
-    if weight.flags.writeable:
+    """``weight`` [Cout, Cin, K] as contiguous taps [K, Cout, Cin]; made once per read-only array that
+    owns its memory (a loaded model's weights) and kept while it lives: made on every call, a 300-frame
+    forward pass took 1.4x as long (benchmarks/inference_speed.py, side by side). A writable array (a
+    trainer's, shared with torch) or a view may change in place, so its taps are made afresh every time."""
+    if weight.flags.writeable or not weight.flags.owndata:  # a view may see writable memory change
         return np.ascontiguousarray(np.moveaxis(weight, -1, 0))
     key = id(weight)
     hit = _TAPS.get(key)
