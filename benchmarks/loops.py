@@ -29,53 +29,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from blender_ganim.core import contacts, features, model_file, synthesis  # noqa: E402
-from blender_ganim.core import rotations as rot  # noqa: E402
+from blender_ganim.core import contacts, model_file, synthesis  # noqa: E402
 from quality import parse_seeds, write_record  # noqa: E402  (benchmarks/quality.py)
 
 DEFAULT_MODEL = REPO / "blender_ganim" / "models" / "default.ganim"
 CONTENTS = ("walk", "run", "wave-left-hand", "walk-turn-left", "raise-up-both-hands")
 LIMIT = 1.5
-
-
-def twice(cycle, spec):
-    """``cycle`` (its last frame the next cycle's first) played twice: the second time moved on by
-    the travel and turned by the turn between its first and last frame, as Blender's offset does
-    for travel (a loop's cycles all face one way, so the turn is 0 for them)."""
-    n, r = cycle.frames - 1, spec["root"]
-    turn = features.start_of(cycle.slice(n), spec)[2] - features.start_of(cycle, spec)[2]
-    yaw = rot.yaw_quat(np.array(turn))
-    second = cycle.slice(0, n)
-    second.rotations[:, r] = rot.quat_mul(yaw[None], second.rotations[:, r])
-    p = second.positions[:, r] - cycle.positions[0, r]
-    second.positions[:, r] = rot.quat_apply(np.broadcast_to(yaw, p.shape[:-1] + (4,)), p) + cycle.positions[n, r]
-    out = cycle.slice(0, n)
-    out.rotations = rot.quat_unroll(np.concatenate([out.rotations, second.rotations]))
-    out.positions = np.concatenate([out.positions, second.positions])
-    return out
-
-
-def wrap_ratio(cycle, spec, generated_from, generated_to=0):
-    """seam_ratio of two plays of ``cycle``, the frames from ``generated_from`` on and before
-    ``generated_to`` in each counted as made (the naive loop: none, so the wrap itself is the only seam)."""
-    two = twice(cycle, spec)
-    n = cycle.frames - 1
-    kept = np.ones(two.frames, dtype=bool)
-    kept[generated_from:n + generated_to] = False
-    kept[:generated_to] = False
-    kept[n + generated_from:] = False
-    if generated_from >= n:          # nothing generated: mark the wrap's two frames as the seam
-        kept[n - 1:n + 1] = False
-    return synthesis.seam_ratio(two, kept)
-
-
-def around_wrap_ratio(cycle, spec, before, after):
-    """The wrap's ratio for a cycle whose ``before`` frames before its wrap and ``after`` frames after
-    it were generated (a restyled cycle, `synthesis._close_cycle`): the wrap then lies inside those
-    frames, so the larger of the ratio at the wrap itself and at the edges of those frames (one more
-    frame either side, where the seams' blend reaches)."""
-    n = cycle.frames - 1
-    return max(wrap_ratio(cycle, spec, n), wrap_ratio(cycle, spec, n - before - 1, after + 1))
 
 
 def naive(clip, frames):
@@ -115,19 +74,19 @@ def measure(model, contents, frames, seeds):
             for kind in ("loop", "in_place"):
                 cycle, chosen = synthesis.loop(model, frames, labels={"content": content}, seed=seed,
                                                in_place=kind == "in_place")
-                rows[content][kind].append(wrap_ratio(cycle, spec, frames - seam - 1))
+                rows[content][kind].append(synthesis.wrap_ratio(cycle, spec, frames - seam - 1))
                 if kind == "loop":
                     rows[content]["skate_loop"].append(foot_skate(model, cycle))
                     style = {"style": "youthful" if chosen.get("style") == "elderly" else "elderly"}
                     for closed, key in ((True, "restyled"), (False, "restyled_plain")):
                         out = synthesis.restyle(model, cycle, style, seed=seed, cycle=closed)
-                        rows[content][key].append(around_wrap_ratio(out, spec, seam - after, after) if closed
-                                                  else wrap_ratio(out, spec, frames))
+                        rows[content][key].append(synthesis.around_wrap_ratio(out, spec, seam - after, after) if closed
+                                                  else synthesis.wrap_ratio(out, spec, frames))
                     with unlocked():
                         before, _ = synthesis.loop(model, frames, labels={"content": content}, seed=seed)
                     rows[content]["skate_before"].append(foot_skate(model, before))
             (clip,), _ = synthesis.generate(model, n + 1, labels=chosen, seed=seed)
-            rows[content]["naive"].append(wrap_ratio(naive(clip, frames), spec, frames))
+            rows[content]["naive"].append(synthesis.wrap_ratio(naive(clip, frames), spec, frames))
             rows[content]["skate_free"].append(foot_skate(model, clip))
     return rows
 

@@ -9,9 +9,6 @@ import pytest
 
 from blender_ganim.core import bvh, model_file, synthesis
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import loops  # noqa: E402  (benchmarks/loops.py: how a cycle's wrap is scored)
-
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -166,7 +163,11 @@ def test_edits_refuse_to_write_over_their_own_input(sample_dir, default_model, t
                  ["transition", default_model, mine, sample_dir / "dataset-2_run_normal_038.bvh", "--frames", 10]):
         r = ganim(*args, "--out", mine)
         assert r.returncode == 2 and f"--out {mine} is one of the inputs" in r.stderr, r.stderr
+    r = ganim("convert", mine, mine, "--mirror")                     # it wrote the mirrored clip over its input
+    assert r.returncode == 2 and f"output {mine} is one of the inputs" in r.stderr, r.stderr
     assert mine.read_bytes() == before
+    r = ganim("convert", mine, tmp_path / "cut.bvh", "--frames", "0:0")
+    assert r.returncode == 2 and "--frames 0:0 is empty" in r.stderr, r.stderr
 
 
 def test_restyle_loop_keeps_a_cycle_file_a_cycle(default_model, tmp_path):
@@ -180,13 +181,21 @@ def test_restyle_loop_keeps_a_cycle_file_a_cycle(default_model, tmp_path):
         out = tmp_path / f"{flag or 'plain'}.bvh"
         r = ganim("restyle", default_model, tmp_path / "walk.bvh", "--label", "style=elderly", "--drafts", 2,
                   "--seed", 3, "--out", out, *([flag] if flag else []))
-        assert r.returncode == 0, r.stderr
+        assert r.returncode == 0 and "note:" not in r.stderr, r.stderr
         again = bvh.read(out)
         assert again.frames == 60
         seam = synthesis.loop_seam(model, 60)
         closed = synthesis.with_closing_frame(again)
-        ratios[flag] = loops.around_wrap_ratio(closed, model.header["features"], seam - seam // 2, seam // 2)
+        ratios[flag] = synthesis.around_wrap_ratio(closed, model.header["features"], seam - seam // 2, seam // 2)
     assert ratios["--loop"] <= 1.5 < ratios[None], ratios
+
+
+def test_restyle_loop_says_when_the_clip_is_not_a_cycle(sample_dir, default_model, tmp_path):
+    """A take cut anywhere is not one cycle: its root path jumps where it wraps, and restyle keeps the path."""
+    r = ganim("restyle", default_model, sample_dir / "dataset-2_walk_normal_004.bvh", "--label", "style=elderly",
+              "--drafts", 1, "--loop", "--out", tmp_path / "o.bvh")
+    assert r.returncode == 0 and "its last frame does not lead into its first (seam ratio" in r.stderr, r.stderr
+    assert "--loop is for one cycle as `ganim sample --loop` writes it" in r.stderr
 
 
 def test_restyle_keep_height_keeps_the_roots_height(sample_dir, default_model, tmp_path):

@@ -6,7 +6,6 @@ CANCELLED) and through bpy.ops (the same text reaches the user).
 """
 
 import re
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,9 +25,6 @@ from rig_fixtures import mixamo_tpose  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
-sys.path.insert(0, str(REPO / "benchmarks"))
-import loops  # noqa: E402  (benchmarks/loops.py: how a cycle's wrap is scored)
-
 A_FRAMES, B_FRAMES, BLEND = 90, 60, 20
 SEED = 11
 
@@ -254,7 +250,7 @@ def test_restyling_a_loop_leads_its_end_back_into_its_start(rig, settings, model
     motion = actions.read_action(rig.obj, restyled, model.skeleton)
     seam = int(np.ceil(synthesis.loop_seam(model, synthesis.model_frames(model, motion.frames - 1, motion.fps))
                        * motion.fps / 30))
-    assert loops.around_wrap_ratio(motion, model.header["features"], seam - seam // 2, seam // 2) <= 1.5  # no pop
+    assert synthesis.around_wrap_ratio(motion, model.header["features"], seam - seam // 2, seam // 2) <= 1.5  # no pop
 
 
 def test_restyling_a_loop_too_short_to_close_says_the_result_does_not_repeat(rig, settings, model):
@@ -268,6 +264,16 @@ def test_restyling_a_loop_too_short_to_close_says_the_result_does_not_repeat(rig
     made = rig.obj.animation_data.action
     assert not made.use_cyclic and not any(fc.modifiers for fc in fcurves(rig.obj, made))
     assert any(k == {"WARNING"} and "was a loop too short (19 frames)" in t for k, t in recorder.reports)
+
+
+def test_restyling_an_action_marked_cyclic_that_is_no_cycle_says_so(rig, settings, model):
+    rig.a.use_cyclic = True                      # a take cut anywhere, marked cyclic by hand
+    recorder = Recorder(edit_operators.GANIM_OT_restyle)
+    settings.label_0, settings.restyle_drafts = "elderly", 1
+    assert edit_operators.GANIM_OT_restyle.execute(recorder, bpy.context) == {"FINISHED"}
+    assert rig.obj.animation_data.action.use_cyclic
+    assert any(k == {"WARNING"} and "'A' is marked cyclic, but its last frame does not lead into its first" in t
+               for k, t in recorder.reports), recorder.reports
 
 
 def blocked(obj, walk, frames):

@@ -12,7 +12,7 @@ from blender_ganim.core import bvh, model_file, paths
 from blender_ganim.core.motion import MAX_FPS
 from blender_ganim.core.synthesis import SynthesisError
 from trainer import cli
-from trainer.labels import LabelError, read_labels
+from trainer.labels import LabelError, label_difference, read_labels
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "blender_ganim" / "models" / "default.ganim"
@@ -314,3 +314,12 @@ def test_train_resume_with_a_damaged_checkpoint_is_one_line(tmp_path, capsys):
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == (f"ganim: error: {run / 'checkpoint.pt'} is damaged (not a PyTorch "
                                             "checkpoint, or cut short): delete it to start over, or restore a copy")
+
+
+def test_a_fine_tune_refusal_names_the_label_values_that_differ():
+    """data/sample has 3 of the shipped model's 7 styles: the refusal named the columns (content, style),
+    which match, not the values that do not."""
+    said = label_difference({"style": ["active", "elderly", "normal"], "content": ["walk", "run"]},
+                            {"style": ["elderly", "normal"], "content": ["walk", "run", "wave"]})
+    assert said == "content wave only in the data; style active only in the model"
+    assert label_difference({"style": ["a", "b"]}, {"style": ["b", "a"]}) == "style values in another order"

@@ -1,6 +1,5 @@
 """Generation and editing with the shipped model, numpy only (runs without torch and bpy)."""
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,9 +7,6 @@ import pytest
 
 from blender_ganim.core import bvh, features, generator, model_file, synthesis
 from blender_ganim.core import rotations as rot
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import loops  # noqa: E402  (benchmarks/loops.py: how a cycle's wrap is scored)
 
 MODEL = Path(__file__).resolve().parents[1] / "blender_ganim" / "models" / "default.ganim"
 
@@ -608,13 +604,13 @@ def test_a_restyled_loop_leads_back_into_its_start_on_the_same_path(model, label
     cycle, _ = synthesis.loop(model, frames, labels=labels, seed=1, fps=fps)
     seam = int(np.ceil(synthesis.loop_seam(model, synthesis.model_frames(model, frames, fps)) * fps / 30))
     plain = synthesis.restyle(model, cycle, {"style": "elderly"}, seed=3, drafts=2)
-    assert loops.wrap_ratio(plain, spec, frames) > 1.5
+    assert synthesis.wrap_ratio(plain, spec, frames) > 1.5
     out = synthesis.restyle(model, cycle, {"style": "elderly"}, seed=3, drafts=2, cycle=True)
     assert (out.frames, out.fps) == (cycle.frames, cycle.fps)
     g, was = out.global_positions(), cycle.global_positions()
     np.testing.assert_allclose(g[frames, 1:] - g[frames, 1] + g[0, 1], g[0, 1:], atol=1e-9)  # its first pose
     np.testing.assert_allclose(g[:, 1, [0, 2]], was[:, 1, [0, 2]], atol=1e-6 if fps == 30 else 0.1)  # path, cm
-    assert loops.around_wrap_ratio(out, spec, seam - seam // 2, seam // 2) <= 1.5       # no pop where it wraps
+    assert synthesis.around_wrap_ratio(out, spec, seam - seam // 2, seam // 2) <= 1.5       # no pop where it wraps
     again = synthesis.restyle(model, cycle, {"style": "elderly"}, seed=3, drafts=2, cycle=True)
     np.testing.assert_array_equal(again.global_positions(), g)                         # seeded
 
@@ -634,8 +630,12 @@ def test_a_restyled_loop_whose_period_is_no_whole_number_of_model_frames_keeps_i
 
 def test_a_cycle_too_short_to_close_is_refused_and_a_cycle_file_gets_its_closing_frame(model):
     assert not synthesis.loop_closable(model, 28) and synthesis.loop_closable(model, 29)
+    assert [synthesis.shortest_cycle(model, fps) for fps in (30, 24, 60)] == [28, 22, 55]  # 24 fps: it said 23
+    with pytest.raises(synthesis.SynthesisError, match=r"a loop of 21 frames .* \(at least 22 frames\)"):
+        synthesis.loop(model, 21, fps=24)
+    assert synthesis.loop(model, 22, fps=24)[0].frames == 23
     short = synthesis.loop(model, 30, seed=1)[0].slice(0, 28)
-    with pytest.raises(synthesis.SynthesisError, match="a cycle of 27 frames is too short to lead back"):
+    with pytest.raises(synthesis.SynthesisError, match=r"a cycle of 27 frames is too short .* \(at least 28 frames\)"):
         synthesis.restyle(model, short, {"style": "elderly"}, cycle=True)
     for labels in ({"content": "walk"}, {"content": "run"}):
         cycle, _ = synthesis.loop(model, 96, labels=labels, seed=1)

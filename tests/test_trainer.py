@@ -963,7 +963,7 @@ def test_init_fine_tunes_from_a_model_after_the_critic_warms_up(tiny_run, sample
 def test_init_refuses_a_model_that_does_not_fit_the_data(tiny_run, sample_dir, cache, tmp_path, capsys):
     args = ["train", sample_dir, "--steps", 2, "--cache", cache, *SMALL]
     assert run_cli(*args, "--out", tmp_path / "a", "--init", tiny_run / "model.ganim", "--condition", "style") == 2
-    assert "labels differ from the data's (content)" in capsys.readouterr().err
+    assert "labels differ from the data's (column content only in the model)" in capsys.readouterr().err
     assert run_cli(*args, "--out", tmp_path / "b", "--init", tiny_run / "model.ganim", "--hidden", "48") == 2
     assert "32 wide, not --hidden 48" in capsys.readouterr().err
     base = model_file.load(tiny_run / "model.ganim")

@@ -14,6 +14,14 @@ class UserError(Exception):
     """An error caused by the user's input: printed in one line, exit status 2."""
 
 
+def refuse_overwriting(out, inputs, what="--out"):
+    """An output that names one of the command's inputs would lose it (read first, then written over)."""
+    out = Path(out)
+    for given in inputs:
+        if out.exists() and Path(given).exists() and Path(given).samefile(out):
+            raise UserError(f"{what} {out} is one of the inputs; write the result to another file")
+
+
 def frame_range(text):
     try:
         a, _, b = text.partition(":")
@@ -77,6 +85,8 @@ def cut(m, frames, flag):
         return m
     start = 0 if start is None else start
     stop = m.frames if stop is None else stop
+    if start >= stop:
+        raise UserError(f"{flag} {start}:{stop} is empty: the end must come after the start")
     if not (0 <= start < stop <= m.frames):
         raise UserError(f"{flag} {start}:{stop} is outside the clip (0:{m.frames})")
     return m.slice(start, stop)
@@ -87,6 +97,7 @@ def cmd_convert(args):
     from blender_ganim.core.motion import check_fps
     if args.fps is not None:  # checked before reading; --fps 0 is a mistake to report, not "keep the rate"
         check_fps(args.fps, "--fps")
+    refuse_overwriting(args.output, [args.input], "output")
     m = cut(bvh.read(args.input), args.frames, "--frames")
     if args.fps is not None:
         m = m.resample(args.fps)

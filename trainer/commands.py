@@ -168,7 +168,8 @@ def add_parsers(sub):
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--temperature", type=float, default=None, help=synthesis.TEMPERATURE_HELP)
     s.add_argument("--preview", action="store_true", help="also write DIR/preview.png")
-    s.add_argument("--raw", action="store_true", help="skip the foot-contact clean-up (two-bone IK)")
+    s.add_argument("--raw", action="store_true",
+                   help="the network's output as it is: skip the clean-up (the low-pass and the foot lock)")
     s.add_argument("--loop", action="store_true",
                    help="make each clip a cycle: its end leads back into its start, so it plays on repeat "
                         "without a seam (the root moves on by the same travel each cycle)")
@@ -251,7 +252,7 @@ def cmd_fit_labels(args):
     from . import data as data_mod
     from .cli import UserError
     from .evaluate import takes_left_out
-    from .labels import label_frames, labeler_weights
+    from .labels import label_difference, label_frames, labeler_weights
     model = model_file.load(args.model)
     if not model.labels:
         raise UserError(f"{args.model} is not conditioned on labels: nothing to fit")
@@ -265,7 +266,7 @@ def cmd_fit_labels(args):
     if not ds.skeleton.same_topology(model.skeleton):
         raise UserError(f"--data has another skeleton than {args.model}; pass the data it was trained on")
     if ds.vocab != model.labels:
-        raise UserError(f"--data has other labels than {args.model} ({ds.vocab} vs {model.labels})")
+        raise UserError(f"--data has other labels than {args.model} ({label_difference(model.labels, ds.vocab)})")
     held = set().union(*takes_left_out(model))
     train_ds = data_mod.subset(ds, {n.split("#")[0] for n in ds.names} - held)
     norm = model.header["norm"]

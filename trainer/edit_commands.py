@@ -103,11 +103,9 @@ def _outputs(s, label_required=False):
 def _load(args, *clips, inputs=()):
     from blender_ganim.core import bvh, model_file
 
-    from .cli import UserError
+    from .cli import refuse_overwriting
     from .labels import parse_label_args
-    for given in (args.model, *clips, *inputs):  # writing over an input would lose it: the edit reads it first
-        if Path(given).exists() and Path(args.out).exists() and Path(given).samefile(args.out):
-            raise UserError(f"--out {args.out} is one of the inputs; write the result to another file")
+    refuse_overwriting(args.out, (args.model, *clips, *inputs))
     model = model_file.load(args.model)
     read = [bvh.read(c) for c in clips]
     return model, [_scaled(c, _unit(c.skeleton) / _unit(model.skeleton)) for c in read], \
@@ -175,6 +173,10 @@ def cmd_restyle(args):
     model, (clip,), labels, unit = _load(args, args.clip)
     if args.loop:  # restyled with the frame where the next cycle starts, written as one cycle again
         clip = synthesis.with_closing_frame(clip)
+        note = synthesis.wrap_note(model, clip)
+        if note:
+            print(f"note: {args.clip}: {note} (--loop is for one cycle as `ganim sample --loop` writes it)",
+                  file=sys.stderr)
     out = synthesis.restyle(model, clip, labels, args.seed, strength=args.strength, drafts=args.drafts,
                             height=not args.keep_height, cycle=args.loop)
     _write(args.out, out.slice(0, out.frames - 1) if args.loop else out, model, unit)

@@ -111,3 +111,19 @@ def label_frames(ds):
         picked = [n for n, key in zip(lengths, keys) if key == combo]
         combos.append([list(combo), int(np.median(picked))])
     return {"columns": columns, "combos": combos}
+
+
+def label_difference(model_labels, data_labels):
+    """What differs between two label sets, per column: missing columns, and the values one has
+    that the other lacks (a model made on every style against data with three of them)."""
+    parts = []
+    for k in sorted(set(model_labels) | set(data_labels)):
+        ours, theirs = model_labels.get(k), data_labels.get(k)
+        if ours is None or theirs is None:
+            parts.append(f"column {k} only in the {'data' if ours is None else 'model'}")
+        elif ours != theirs:
+            only_model, only_data = [v for v in ours if v not in theirs], [v for v in theirs if v not in ours]
+            said = ([f"{k} {', '.join(only_model)} only in the model"] if only_model else []) + \
+                   ([f"{k} {', '.join(only_data)} only in the data"] if only_data else [])
+            parts += said or [f"{k} values in another order"]
+    return "; ".join(parts)

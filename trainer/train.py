@@ -31,7 +31,7 @@ from .diversity import (diversity_loss, joint_space, nearest_draw_loss, nearest_
                         unconditioned_rows)
 from .evaluate import takes_left_out
 from .fk import VEL_SCALE, PoseFK
-from .labels import label_frames, labeler_weights
+from .labels import label_difference, label_frames, labeler_weights
 from .models import (Discriminator, Generator, count_params, gen_config, generator_from_weights, label_loss,
                      generator_weights, make_cond, mismatched_labels)
 
@@ -229,10 +229,8 @@ def load_base_model(path, ds, hidden_given=None):
     if not _same(h.get("features"), json.loads(json.dumps(ds.spec))):
         raise TrainError(f"--init {path}: the model uses other motion features than this version of the trainer")
     if (h.get("labels") or {}) != ds.vocab:
-        diff = sorted(k for k in set(h.get("labels") or {}) | set(ds.vocab)
-                      if (h.get("labels") or {}).get(k) != ds.vocab.get(k))
-        raise TrainError(f"--init {path}: the model's labels differ from the data's ({', '.join(diff)}); "
-                         "fine-tuning keeps the label set")
+        raise TrainError(f"--init {path}: the model's labels differ from the data's "
+                         f"({label_difference(h.get('labels') or {}, ds.vocab)}); fine-tuning keeps the label set")
     if abs(float(h["fps"]) - ds.fps) > 1e-3:
         raise TrainError(f"--init {path}: the model was made at {h['fps']:g} fps and the data plays at {ds.fps:g}; "
                          f"pass --fps {h['fps']:g}")

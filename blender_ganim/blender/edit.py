@@ -174,6 +174,9 @@ def restyle(obj, model, labels=None, seed=None, replace=False, scene=None, stren
     tag = "_".join(str(v) for v in (labels or {}).values()) or "restyled"
     made = _write(rig, out, f"{name}_{tag}", rigs.clip_start(action), replace,
                   "restyled loop" if loop else "restyled", scene, source=action, cyclic=loop)
+    note = synthesis.wrap_note(model, motion) if loop else None
+    if note:
+        made.warnings.append(f"{name!r} is marked cyclic, but {note}")
     if was_loop and not loop:
         made.warnings.append(f"{name!r} was a loop too short ({motion.frames - 1} frames) to lead its restyled end "
                              "back into its start, so the restyled clip is not a loop: for a cycle in this style, "

@@ -943,7 +943,8 @@ def restyle(model, motion, labels, seed=None, strength=STYLE_STRENGTH, drafts=RE
     if not (isinstance(drafts, (int, np.integer)) and 1 <= drafts <= MAX_DRAFTS):
         raise SynthesisError(f"drafts must be a whole number from 1 to {MAX_DRAFTS}, got {drafts}")
     if cycle and not loop_closable(model, motion.frames, motion.fps):
-        raise SynthesisError(f"a cycle of {motion.frames - 1} frames is too short to lead back into its start")
+        raise SynthesisError(f"a cycle of {motion.frames - 1} frames is too short to lead back into its start "
+                             f"(at least {shortest_cycle(model, motion.fps)} frames)")
     r, period = _rate(model, motion.fps), motion.frames - 1
     n = int(round(period * r))                    # the period at the model's rate
     if cycle and r != 1.0:  # rounded, the period cut at model frame n missed the cycle's closing frame
@@ -1129,9 +1130,9 @@ def loop(model, frames, labels=None, seed=None, temperature=None, fps=None, in_p
     _check_frames(frames, model, fps)
     n = int(round(frames * _rate(model, fps)))                # the period at the model's rate
     seam = loop_seam(model, n)
-    if n - seam < MIN_LOOP_BODY:
+    if not _long_enough(model, n):
         raise SynthesisError(f"a loop of {frames} frames is too short to lead back into its start "
-                             f"(at least {int(np.ceil((MIN_LOOP_BODY + 12) / _rate(model, fps)))} frames)")
+                             f"(at least {shortest_cycle(model, fps)} frames)")
     (clip,), chosen = generate(model, n + n // 2, labels=labels, seed=seed, temperature=temperature)
     spec = model.header["features"]
     calm = _calmest_frame(clip, spec, n // 2)
@@ -1164,8 +1165,20 @@ def loop(model, frames, labels=None, seed=None, temperature=None, fps=None, in_p
 def loop_closable(model, frames, fps=None):
     """Whether a cycle of ``frames`` frames (its last the next cycle's first) is long enough for
     its end to be generated anew into its start (:func:`restyle` with ``cycle``)."""
-    n = int(round((int(frames) - 1) * _rate(model, fps)))
+    return _long_enough(model, int(round((int(frames) - 1) * _rate(model, fps))))
+
+
+def _long_enough(model, n):
+    """Whether a period of ``n`` model frames keeps a body of its own beside the frames generated at its wrap."""
     return n - loop_seam(model, n) >= MIN_LOOP_BODY
+
+
+def shortest_cycle(model, fps=None):
+    """The fewest frames (at ``fps``) a cycle can last and still lead its end back into its start."""
+    r, frames = _rate(model, fps), 2
+    while not _long_enough(model, int(round(frames * r))):
+        frames += 1
+    return frames
 
 
 def _close_cycle(model, cycle, labels, seed, away=None, strength=0.0, temperature=1.0):
@@ -1278,3 +1291,58 @@ def seam_ratio(motion, kept):
     if not inside.any() or not near.any():
         return 0.0
     return float(accel[near].max() / max(accel[inside].max(), 1e-9))
+
+
+def played_twice(cycle, spec):
+    """``cycle`` (its last frame the next cycle's first) played twice: the second time moved on by
+    the travel and turned by the turn between its first and last frame, as Blender's offset does
+    for travel (a loop's cycles all face one way, so the turn is 0 for them)."""
+    n, r = cycle.frames - 1, spec["root"]
+    turn = features.start_of(cycle.slice(n), spec)[2] - features.start_of(cycle, spec)[2]
+    yaw = rot.yaw_quat(np.array(turn))
+    second = cycle.slice(0, n)
+    second.rotations[:, r] = rot.quat_mul(yaw[None], second.rotations[:, r])
+    p = second.positions[:, r] - cycle.positions[0, r]
+    second.positions[:, r] = rot.quat_apply(np.broadcast_to(yaw, p.shape[:-1] + (4,)), p) + cycle.positions[n, r]
+    out = cycle.slice(0, n)
+    out.rotations = rot.quat_unroll(np.concatenate([out.rotations, second.rotations]))
+    out.positions = np.concatenate([out.positions, second.positions])
+    return out
+
+
+def wrap_ratio(cycle, spec, generated_from=None, generated_to=0):
+    """seam_ratio of two plays of ``cycle``, the frames from ``generated_from`` on and before
+    ``generated_to`` in each counted as made (the naive loop: none, so the wrap itself is the only seam)."""
+    two = played_twice(cycle, spec)
+    n = cycle.frames - 1
+    generated_from = n if generated_from is None else generated_from
+    kept = np.ones(two.frames, dtype=bool)
+    kept[generated_from:n + generated_to] = False
+    kept[:generated_to] = False
+    kept[n + generated_from:] = False
+    if generated_from >= n:          # nothing generated: mark the wrap's two frames as the seam
+        kept[n - 1:n + 1] = False
+    return seam_ratio(two, kept)
+
+
+def around_wrap_ratio(cycle, spec, before, after):
+    """The wrap's ratio for a cycle whose ``before`` frames before its wrap and ``after`` frames after
+    it were generated (a restyled cycle, :func:`_close_cycle`): the wrap then lies inside those
+    frames, so the larger of the ratio at the wrap itself and at the edges of those frames (one more
+    frame either side, where the seams' blend reaches)."""
+    n = cycle.frames - 1
+    return max(wrap_ratio(cycle, spec, n), wrap_ratio(cycle, spec, n - before - 1, after + 1))
+
+
+NO_POP = 1.5  # the editing issue's seam test: a seam ratio at most this does not pop
+
+
+def wrap_note(model, cycle):
+    """A line for the user when ``cycle`` (its last frame the next cycle's first) does not wrap as
+    a cycle does (None when it does): restyled as a cycle it keeps its root path, jump and all."""
+    ratio = wrap_ratio(cycle, model.header["features"])
+    if ratio <= NO_POP:
+        return None
+    return (f"its last frame does not lead into its first (seam ratio {ratio:.1f} where it wraps; a cycle's is at "
+            f"most {NO_POP:g}), so it is not one cycle of a loop: restyled as one, it keeps its root path, which "
+            "still jumps there")
