@@ -5,6 +5,7 @@ import shutil
 import tarfile
 
 import numpy as np
+import pytest
 
 from trainer import data
 
@@ -80,3 +81,14 @@ def test_swap_side_keeps_case():
     assert data._swap_side("wave-left-hand") == "wave-right-hand"
     assert data._swap_side("TurnLeft") == "TurnRight" and data._swap_side("LEFT") == "RIGHT"
     assert data._swap_side("walk") == "walk"
+
+
+def test_a_label_column_the_table_lacks_is_named_with_the_columns_it_has(sample_dir, tmp_path):
+    """A typo, or the labels.csv of export_actions without labels (file names alone): it said the column
+    was "missing or empty" for five files, with no word on what to do."""
+    folder = _folder(sample_dir, tmp_path / "d", n=2)
+    with pytest.raises(data.DataError, match=r"labels.csv has no column 'mood' \(its label columns: .*content.*--condition none"):
+        data.load_dataset([str(folder)], condition=("mood",))
+    (folder / "labels.csv").write_text("file\n" + "".join(f"{p.name}\n" for p in sorted(folder.glob("*.bvh"))))
+    with pytest.raises(data.DataError, match=r"no column 'style' \(its label columns: none\)"):
+        data.load_dataset([str(folder)], condition=("style",))

@@ -38,7 +38,7 @@ def average_models(models):
     for m in models[1:]:
         for key in MUST_MATCH:
             if m.header.get(key) != first.header.get(key):
-                raise ValueError(f"cannot average {m.path} with {first.path}: their {key} differ "
+                raise ValueError(f"cannot average {m.path} with {first.path}: they differ in {key} "
                                  "(only snapshots of one run, or runs of one configuration on one data set, "
                                  "can be averaged)")
         if set(m.weights) != set(first.weights):

@@ -69,8 +69,9 @@ def cmd_info(args):
           f"{len(sk.end_sites)} end sites)")
     print(f"frames    {m.frames} at {m.fps:g} fps = {m.duration:.2f} s")
     print(f"units     {unit} (guessed from leg length)")
-    for k, v in _labels_for(path).items():
-        print(f"{k:<9} {v}")
+    row = _labels_for(path)
+    if row:  # the labels.csv beside it may carry columns of its own, frames included: said as its row
+        print("labels.csv " + ", ".join(f"{k}={v}" for k, v in row.items()))
     if args.joints:
         depth = {}
         for j, name in enumerate(sk.names):

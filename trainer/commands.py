@@ -339,9 +339,10 @@ def cmd_sample(args):
         from .plots import draw_contact_sheet
         draw_contact_sheet(motions[:8], out / "preview.png",
                            titles=[" ".join(lab.values()) for lab in labels[:8]])
-    kind = "looping clips" if args.loop else "clips"
+    kind = ("looping clip" if args.loop else "clip") + ("s" if len(motions) != 1 else "")
+    preview = f", a contact sheet in {out / 'preview.png'}" if args.preview else ""
     print(f"wrote {len(motions)} {kind} of {args.frames} frames at {motions[0].fps:g} fps to {out}/ "
-          f"(labels in {out / 'labels.csv'})")
+          f"(labels in {out / 'labels.csv'}{preview})")
 
 
 MAX_SAMPLE_COUNT = 10_000
@@ -362,13 +363,15 @@ def cmd_preview(args):
 
     from .cli import UserError, cut
     from .plots import draw_contact_sheet, draw_gif
+    if args.frames < 2:  # it drew 2 anyway
+        raise UserError(f"--frames is how many poses the contact sheet shows: 2 or more, got {args.frames}")
     m = cut(bvh.read(args.clip), args.range, "--range")
     first = (args.range[0] or 0) if args.range else 0
     out = Path(args.out)
     if out.suffix.lower() == ".gif":
         draw_gif(m, out, first_frame=first)
     elif out.suffix.lower() == ".png":
-        draw_contact_sheet([m], out, frames_per_clip=max(2, args.frames), first_frame=first)
+        draw_contact_sheet([m], out, frames_per_clip=args.frames, first_frame=first)
     else:
         raise UserError(f"--out must end in .png or .gif, got {out.name}")
     print(f"wrote {out}")

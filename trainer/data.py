@@ -210,10 +210,15 @@ def load_dataset(inputs, labels_csv=None, condition=("style", "content"), window
         if orphans:
             log(f"warning: labels.csv names {len(orphans)} file(s) not in the data (ignored): "
                 f"{', '.join(orphans[:3])}{' ...' if len(orphans) > 3 else ''}")
+        columns = sorted({k for row in label_table.values() for k in row})
         for c in condition:
+            if c not in columns:  # a typo, or a table of file names alone (export_actions without labels)
+                raise DataError(f"labels.csv has no column {c!r} (its label columns: "
+                                f"{', '.join(columns) or 'none'}); name one with --condition, or --condition none")
             absent = [n for n in names if not label_table[n].get(c)]
             if absent:
-                raise DataError(f"label column {c!r} is missing or empty for {', '.join(sorted(absent)[:5])}")
+                raise DataError(f"label column {c!r} is empty for {len(absent)} file(s): {', '.join(sorted(absent)[:5])}"
+                                + (" ..." if len(absent) > 5 else ""))
 
 
     skeleton = spec = None

@@ -153,7 +153,7 @@ def label_spread(model, all_combinations=False, count=None):
         text += f" (left out, no training take has them: {', '.join(left)})"
     whole, rest = divmod(count or 0, len(used) or 1)
     if rest and not whole:
-        text += f"; {count} clips, fewer than the combinations: each generation seed draws which"
+        text += f"; {count} clips, fewer than the combinations: each generation seed draws which combinations get one"
     elif rest:
         rounds = f"{whole} round{'s' * (whole > 1)}"
         where = "clip left over after {} goes to a combination" if rest == 1 else \

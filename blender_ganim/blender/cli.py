@@ -205,7 +205,8 @@ def cmd_edit(args):
         result = _edit_once(args, model, scene, obj, common)
         results.append((result.action.name, result.motion))
         source = f"action {name!r}: " if name is not None else ""
-        print(f"{PROG}: {source}{result.summary()} on {obj.name!r} (seed {seed})")
+        drawn = "" if getattr(args, "crossfade", False) else f" (seed {seed})"  # a crossfade draws nothing
+        print(f"{PROG}: {source}{result.summary()} on {obj.name!r}{drawn}")
         for warning in result.warnings:
             print(f"{PROG}: warning: {warning}")
     _write_bvh(args.bvh_dir, *zip(*results))

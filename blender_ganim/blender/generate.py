@@ -160,7 +160,8 @@ def _plan_names(obj, target, count, stems, action_name, overwrite):
     clash = [n for n in names if n in existing]
     if clash and not overwrite:
         raise actions.ActionExistsError(
-            f"an action named {clash[0]!r} already exists: choose another name, or allow overwriting")
+            f"an action named {clash[0]!r} already exists: choose another name, or allow overwriting "
+            "(the panel's Overwrite; --overwrite headless)")
     for name in clash:
         if bpy.data.actions[name].library is not None:
             raise actions.ActionExistsError(f"action {name!r} is linked from a library and cannot be replaced")
