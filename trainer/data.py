@@ -217,8 +217,8 @@ def load_dataset(inputs, labels_csv=None, condition=("style", "content"), window
                                 f"{', '.join(columns) or 'none'}); name one with --condition, or --condition none")
             absent = [n for n in names if not label_table[n].get(c)]
             if absent:
-                raise DataError(f"label column {c!r} is empty for {len(absent)} file(s): {', '.join(sorted(absent)[:5])}"
-                                + (" ..." if len(absent) > 5 else ""))
+                raise DataError(f"label column {c!r} is empty for {len(absent)} file(s): "
+                                f"{', '.join(sorted(absent)[:5])}" + (" ..." if len(absent) > 5 else ""))
 
 
     skeleton = spec = None

@@ -350,7 +350,8 @@ def _warnings(scene, model, start_frame, frames, set_frame_range, labels, fps):
     if not synthesis.same_rate(scene_fps(scene), fps):
         out.append(f"the scene plays at {scene_fps(scene):g} fps but the clip is keyed at the model's "
                    f"{fps:g} fps: it plays {'slower' if scene_fps(scene) < fps else 'faster'} than made "
-                   "(key it at the scene's rate to resample it)")
+                   "(key it at the scene's rate to resample it: the panel's Scene Frame Rate, or headless "
+                   "without --model-rate)")
     end = start_frame + frames - 1
     if not set_frame_range and (start_frame < scene.frame_start or end > scene.frame_end):
         out.append(f"the clip spans frames {start_frame}-{end}, outside the scene range "
