@@ -92,3 +92,13 @@ def test_a_label_column_the_table_lacks_is_named_with_the_columns_it_has(sample_
     (folder / "labels.csv").write_text("file\n" + "".join(f"{p.name}\n" for p in sorted(folder.glob("*.bvh"))))
     with pytest.raises(data.DataError, match=r"no column 'style' \(its label columns: none\)"):
         data.load_dataset([str(folder)], condition=("style",))
+
+
+def test_data_without_any_of_the_models_held_out_takes_is_named_as_other_data(sample_dir, tmp_path):
+    """`ganim select` never scores held-out takes, yet it said "none of the model's held-out takes are
+    in --data": now it says the data is not what the model was trained on."""
+    from trainer import evaluate
+    folder = _folder(sample_dir, tmp_path / "d", n=2)
+    with pytest.raises(ValueError, match=r"--data holds none of the 2 takes the model held out from training "
+                                         r"\(e\.g\. a\.bvh\), so it is not the data the model was trained on"):
+        evaluate.load_real([str(folder)], heldout_names=["b.bvh", "a.bvh"], log=lambda *a: None)

@@ -122,7 +122,9 @@ def load_real(data, heldout_names=None, val_fraction=0.05, seed=0, log=print, un
     if heldout_names:
         held = set(heldout_names) & set(names)
         if not held:
-            raise ValueError("none of the model's held-out takes are in --data; pass the data it was trained on")
+            raise ValueError(f"--data holds none of the {len(set(heldout_names))} takes the model held out from "
+                             f"training (e.g. {sorted(heldout_names)[0]}), so it is not the data the model was trained "
+                             "on: pass that data (eval scores against those takes; select leaves them out)")
     else:
         held = split_takes_by_name(names, table, val_fraction, seed)
     split = {"train": [n for n in names if n not in held], "heldout": [n for n in names if n in held]}
