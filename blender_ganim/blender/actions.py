@@ -272,8 +272,9 @@ _POSE_ATTRS = ("rotation_mode", "rotation_quaternion", "rotation_euler", "rotati
 
 def _pose_snapshot(obj, names):
     """The pose channels :func:`_reset_pose` sets, to put back when a write fails after it."""
-    return {n: [tuple(v) if not isinstance(v, str) else v for v in (getattr(obj.pose.bones[n], a) for a in _POSE_ATTRS)]
-            for n in names}
+    def values(pb):
+        return [v if isinstance(v, str) else tuple(v) for v in (getattr(pb, a) for a in _POSE_ATTRS)]
+    return {n: values(obj.pose.bones[n]) for n in names}
 
 
 def _pose_restore(obj, snapshot):
