@@ -72,7 +72,7 @@ class GANIM_OT_keyframe_guided(_EditOperator, Operator):
 
 
 class GANIM_OT_restyle(_EditOperator, Operator):
-    """Regenerate the active action with the panel's labels, keeping its path and timing"""
+    """Regenerate the active action with the panel's labels, keeping its path and timing (a loop stays a loop)"""
     bl_idname = "ganim.restyle"
     bl_label = "Restyle"
 
