@@ -102,3 +102,19 @@ def test_data_without_any_of_the_models_held_out_takes_is_named_as_other_data(sa
     with pytest.raises(ValueError, match=r"--data holds none of the 2 takes the model held out from training "
                                          r"\(e\.g\. a\.bvh\), so it is not the data the model was trained on"):
         evaluate.load_real([str(folder)], heldout_names=["b.bvh", "a.bvh"], log=lambda *a: None)
+
+
+def test_a_damaged_or_cut_short_archive_is_named(sample_dir, tmp_path):
+    """A garbage .tar.xz raised tarfile.ReadError, a truncated one EOFError: tracebacks, not messages."""
+    garbage = tmp_path / "garbage.tar.xz"
+    garbage.write_bytes(b"not an archive at all" * 50)
+    with pytest.raises(data.DataError, match=r"garbage.tar.xz: the archive is damaged or cut short"):
+        data.load_dataset([str(garbage)], condition=())
+    whole = tmp_path / "whole.tar.xz"
+    with tarfile.open(whole, "w:xz") as tar:
+        for f in sorted(sample_dir.glob("*.bvh"))[:3]:
+            tar.add(f, arcname=f"takes/{f.name}")
+    cut = tmp_path / "cut.tar.xz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(data.DataError, match=r"cut.tar.xz: the archive is damaged or cut short"):
+        data.load_dataset([str(cut)], condition=(), cache_dir=None)

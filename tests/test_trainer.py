@@ -277,7 +277,9 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(sample_dir, cache, tmp_pa
     assert model_file.load(out / "model.ganim").header["training"]["steps"] == 5
 
 
-def test_full_disk_during_checkpoint_keeps_previous(sample_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"),  # torch's own writer says:
+                                   RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 8 vs 4")])
+def test_full_disk_during_checkpoint_keeps_previous(sample_dir, tmp_path, monkeypatch, error):
     real_save = torch.save
     calls = {"n": 0}
 
@@ -285,7 +287,7 @@ def test_full_disk_during_checkpoint_keeps_previous(sample_dir, tmp_path, monkey
         calls["n"] += 1
         if calls["n"] >= 2:
             f.write(b"partial checkpoint bytes")
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise error
         return real_save(obj, f, *a, **k)
 
     monkeypatch.setattr(train_mod.torch, "save", full_disk)
@@ -296,6 +298,65 @@ def test_full_disk_during_checkpoint_keeps_previous(sample_dir, tmp_path, monkey
     monkeypatch.setattr(train_mod.torch, "save", real_save)
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 4
     assert not [p for p in out.iterdir() if ".tmp" in p.name]
+
+
+def test_a_run_stopped_while_writing_its_model_writes_it_on_resume(sample_dir, tmp_path, monkeypatch):
+    """The checkpoint was written before the model: a run killed (or out of disk) between the two had
+    nothing left to do on --resume, said "done", and left the model of the step before."""
+    real_export, calls = train_mod.export_model, []
+
+    def dies_at_the_end(path, G_ema, ds, cfg, arch, step, *a, **k):
+        calls.append(step)
+        if step == 6 and calls.count(6) == 1:
+            raise KeyboardInterrupt
+        return real_export(path, G_ema, ds, cfg, arch, step, *a, **k)
+
+    monkeypatch.setattr(train_mod, "export_model", dies_at_the_end)
+    args = dict(steps=6, ckpt_every=2, snapshot_every=2, batch=8, hidden=32, window=48, progress=False,
+                log=lambda *a: None)
+    with pytest.raises(KeyboardInterrupt):
+        train_mod.train([sample_dir], tmp_path / "r", **args)
+    assert torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["step"] == 4
+    train_mod.train([sample_dir], tmp_path / "r", resume=True, **args)
+    assert model_file.load(tmp_path / "r" / "model.ganim").header["training"]["steps"] == 6
+    assert sorted(p.name for p in (tmp_path / "r" / "snapshots").iterdir()) == [
+        "model_0000002.ganim", "model_0000004.ganim", "model_0000006.ganim"]
+
+
+def test_weights_gone_nan_are_not_checkpointed_and_a_run_with_no_checkpoint_says_so():
+    net = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        net.weight[0, 0] = float("nan")
+    with pytest.raises(train_mod.TrainError, match="the weights became NaN/inf at step 3; stopped. The last good "
+                                                   "checkpoint \\(step 2\\)"):
+        train_mod._check_finite(3, 2, Path("run/checkpoint.pt"), net)
+    with pytest.raises(train_mod.TrainError, match="No checkpoint was written yet"):
+        train_mod._check_finite(1, 0, Path("run/checkpoint.pt"), net)
+
+
+def test_an_out_folder_in_use_or_holding_a_model_without_a_checkpoint_is_refused(sample_dir, tmp_path, capsys):
+    args = ["train", sample_dir, "--steps", 2, *SMALL]
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    held = train_mod._lock_run(busy)                        # another run writing there now
+    assert run_cli(*args, "--out", busy) == 2 and "another ganim train is writing to" in capsys.readouterr().err
+    held.close()
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "model.ganim").write_bytes(b"a model someone keeps here")
+    assert run_cli(*args, "--out", shipped) == 2
+    assert "holds a model.ganim but no checkpoint.pt" in capsys.readouterr().err
+    assert (shipped / "model.ganim").read_bytes() == b"a model someone keeps here"
+
+
+@pytest.mark.parametrize("flag, value, said", [("--threads", -1, "--threads -1: give at least 1"),
+                                               ("--seed", -1, "--seed -1: give a seed of 0 or more"),
+                                               ("--split-seed", -2, "--split-seed -2: give a seed of 0 or more"),
+                                               ("--val-fraction", "nan", "--val-fraction nan: give a share"),
+                                               ("--snapshot-every", -1, "--snapshot-every -1: give 0")])
+def test_option_values_a_run_cannot_use_are_refused(sample_dir, tmp_path, capsys, flag, value, said):
+    assert run_cli("train", sample_dir, "--out", tmp_path / "x", "--steps", 2, *SMALL, flag, value) == 2
+    assert said in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------- bad data

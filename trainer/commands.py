@@ -219,6 +219,8 @@ def cmd_train(args):
     from .train import TrainError, train
     from .cli import UserError
     from .data import DataError
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads {args.threads}: give at least 1 CPU thread")
     if args.threads:
         torch.set_num_threads(args.threads)
     condition = () if args.condition.strip().lower() == "none" else tuple(

@@ -5,11 +5,14 @@ is cached as an .npz keyed by the input files' names, sizes and modification tim
 so a changed file rebuilds the cache. Windows are cut at training time.
 """
 
+import contextlib
 import hashlib
 import json
+import lzma
 import os
 import re
 import tarfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +77,7 @@ def find_sources(inputs):
                     sources.append(Source(f.name, path=str(f)))
             label_files += sorted(p.rglob("labels.csv"))
         elif p.is_file() and re.search(r"\.tar(\.(xz|gz|bz2))?$|\.t[gx]z$", p.name):
-            with tarfile.open(p) as tar:
+            with _archive(p) as tar:
                 for m in tar.getmembers():
                     if m.isfile() and m.name.lower().endswith(".bvh"):
                         sources.append(Source(Path(m.name).name, archive=str(p), member=m.name))
@@ -99,12 +102,23 @@ def load_label_table(label_files, labels_csv=None):
     for lf in files:
         if isinstance(lf, tuple):
             archive, member = lf
-            with tarfile.open(archive) as tar:
+            with _archive(archive) as tar:
                 data = tar.extractfile(member).read()
             table.update(parse_labels(data, f"{archive}:{member}"))  # checked as a folder's file is
         else:
             table.update(read_labels(lf))
     return table
+
+
+@contextlib.contextmanager
+def _archive(path):
+    """An open tar archive; a damaged or cut-short one is a DataError naming it (it was a traceback)."""
+    try:
+        with tarfile.open(path) as tar:
+            yield tar
+    except (tarfile.TarError, EOFError, lzma.LZMAError, zlib.error) as e:
+        raise DataError(f"{path}: the archive is damaged or cut short ({type(e).__name__}: "
+                        f"{str(e) or 'unexpected end of data'}); download or pack it again") from None
 
 
 def _iter_motions(sources):
@@ -116,7 +130,7 @@ def _iter_motions(sources):
         else:
             yield s, bvh.read(s.path)
     for archive, members in by_archive.items():
-        with tarfile.open(archive) as tar:
+        with _archive(archive) as tar:
             for m in tar:
                 s = members.get(m.name)
                 if s is not None:

@@ -5,6 +5,7 @@ Reads top to bottom: set-up, data, models, (resume), loop, export. Run it as
 `torchrun --nproc_per_node N -m trainer.cli train ...`.
 """
 
+import contextlib
 import copy
 import errno
 import json
@@ -295,6 +296,13 @@ def _check_sizes(cfg):
                          f"(the default is {DEFAULTS['window']})")
     if cfg["ckpt_every"] < 1:
         raise TrainError(f"--ckpt-every {cfg['ckpt_every']}: give at least 1 (a checkpoint every N steps)")
+    if cfg["snapshot_every"] < 0:
+        raise TrainError(f"--snapshot-every {cfg['snapshot_every']}: give 0 (no snapshots) or a number of steps")
+    for name in ("seed", "split_seed"):
+        if cfg[name] < 0:
+            raise TrainError(f"--{name.replace('_', '-')} {cfg[name]}: give a seed of 0 or more")
+    if not 0 <= cfg["val_fraction"] < 1:  # NaN fails this too
+        raise TrainError(f"--val-fraction {cfg['val_fraction']}: give a share of the takes from 0 to below 1")
 
 
 def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps=None, device="auto",
@@ -336,11 +344,16 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     main_proc = rank == 0
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
+    lock = None
     if main_proc:
         out.mkdir(parents=True, exist_ok=True)
         if ckpt_path.exists() and not resume:
             raise TrainError(f"{out} already holds a training run; pass --resume to continue it "
                              "or choose another --out")
+        if not ckpt_path.exists() and (out / "model.ganim").exists():
+            raise TrainError(f"{out} holds a model.ganim but no checkpoint.pt to resume from (a finished or "
+                             "copied model): choose another --out, so it is not written over")
+        lock = _lock_run(out)  # held until this process ends: a second run into --out is refused
     torch.manual_seed(cfg["seed"] + rank)
 
     # ---- data
@@ -568,9 +581,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
                   "cls_d": cls_d.item(), "cls_g": cls_g.item(), "nearest": nearest.item(),
                   "slide": slide.item(), "energy": energy.item(), "mismatch": mismatch.item()}
         if not all(math.isfinite(v) for v in values.values()):
-            raise TrainError(f"loss became NaN/inf at step {step} ({values}); stopped. The last good "
-                             f"checkpoint (step {last_good}) is kept in {ckpt_path}; lower the learning "
-                             "rate or check the data, then --resume")
+            raise TrainError(f"loss became NaN/inf at step {step} ({values}); stopped. {_last_good_text(last_good, ckpt_path)}")
         if main_proc:
             history.append([step] + [round(v, 5) for v in values.values()])
             if tb is not None:
@@ -580,12 +591,18 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             snapshot = bool(cfg["snapshot_every"]) and step % cfg["snapshot_every"] == 0
             if step % cfg["ckpt_every"] == 0 or step == cfg["steps"] or snapshot:
                 wall = wall_before + time.time() - t0
+                _check_finite(step, last_good, ckpt_path, G, D, G_ema)
+                # The model and its snapshot first, the checkpoint last: a run killed in between
+                # resumes from the checkpoint before and writes both again.
+                with _disk_full_is_said(out / "model.ganim"):
+                    export_model(out / "model.ganim", G_ema, train_ds, cfg, arch, step, wall, device, held,
+                                 label_weights, selection, base_sampling)
+                    if snapshot:  # for model selection; a snapshot step is a checkpoint too
+                        (out / "snapshots").mkdir(exist_ok=True)
+                        target = out / "snapshots" / f"model_{step:07d}.ganim"
+                        with temporary_beside(target) as tmp:
+                            shutil.copyfile(out / "model.ganim", tmp)
                 _checkpoint(ckpt_path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, history)
-                export_model(out / "model.ganim", G_ema, train_ds, cfg, arch, step, wall, device, held, label_weights,
-                             selection, base_sampling)
-                if snapshot:  # for model selection; a snapshot step is a checkpoint too
-                    (out / "snapshots").mkdir(exist_ok=True)
-                    shutil.copyfile(out / "model.ganim", out / "snapshots" / f"model_{step:07d}.ganim")
                 last_good = step
                 _write_logs(out, history)
                 if tb is not None:
@@ -597,6 +614,8 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             tb.close()
         wall = wall_before + time.time() - t0
         log(f"done: {step} steps in {wall / 60:.1f} min; model written to {out / 'model.ganim'}")
+        if lock is not None:
+            lock.close()
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
@@ -632,13 +651,57 @@ def _checkpoint(path, G, D, G_ema, opt_g, opt_d, step, wall, fingerprint, histor
     state = {"G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(),
              "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step, "wall": wall,
              "fingerprint": json.dumps(fingerprint), "history": json.dumps(history)}
+    with _disk_full_is_said(path):
+        try:
+            atomic_torch_save(state, path)
+        except RuntimeError as e:  # torch's own writer reports a full disk so ("unexpected pos ...")
+            raise OSError(errno.ENOSPC, f"could not write it ({str(e).strip().splitlines()[0][:80]})",
+                          str(path)) from None
+
+
+@contextlib.contextmanager
+def _disk_full_is_said(path):
+    """A full disk while writing ``path`` is a TrainError saying what survives and what to do."""
     try:
-        atomic_torch_save(state, path)
+        yield
     except OSError as e:
         if e.errno == errno.ENOSPC:
-            raise TrainError(f"disk full while writing {path}; the previous checkpoint is intact. "
-                             "Free some space and --resume") from None
+            raise TrainError(f"disk full while writing {path} ({e.strerror}); the previous checkpoint is "
+                             "intact. Free some space and --resume") from None
         raise
+
+
+def _last_good_text(last_good, ckpt_path):
+    if last_good == 0:
+        return "No checkpoint was written yet; lower the learning rate or check the data, then start again"
+    return (f"The last good checkpoint (step {last_good}) is kept in {ckpt_path}; lower the learning rate or "
+            "check the data, then --resume")
+
+
+def _check_finite(step, last_good, ckpt_path, *modules):
+    """Weights that went NaN/inf in this step's update are not checkpointed over the last good ones
+    (the losses, checked before the update, were still finite)."""
+    for module in modules:
+        if not all(torch.isfinite(p).all() for p in module.parameters()):
+            raise TrainError(f"the weights became NaN/inf at step {step}; stopped. "
+                             f"{_last_good_text(last_good, ckpt_path)}")
+
+
+def _lock_run(out):
+    """An exclusive lock on ``out`` for this process's life (released when it ends, even killed):
+    two runs writing one folder left it holding a mix of both. Where flock is missing (Windows),
+    no lock."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    f = open(out / ".ganim-train.lock", "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise TrainError(f"another ganim train is writing to {out} now: wait for it, or choose another --out") from None
+    return f
 
 
 LOG_COLUMNS = ("step", "d", "g_adv", "rec", "traj", "gap", "r1", "spread", "cls_d", "cls_g", "nearest", "slide", "energy", "mismatch")
