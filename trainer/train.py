@@ -305,8 +305,19 @@ def _check_sizes(cfg):
         raise TrainError(f"--val-fraction {cfg['val_fraction']}: give a share of the takes from 0 to below 1")
 
 
-def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps=None, device="auto",
-          resume=False, log=print, progress=True, cache_dir=None, **overrides):
+def train(*args, **kwargs):
+    """Train a model (see :func:`_train`); the run folder's lock is released however it ends, so a
+    caller in the same process (a notebook after an interrupted run) can --resume at once."""
+    held = len(_HELD_LOCKS)
+    try:
+        return _train(*args, **kwargs)
+    finally:
+        while len(_HELD_LOCKS) > held:
+            _HELD_LOCKS.pop().close()
+
+
+def _train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps=None, device="auto",
+           resume=False, log=print, progress=True, cache_dir=None, **overrides):
     cfg = dict(DEFAULTS)
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     if cfg["lr_d"] is None:  # the critic at twice G's rate: at equal rates it fell behind and runs drifted (README)
@@ -344,7 +355,6 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
     main_proc = rank == 0
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
-    lock = None
     if main_proc:
         out.mkdir(parents=True, exist_ok=True)
         if ckpt_path.exists() and not resume:
@@ -353,7 +363,7 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
         if not ckpt_path.exists() and (out / "model.ganim").exists():
             raise TrainError(f"{out} holds a model.ganim but no checkpoint.pt to resume from (a finished or "
                              "copied model): choose another --out, so it is not written over")
-        lock = _lock_run(out)  # held until this process ends: a second run into --out is refused
+        _lock_run(out)  # held until the run ends: a second run into --out is refused
     torch.manual_seed(cfg["seed"] + rank)
 
     # ---- data
@@ -614,8 +624,6 @@ def train(data_dirs, out, labels_csv=None, condition=("style", "content"), steps
             tb.close()
         wall = wall_before + time.time() - t0
         log(f"done: {step} steps in {wall / 60:.1f} min; model written to {out / 'model.ganim'}")
-        if lock is not None:
-            lock.close()
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
@@ -687,10 +695,13 @@ def _check_finite(step, last_good, ckpt_path, *modules):
                              f"{_last_good_text(last_good, ckpt_path)}")
 
 
+_HELD_LOCKS = []
+
+
 def _lock_run(out):
-    """An exclusive lock on ``out`` for this process's life (released when it ends, even killed):
-    two runs writing one folder left it holding a mix of both. Where flock is missing (Windows),
-    no lock."""
+    """An exclusive lock on ``out`` until the run ends (:func:`train` releases it; a killed process's
+    goes with it): two runs writing one folder left it holding a mix of both. Where flock is missing
+    (Windows), no lock."""
     try:
         import fcntl
     except ImportError:
@@ -701,6 +712,7 @@ def _lock_run(out):
     except OSError:
         f.close()
         raise TrainError(f"another ganim train is writing to {out} now: wait for it, or choose another --out") from None
+    _HELD_LOCKS.append(f)
     return f
 
 
