@@ -323,3 +323,18 @@ def test_a_fine_tune_refusal_names_the_label_values_that_differ():
                             {"style": ["elderly", "normal"], "content": ["walk", "run", "wave"]})
     assert said == "content wave only in the data; style active only in the model"
     assert label_difference({"style": ["a", "b"]}, {"style": ["b", "a"]}) == "style values in another order"
+
+
+def test_labels_csv_with_spaces_after_commas_duplicates_and_no_rows(tmp_path):
+    """"file, style" named a column " style"; a file labelled twice took the last row silently; a file
+    of the header alone was said to need a header."""
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text("file, style, content\n a.bvh, elderly, walk\n")
+    assert read_labels(spaced) == {"a.bvh": {"style": "elderly", "content": "walk"}}
+    twice = tmp_path / "twice.csv"
+    twice.write_text("file,style\na.bvh,elderly\nb.bvh,normal\na.bvh,elderly\na.bvh,youthful\n")
+    with pytest.raises(LabelError, match=r"twice.csv:5: a.bvh is labelled again, differently from line 4"):
+        read_labels(twice)
+    header = tmp_path / "header.csv"
+    header.write_text("file,style\n")
+    assert read_labels(header) == {}

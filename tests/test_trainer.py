@@ -213,7 +213,27 @@ def test_resume_with_other_configuration_is_refused(tiny_run, sample_dir, cache,
     args = ["train", sample_dir, "--out", run, "--steps", 14, "--cache", cache, "--resume", *SMALL, *change]
     assert run_cli(*args) == 2
     err = capsys.readouterr().err
-    assert "different configuration" in err and f"({named} differ)" in err
+    assert "different configuration" in err and f"({named}: " in err and " in the run, " in err
+    assert "give the run's settings again" in err
+
+
+def test_resume_to_fewer_steps_than_the_run_has_is_refused(tiny_run, sample_dir, cache, tmp_path, capsys):
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run, run)
+    config = (run / "config.json").read_text()
+    assert run_cli("train", sample_dir, "--out", run, "--steps", 4, "--cache", cache, "--resume", *SMALL) == 2
+    assert "is at step 12 already: give --steps 12 or more" in capsys.readouterr().err
+    assert (run / "config.json").read_text() == config               # it wrote the smaller --steps there
+
+
+def test_a_checkpoint_whose_weights_do_not_fit_the_network_is_named(tiny_run, sample_dir, cache, tmp_path, capsys):
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run, run)
+    ck = torch.load(run / "checkpoint.pt", weights_only=True)
+    ck["G"].pop(next(iter(ck["G"])))                                  # a weight missing, settings the same
+    torch.save(ck, run / "checkpoint.pt")
+    assert run_cli("train", sample_dir, "--out", run, "--steps", 14, "--cache", cache, "--resume", *SMALL) == 2
+    assert "holds weights that do not fit this run's network" in capsys.readouterr().err
 
 
 def test_resume_after_sigkill_continues_from_last_checkpoint(sample_dir, cache, tmp_path):

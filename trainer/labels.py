@@ -25,19 +25,25 @@ def parse_labels(data, path):
     """:func:`read_labels` on the file's bytes ``data`` (a folder's file, or a member of a .tar.xz);
     ``path`` names it in errors."""
     try:  # utf-8-sig: Excel and other Windows tools start the file with a byte-order mark
-        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+        # skipinitialspace: "file, style, content" (a space after each comma) names style, not " style"
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""), skipinitialspace=True)
         rows = [(reader.line_num, row) for row in reader]  # the file's own line numbers (blank lines skipped)
     except UnicodeDecodeError as e:
         raise LabelError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#x} at offset {e.start}); "
                          "save it as UTF-8 CSV") from None
-    if not rows or "file" not in rows[0][1]:
+    if reader.fieldnames is None or "file" not in [f.strip() for f in reader.fieldnames]:
         raise LabelError(f"{path}: a labels CSV needs a header row starting with 'file'")
-    out = {}
+    out, line = {}, {}
     for n, row in rows:
-        name = Path(row.pop("file") or "").name
+        row = {(k or "").strip(): v for k, v in row.items()}
+        name = Path((row.pop("file") or "").strip()).name
         if not name:
             raise LabelError(f"{path}:{n}: empty file name")
-        out[name] = {k: (v or "").strip() for k, v in row.items() if k}
+        labels = {k: (v or "").strip() for k, v in row.items() if k}
+        if name in out and out[name] != labels:  # the last row silently won
+            raise LabelError(f"{path}:{n}: {name} is labelled again, differently from line {line[name]}: "
+                             "keep one row per file")
+        out[name], line[name] = labels, n
     return out
 
 

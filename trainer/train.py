@@ -444,10 +444,18 @@ def _train(data_dirs, out, labels_csv=None, condition=("style", "content"), step
         wanted = json.loads(json.dumps(fingerprint))  # as the checkpoint stores it (tuples become lists)
         if saved != wanted:
             diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
-            raise TrainError(f"cannot resume {out}: it was trained with a different configuration "
-                             f"({', '.join(diff)} differ); use a new --out")
-        G.load_state_dict(ck["G"]); D.load_state_dict(ck["D"]); G_ema.load_state_dict(ck["G_ema"])
-        opt_g.load_state_dict(ck["opt_g"]); opt_d.load_state_dict(ck["opt_d"])
+            said = "; ".join(f"{k}: {saved.get(k)!r} in the run, {wanted.get(k)!r} now" for k in diff[:4])
+            raise TrainError(f"cannot resume {out}: it was trained with a different configuration ({said}); "
+                             "give the run's settings again, or use a new --out")
+        if int(ck["step"]) > cfg["steps"]:  # it said "done" and wrote the smaller --steps into config.json
+            raise TrainError(f"{out} is at step {ck['step']} already: give --steps {ck['step']} or more to resume it")
+        try:
+            G.load_state_dict(ck["G"]); D.load_state_dict(ck["D"]); G_ema.load_state_dict(ck["G_ema"])
+            opt_g.load_state_dict(ck["opt_g"]); opt_d.load_state_dict(ck["opt_d"])
+        except (RuntimeError, ValueError, KeyError) as e:  # weights of another network under this configuration
+            reason = str(e).strip().splitlines()[0][:120]
+            raise TrainError(f"{ckpt_path} holds weights that do not fit this run's network ({reason}): "
+                             "delete it to start over, or restore a copy") from None
         start_step, wall_before = int(ck["step"]), float(ck["wall"])
         history = json.loads(ck["history"])
         sampler.rng = np.random.default_rng(cfg["seed"] + 1000 * rank + start_step)
