@@ -1007,7 +1007,7 @@ def test_free_length_trains_is_recorded_and_part_of_resume(tiny_run, sample_dir,
     shutil.copytree(tiny_run, tmp_path / "copy")  # a run without long draws cannot go on with them
     assert run_cli("train", sample_dir, "--out", tmp_path / "copy", "--steps", 14, "--cache", cache, "--resume",
                    "--free-length", 96, *SMALL) == 2
-    assert "(free_length differ)" in capsys.readouterr().err
+    assert "(free_length: None in the run, 96 now)" in capsys.readouterr().err
     assert run_cli("train", sample_dir, "--out", tmp_path / "short", "--cache", cache, "--free-length", 40,
                    *SMALL) == 2
     assert "--free-length 40 is shorter than --window 48" in capsys.readouterr().err
