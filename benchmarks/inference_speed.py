@@ -55,13 +55,7 @@ def as_before_session_54(fn):
 
 
 def median_ms(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
+    return interleaved_ms([fn], repeats)[0]
 
 
 def main(argv=None):

@@ -247,7 +247,7 @@ def test_sampling_shows_records_and_refuses(default_model, tmp_path):
     assert "content=wave-left-hand: smooth sigma 2.5" in listed and "temperature    0.8  (recorded" in listed
     assert "          content walk: smooth sigma 2.5" in ganim("info", waves).stdout
     for args, words in (([default_model, "--temperature", 0.8], "give --out NEW.ganim"),
-                        ([tuned, "--temperature", 0.8, "--out", tuned], "is the model itself"),
+                        ([tuned, "--temperature", 0.8, "--out", tuned], f"--out {tuned} is one of the inputs"),
                         ([default_model, "--temperature", 3, "--out", tmp_path / "x.ganim"],
                          "temperature must be a number from 0 to 2, got 3.0"),
                         ([default_model, "--lock-strength", -0.1, "--out", tmp_path / "x.ganim"],

@@ -74,9 +74,9 @@ def add_parser(sub):
 
 
 def cmd_average(args):
+    from .cli import refuse_overwriting
     out = Path(args.out)
-    if any(Path(p).resolve() == out.resolve() for p in args.models):
-        raise ValueError(f"--out {out} is one of the inputs; write the average elsewhere")
+    refuse_overwriting(out, args.models)
     models = [model_file.load(p) for p in args.models]
     header, weights = average_models(models)
     model_file.save(out, header, weights)

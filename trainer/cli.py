@@ -133,8 +133,7 @@ def cmd_sampling(args):
     if not args.out:
         raise UserError("give --out NEW.ganim to write a copy with these settings (the model is left as it is)")
     out = Path(args.out)
-    if out.resolve() == Path(args.model).resolve():
-        raise UserError(f"--out {out} is the model itself; write the copy elsewhere")
+    refuse_overwriting(out, [args.model])
     tuned = synthesis.with_sampling(model, given, replace=args.reset, labels=labels)
     model_file.save(out, tuned.header, tuned.weights)
     print(f"wrote {out}: generates with {synthesis.describe_sampling(tuned)}")

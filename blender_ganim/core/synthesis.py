@@ -539,16 +539,20 @@ def _check_skeleton(model, motion, what="clip", cover=False):
     """``motion`` at the model's rate; a SynthesisError unless it uses the model's skeleton.
     ``cover``: resampled to as many frames as reach past its last one (the last pose held), so
     every frame of the clip lies within the result."""
+    _check_topology(model, motion, what)
+    if _rate(model, motion.fps) == 1.0:
+        return motion
+    frames = model_frames(model, motion.frames, motion.fps) if cover else None
+    return motion.resample(model.header["fps"], frames=frames)
+
+
+def _check_topology(model, motion, what="clip"):
     sk = model.skeleton
     if not motion.skeleton.same_topology(sk):
         missing = [n for n in sk.names if n not in motion.skeleton.names]
         detail = f"missing {', '.join(missing[:5])}" if missing else "different hierarchy"
         raise SynthesisError(f"the {what} {motion.name or ''} does not use the model's skeleton ({detail}); "
                              "retarget it first".replace("  ", " "))
-    if _rate(model, motion.fps) == 1.0:
-        return motion
-    frames = model_frames(model, motion.frames, motion.fps) if cover else None
-    return motion.resample(model.header["fps"], frames=frames)
 
 
 def _normalise(model, x):
@@ -937,7 +941,7 @@ def restyle(model, motion, labels, seed=None, strength=STYLE_STRENGTH, drafts=RE
     the period is resampled to a whole number of the model's frames and back, as :func:`loop`
     keeps it, so the wrap falls on a frame and every cycle moves on as far as the clip's did.
     """
-    clip = _check_skeleton(model, motion, cover=True)
+    _check_topology(model, motion)                # the clip is resampled once, below
     if not (0.0 <= strength <= 3.0):
         raise SynthesisError(f"style strength must be between 0 and 3, got {strength}")
     if not (isinstance(drafts, (int, np.integer)) and 1 <= drafts <= MAX_DRAFTS):
@@ -949,6 +953,8 @@ def restyle(model, motion, labels, seed=None, strength=STYLE_STRENGTH, drafts=RE
     n = int(round(period * r))                    # the period at the model's rate
     if cycle and r != 1.0:  # rounded, the period cut at model frame n missed the cycle's closing frame
         clip = _named(motion.sample_at(np.arange(n + 1) * period / n, fps=model.header["fps"]), motion.name)
+    else:
+        clip = _check_skeleton(model, motion, cover=True)
     out, chosen, away = _restyle(model, clip, labels, seed, strength, drafts, temperature, height)
     if cycle:
         out = _close_cycle(model, out.slice(0, n + 1), chosen, seed, away, strength, temperature)
