@@ -205,7 +205,7 @@ def test_existing_run_needs_resume(tiny_run, sample_dir, cache, capsys):
                                            (["--joint-labels"], "joint_labels"),
                                            (["--foot-fast", "2"], "foot_fast"),
                                            (["--diversity-space", "joints"], "diversity_space"),
-                                           (["--fps", "24"], "fps"),
+                                           (["--fps", "24"], "rate"),
                                            (["--train-smooth", "1.75"], "train_smooth")])
 def test_resume_with_other_configuration_is_refused(tiny_run, sample_dir, cache, tmp_path, capsys, change, named):
     run = tmp_path / "copy"
@@ -214,7 +214,90 @@ def test_resume_with_other_configuration_is_refused(tiny_run, sample_dir, cache,
     assert run_cli(*args) == 2
     err = capsys.readouterr().err
     assert "different configuration" in err and f"({named}: " in err and " in the run, " in err
-    assert "give the run's settings again" in err
+    assert "give the run's settings and data again" in err
+
+
+def test_resume_at_the_datas_own_rate_given_or_not_is_the_same_run(tiny_run, sample_dir, cache, tmp_path):
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run, run)
+    fps = model_file.load(run / "model.ganim").header["fps"]
+    assert run_cli("train", sample_dir, "--out", run, "--steps", 14, "--cache", cache, "--resume", "--fps", fps,
+                   *SMALL) == 0
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 14
+
+
+def test_resume_on_takes_changed_under_the_same_names_is_refused(sample_dir, tmp_path, capsys):
+    """The run learned from what the files held: a take relabelled or trimmed under its old name, or a
+    take added, is named; before, names alone were compared and the run went on on other data."""
+    data = tmp_path / "data"
+    files = _copy_clips(sample_dir, data, 3)
+    table = [r for r in csv.DictReader(open(sample_dir / "labels.csv")) if r["file"] in {f.name for f in files}]
+
+    def write_labels(rows):
+        with open(data / "labels.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["file", "style", "content"], extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+
+    write_labels(table)
+    run = tmp_path / "run"
+    args = ["train", data, "--out", run, "--ckpt-every", 2, "--val-fraction", 0, "--cache", tmp_path / "c", *SMALL]
+    assert run_cli(*args, "--steps", 2) == 0
+    capsys.readouterr()
+    other = next(r["style"] for r in table if r["style"] != table[0]["style"])
+    write_labels([{**table[0], "style": other}] + table[1:])
+    assert run_cli(*args, "--steps", 4, "--resume") == 2
+    err = capsys.readouterr().err
+    frames = bvh.read(files[0]).frames
+    assert (f"take(s) changed length or labels under the same name ({files[0].name}: {frames} frames, "
+            f"{table[0]['content']}, {table[0]['style']} in the run, {frames} frames, {table[0]['content']}, "
+            f"{other} now)") in err
+    write_labels(table)
+    bvh.write(data / files[0].name, bvh.read(files[0]).slice(0, 60))
+    assert run_cli(*args, "--steps", 4, "--resume") == 2
+    labels = f"{table[0]['content']}, {table[0]['style']}"
+    assert f"({files[0].name}: {frames} frames, {labels} in the run, 60 frames, {labels} now)" in capsys.readouterr().err
+    shutil.copy(files[0], data / files[0].name)
+    shutil.copy(sorted(sample_dir.glob("*.bvh"))[3], data / "zz_new.bvh")
+    write_labels(table + [{"file": "zz_new.bvh", "style": other, "content": table[0]["content"]}])
+    assert run_cli(*args, "--steps", 4, "--resume") == 2
+    assert "training takes: 0 gone (-), 2 new (zz_new.bvh, zz_new.bvh#mirror)" in capsys.readouterr().err
+    (data / "zz_new.bvh").unlink()
+    write_labels(table)
+    assert run_cli(*args, "--steps", 4, "--resume") == 0               # the data as it was: it goes on
+
+
+def test_a_run_that_fails_before_writing_leaves_the_out_folder_as_it_was(tmp_path, sample_dir, capsys):
+    (tmp_path / "empty").mkdir()
+    assert run_cli("train", tmp_path / "empty", "--out", tmp_path / "new" / "r", "--steps", 1) == 2
+    assert not (tmp_path / "new" / "r").exists()                       # it was left behind, with a lock file
+    (tmp_path / "mine").mkdir()
+    assert run_cli("train", tmp_path / "empty", "--out", tmp_path / "mine", "--steps", 1) == 2
+    assert (tmp_path / "mine").is_dir() and not list((tmp_path / "mine").iterdir())
+    assert "no BVH files found" in capsys.readouterr().err
+
+
+def test_a_file_name_that_is_not_utf8_is_named_not_a_codec_error(sample_dir, tmp_path, capsys):
+    data = tmp_path / "names"
+    files = _copy_clips(sample_dir, data, 2)
+    os.rename(os.fsencode(data / files[0].name), os.fsencode(data) + b"/caf\xe9_" + files[0].name.encode())
+    assert run_cli("train", data, "--out", tmp_path / "r", "--steps", 1, "--condition", "none",
+                   "--cache", tmp_path / "c") == 2
+    err = capsys.readouterr().err
+    assert f"1 file name(s) are not UTF-8 text: caf\\xe9_{files[0].name}; rename them" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_cache_folder_that_cannot_be_written_costs_a_warning_not_the_run(sample_dir, tmp_path, capsys):
+    data = tmp_path / "data"
+    _copy_clips(sample_dir, data, 2)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    assert run_cli("train", data, "--out", tmp_path / "r", "--steps", 2, "--ckpt-every", 2, "--condition", "none",
+                   "--cache", blocked, *SMALL) == 0
+    err = capsys.readouterr().err
+    assert f"warning: could not write the feature cache {blocked}/dataset-" in err and "going on without it" in err
+    assert (tmp_path / "r" / "model.ganim").is_file()
 
 
 def test_resume_to_fewer_steps_than_the_run_has_is_refused(tiny_run, sample_dir, cache, tmp_path, capsys):

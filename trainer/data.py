@@ -89,11 +89,28 @@ def find_sources(inputs):
             raise DataError(f"{item}: not a folder, a .bvh file or a .tar.xz archive of BVH files")
     if not sources:
         raise DataError(f"no BVH files found in {', '.join(map(str, inputs))}")
+    undecodable = [shown_name(s.name) for s in sources if not _is_utf8(s.name)]
+    if undecodable:  # the names go into labels.csv, the model file and the logs, all UTF-8 text
+        raise DataError(f"{len(undecodable)} file name(s) are not UTF-8 text: {', '.join(undecodable[:5])}"
+                        + (" ..." if len(undecodable) > 5 else "") + "; rename them")
     counts = Counter(s.name for s in sources)
     dupes = sorted(n for n, c in counts.items() if c > 1)
     if dupes:
         raise DataError(f"the same file name appears twice: {', '.join(dupes[:5])}")
     return sources, label_files
+
+
+def _is_utf8(name):
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # bytes that were not UTF-8, kept as surrogates by the file system decoding
+        return False
+
+
+def shown_name(name):
+    """A file name as printable text: bytes that are not UTF-8 shown as \\xNN."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def load_label_table(label_files, labels_csv=None):
@@ -173,7 +190,7 @@ def _cache_key(inputs, labels_csv, condition, window, mirror, fps=None):
             if p.is_dir() else [p]
     for f in files:
         st = f.stat()
-        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        h.update(os.fsencode(f.resolve()) + f"|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:20]
 
 
@@ -272,7 +289,11 @@ def load_dataset(inputs, labels_csv=None, condition=("style", "content"), window
     ds = Dataset(skeleton, spec, fps, clips, names, labels, vocab, skipped_short=short)
     ds.mean, ds.std = norm_stats(clips)
     if cache_file is not None:
-        _write_cache(cache_file, ds)
+        try:
+            _write_cache(cache_file, ds)
+        except OSError as e:  # a read-only or full cache folder costs the next run the parse, not this one
+            log(f"warning: could not write the feature cache {cache_file} ({e.strerror or e}); going on "
+                "without it (--cache DIR or GANIM_CACHE names another folder)")
     return ds
 
 

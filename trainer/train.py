@@ -94,7 +94,43 @@ def config_fingerprint(cfg, ds):
     body["data"] = sorted(ds.names)
     body["vocab"] = ds.vocab
     body["channels"] = ds.spec["channels"]
+    body["rate"] = float(ds.fps)  # the rate trained at, so --fps 30 on 30 fps data resumes a run without it
+    # Each take's length and labels: a take edited, trimmed or relabelled under the same name changes what
+    # the run learns from. Not the bytes: a run moved to another machine would differ in the last bits.
+    body["takes"] = {n: "|".join([str(len(c))] + [ds.labels[k][i] for k in sorted(ds.labels)])
+                     for i, (n, c) in enumerate(zip(ds.names, ds.clips))}
     return body
+
+
+def fingerprint_difference(saved, wanted):
+    """Why a run cannot resume, one phrase per setting that differs (empty when it can). A run from
+    before ``rate`` and ``takes`` were recorded is compared on what it recorded."""
+    saved = {**OLDER_RUNS, "split_seed": saved["seed"], **saved}
+    if "rate" in saved:  # the rate decides; --fps given or not is the same run at the data's own rate
+        saved, wanted = ({k: v for k, v in d.items() if k != "fps"} for d in (saved, wanted))
+    else:
+        wanted = {k: v for k, v in wanted.items() if k not in ("rate", "takes")}
+    said = []
+    for k in sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k)):
+        then, now = saved.get(k), wanted.get(k)
+        if k == "data":
+            gone, new = sorted(set(then) - set(now)), sorted(set(now) - set(then))
+            said.append(f"training takes: {len(gone)} gone ({', '.join(gone[:2]) or '-'}), "
+                        f"{len(new)} new ({', '.join(new[:2]) or '-'})")
+        elif k == "takes":
+            changed = sorted(n for n in set(then) & set(now) if then[n] != now[n])
+            if changed:  # takes added or gone are said under "data"
+                n = changed[0]
+                said.append(f"{len(changed)} take(s) changed length or labels under the same name ({n}: "
+                            f"{_take_text(then[n])} in the run, {_take_text(now[n])} now)")
+        else:
+            said.append(f"{k}: {then!r} in the run, {now!r} now")
+    return said
+
+
+def _take_text(record):
+    frames, *labels = record.split("|")
+    return ", ".join([f"{frames} frames"] + labels)
 
 
 def atomic_torch_save(obj, path):
@@ -309,8 +345,14 @@ def train(*args, **kwargs):
     """Train a model (see :func:`_train`); the run folder's lock is released however it ends, so a
     caller in the same process (a notebook after an interrupted run) can --resume at once."""
     held = len(_HELD_LOCKS)
+    out = Path(kwargs["out"] if "out" in kwargs else args[1])
+    fresh = not out.exists()
     try:
         return _train(*args, **kwargs)
+    except BaseException:
+        if len(_HELD_LOCKS) > held:  # this run held the folder, so nobody else is writing to it
+            _tidy_failed_start(out, fresh)
+        raise
     finally:
         while len(_HELD_LOCKS) > held:
             _HELD_LOCKS.pop().close()
@@ -439,14 +481,11 @@ def _train(data_dirs, out, labels_csv=None, condition=("style", "content"), step
     if resume and ckpt_path.exists():
         ck = _read_checkpoint(ckpt_path, device)
         # Runs from before a setting existed trained without it (before --split-seed, one seed did both).
-        stored = json.loads(ck["fingerprint"])
-        saved = {**OLDER_RUNS, "split_seed": stored["seed"], **stored}
-        wanted = json.loads(json.dumps(fingerprint))  # as the checkpoint stores it (tuples become lists)
-        if saved != wanted:
-            diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
-            said = "; ".join(f"{k}: {saved.get(k)!r} in the run, {wanted.get(k)!r} now" for k in diff[:4])
-            raise TrainError(f"cannot resume {out}: it was trained with a different configuration ({said}); "
-                             "give the run's settings again, or use a new --out")
+        said = fingerprint_difference(json.loads(ck["fingerprint"]),
+                                      json.loads(json.dumps(fingerprint)))  # as stored: tuples become lists
+        if said:
+            raise TrainError(f"cannot resume {out}: it was trained with a different configuration "
+                             f"({'; '.join(said[:4])}); give the run's settings and data again, or use a new --out")
         if int(ck["step"]) > cfg["steps"]:  # it said "done" and wrote the smaller --steps into config.json
             raise TrainError(f"{out} is at step {ck['step']} already: give --steps {ck['step']} or more to resume it")
         try:
@@ -704,6 +743,19 @@ def _check_finite(step, last_good, ckpt_path, *modules):
 
 
 _HELD_LOCKS = []
+LOCK_NAME = ".ganim-train.lock"
+
+
+def _tidy_failed_start(out, fresh):
+    """A run that stopped before writing anything (bad data, a bad option) leaves --out as it found it:
+    no lock file, and no folder where there was none."""
+    try:
+        if {p.name for p in out.iterdir()} <= {LOCK_NAME}:
+            (out / LOCK_NAME).unlink(missing_ok=True)
+            if fresh:
+                out.rmdir()
+    except OSError:
+        pass  # tidying must never hide the error that stopped the run
 
 
 def _lock_run(out):
@@ -714,7 +766,7 @@ def _lock_run(out):
         import fcntl
     except ImportError:
         return None
-    f = open(out / ".ganim-train.lock", "w")
+    f = open(out / LOCK_NAME, "w")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
