@@ -21,10 +21,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from blender_ganim.core import generator, model_file, synthesis  # noqa: E402
-from blender_ganim.core import contacts  # noqa: E402
+from blender_ganim.core import contacts, skeleton  # noqa: E402
 from blender_ganim.core import rotations as rot  # noqa: E402
 
 BEFORE = "numpy generate -> Motion as before session 54 (np.cross, FK three times in the foot lock)"
+BEFORE_55 = ("numpy generate -> Motion as before session 55 (matrix to quaternion entry by entry, "
+             "FK one joint at a time)")
 
 
 def interleaved_ms(fns, repeats):
@@ -54,6 +56,47 @@ def as_before_session_54(fn):
         rot.cross, contacts.detect, contacts.lock_feet = own
 
 
+def _matrix_to_quat_entry_by_entry(m):
+    """Shepperd's method as rotations.matrix_to_quat computed it before session 55: each candidate
+    row stacked from the matrix's entries one by one (same result, to rounding)."""
+    m = np.asarray(m, dtype=np.float64)
+    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
+    trace = m00 + m11 + m22
+    d21, d02, d10 = m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]
+    s01, s02, s12 = m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1]
+    cands = np.stack([np.stack([1 + trace, d21, d02, d10], -1), np.stack([d21, 1 + m00 - m11 - m22, s01, s02], -1),
+                      np.stack([d02, s01, 1 - m00 + m11 - m22, s12], -1),
+                      np.stack([d10, s02, s12, 1 - m00 - m11 + m22], -1)], axis=-2)
+    pick = np.argmax(np.stack([trace, m00, m11, m22], -1), axis=-1)
+    q = rot.quat_normalize(np.take_along_axis(cands, pick[..., None, None], axis=-2)[..., 0, :])
+    return np.where(q[..., :1] < 0.0, -q, q)
+
+
+def _sixd_to_matrix_by_norms(d6, eps=1e-8):
+    """rotations.sixd_to_matrix before session 55: np.linalg.norm and np.stack."""
+    a, b = d6[..., :3], d6[..., 3:6]
+    c0 = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), eps)
+    b = b - np.sum(c0 * b, axis=-1, keepdims=True) * c0
+    c1 = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), eps)
+    return np.stack([c0, c1, rot.cross(c0, c1)], axis=-1)
+
+
+def _one_joint_per_level(parents):
+    return tuple((np.array([j]), np.array([parents[j]])) for j in range(1, len(parents)))
+
+
+def as_before_session_55(fn):
+    """``fn()`` with the rotation conversions and FK of before session 55 (see the two functions above;
+    FK walks the joints one at a time instead of a depth at a time)."""
+    own = rot.matrix_to_quat, rot.sixd_to_matrix, skeleton._levels
+    rot.matrix_to_quat, rot.sixd_to_matrix = _matrix_to_quat_entry_by_entry, _sixd_to_matrix_by_norms
+    skeleton._levels = _one_joint_per_level
+    try:
+        return fn()
+    finally:
+        rot.matrix_to_quat, rot.sixd_to_matrix, skeleton._levels = own
+
+
 def median_ms(fn, repeats):
     return interleaved_ms([fn], repeats)[0]
 
@@ -78,8 +121,11 @@ def main(argv=None):
         "numpy forward": cached,
         "numpy forward, conv taps made every call (before session 54)": uncached,
     }
-    rows["numpy generate -> Motion"], rows[BEFORE] = interleaved_ms([generate, lambda: as_before_session_54(generate)],
-                                                                   args.repeats)
+    rows["numpy generate -> Motion"], rows[BEFORE_55], rows[BEFORE] = interleaved_ms(
+        [generate, lambda: as_before_session_55(generate),
+         lambda: as_before_session_55(lambda: as_before_session_54(generate))], args.repeats)
+    same = np.abs(generate()[0][0].rotations - as_before_session_55(generate)[0][0].rotations).max()
+    assert same < 1e-9, f"the clip generated as before session 55 differs by {same}"  # a fair comparison
     try:
         import torch
 

@@ -246,6 +246,9 @@ def test_keys_are_smooth_between_frames():
         bpy.context.scene.frame_set(int(np.floor(t)), subframe=float(t - np.floor(t)))
         return np.array([tuple(obj.matrix_world @ obj.pose.bones[n].head) for n in names])
 
+    for fc in curves_of(obj, action):  # keyframe_points.add made them so: write_action no longer sets them
+        assert {(k.interpolation, k.handle_left_type, k.handle_right_type) for k in fc.keyframe_points} == {
+            ("BEZIER", "AUTO_CLAMPED", "AUTO_CLAMPED")}
     times = START + 5 + np.arange(0, 40, 0.25)
     smooth = np.array([at(t) for t in times])
     for fc in curves_of(obj, action):
@@ -257,6 +260,21 @@ def test_keys_are_smooth_between_frames():
     def jerk(g):
         return np.linalg.norm(np.diff(g, 3, axis=0), axis=-1).mean()
     assert jerk(smooth) < 0.5 * jerk(linear)
+
+
+def test_keys_are_made_smooth_where_a_version_adds_them_otherwise(monkeypatch):
+    motion = synthetic_motion()
+    obj = armature.build_armature(motion.skeleton, "Rig", scale=SCALE)
+    fc = curves_of(obj, actions.write_action(obj, motion, "clip"))[0]
+    points, n = fc.keyframe_points, len(fc.keyframe_points)
+    points.foreach_set("interpolation", np.full(n, actions.LINEAR, dtype=np.int32))   # as another version
+    points.foreach_set("handle_left_type", np.full(n, 1, dtype=np.int32))             # might add them: ALIGNED
+    actions._make_smooth(points)
+    assert {(k.interpolation, k.handle_left_type, k.handle_right_type) for k in points} == {
+        ("BEZIER", "AUTO_CLAMPED", "AUTO_CLAMPED")}
+    monkeypatch.setattr(actions, "SMOOTH_KEYS", False)
+    action = actions.write_action(obj, motion, "clip_linear")
+    assert {k.interpolation for fc in curves_of(obj, action) for k in fc.keyframe_points} == {"LINEAR"}
 
 
 def test_quaternion_keys_are_sign_continuous():

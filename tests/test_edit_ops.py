@@ -187,6 +187,53 @@ def test_replace_active_edits_the_action_in_place_as_one_undo_step(op, rig, sett
     np.testing.assert_allclose(back, old[1], atol=1e-6)
 
 
+@pytest.mark.parametrize("replace", [False, True])
+@pytest.mark.parametrize("op", ["regenerate_range", "keyframe_guided", "restyle"])
+def test_an_edit_of_an_nla_strip_goes_onto_the_strip(op, replace, rig, settings, model):
+    """No active action, one strip picked in the NLA editor (here at frame 101, playing A's frames 11-80):
+    the edit reads the strip's action, takes its frame range in scene frames, and the strip then plays
+    the result; A is kept (with a fake user, nothing else playing it) unless Replace Active was asked,
+    and nothing is left playing as the active action."""
+    obj, names = rig.obj, model.skeleton.names
+    strip = _on_nla(rig, settings, start=101)
+    strip.action_frame_start, strip.action_frame_end = 11, 80
+    strip.frame_start = 101                               # (the range moved it)
+    settings.edit_replace, settings.label_0, settings.edit_key_frames = replace, "elderly", "131, 155"
+    settings.edit_use_scene_range, settings.edit_start, settings.edit_end = False, 131, 155
+    source = edit.find_source(obj)
+    assert source.strip == strip and source.start == 91 and str(source) == "NLA strip 'A' (action 'A')"
+    bpy.context.view_layer.objects.active = obj
+    log = []
+    panel.VIEW3D_PT_ganim_edit.draw(SimpleNamespace(layout=Layout(log)), bpy.context)
+    assert log[0][:2] == ("label", "NLA strip: A (A)")                # the panel says what the buttons edit
+
+    def playing(frame):
+        bpy.context.scene.frame_set(frame)
+        return np.array([tuple(obj.matrix_world @ obj.pose.bones[n].head) for n in names])
+    old = {f: playing(f) for f in (105, 143, 165)}
+    before = set(bpy.data.actions.keys())
+    bpy.ops.ed.undo_push(message="strip ready")
+    assert getattr(bpy.ops.ganim, op)("EXEC_DEFAULT", True) == {"FINISHED"}   # True: push undo as the UI does
+    obj = bpy.data.objects["GANim_Rig"]                                    # (undo steps reload the data)
+    ad, strip = obj.animation_data, obj.animation_data.nla_tracks[0].strips[0]
+    assert ad.action is None and len(ad.nla_tracks) == 1 and strip.action is not None
+    if replace:
+        assert set(bpy.data.actions.keys()) == before and strip.action.name == "A"
+    else:
+        assert set(bpy.data.actions.keys()) == before | {strip.action.name} and strip.action.name != "A"
+        assert bpy.data.actions["A"].use_fake_user                   # kept: nothing plays it now
+    assert (strip.frame_start, strip.action_frame_start, strip.action_frame_end) == (101, 11, 80)
+    assert np.abs(playing(143) - old[143]).max() > 1e-3              # what the strip plays was edited there
+    if op != "restyle":                                              # outside the range it plays as it did
+        for f in (105, 165):
+            np.testing.assert_allclose(playing(f), old[f], atol=2e-3)
+    assert bpy.ops.ed.undo() == {"FINISHED"}                          # one step back: A on the strip again
+    obj = bpy.data.objects["GANim_Rig"]
+    assert obj.animation_data.nla_tracks[0].strips[0].action.name == "A"
+    assert set(bpy.data.actions.keys()) == before
+    np.testing.assert_allclose(playing(143), old[143], atol=1e-6)
+
+
 @pytest.mark.parametrize("op", ["blend_actions", "regenerate_range", "keyframe_guided", "restyle"])
 def test_edits_keep_the_curves_they_do_not_generate(op, rig, settings, model):
     """An edit keys the bones' pose; the armature object's own keys, bone scale, custom properties and
@@ -432,12 +479,21 @@ def _no_action(r, s):
     r.obj.animation_data.action = None
 
 
-def _on_nla(r, s):
-    """A's strip on an NLA track and no active action, as Generate's NLA target leaves a rig."""
+def _on_nla(r, s, start=1, scale=1.0):
+    """A's strip on an NLA track and no active action, as Generate's NLA target leaves a rig (the new
+    strip selected, none active)."""
     ad = r.obj.animation_data
     slot = actions._object_slot(r.a, r.obj)
     ad.action = None
-    generate._add_strip(ad, "A", r.a, slot, 1)
+    strip = generate._add_strip(ad, "A", r.a, slot, start).strips[0]
+    strip.scale = scale
+    return strip
+
+
+def _on_nla_twice(r, s):
+    """A's and B's strips, both selected and neither active: which to edit is not said."""
+    _on_nla(r, s)
+    generate._add_strip(r.obj.animation_data, "B", r.b, actions._object_slot(r.b, r.obj), 1)
 
 
 def _tweaking(r, s):
@@ -485,8 +541,14 @@ BAD_INPUT = {
     "no active action (range)": ("regenerate_range", _no_action, r"'GANim_Rig' has no active action"),
     "no active action (keys)": ("keyframe_guided", _no_action, r"'GANim_Rig' has no active action"),
     "no active action (restyle)": ("restyle", _no_action, r"'GANim_Rig' has no active action"),
-    "only NLA strips": ("restyle", _on_nla, r"'GANim_Rig' has no active action: pick or generate one first \(its "
-                                            r"clips are NLA strips: make one the active action .* e\.g\. 'A'\)"),
+    "NLA strips, none picked": ("restyle", _on_nla_twice,
+                                r"'GANim_Rig' has no active action: pick or generate one first \(its clips are NLA "
+                                r"strips: click one in the NLA editor to edit it, e\.g\. 'A'\)"),
+    "a scaled strip": ("regenerate_range", lambda r, s: (_range(10, 40)(r, s), _on_nla(r, s, scale=2.0)),
+                       r"NLA strip 'A' plays its action scaled: set its Scale and Repeat to 1 .* or make 'A' the "
+                       r"active action"),
+    "range outside a strip": ("regenerate_range", lambda r, s: (_range(10, 40)(r, s), _on_nla(r, s, start=101)),
+                              r"frames 10-40 lie outside NLA strip 'A' \(action 'A'\) \(frames 101-190\)"),
     "tweaking a strip": ("regenerate_range", lambda r, s: (_range(10, 40)(r, s), _tweaking(r, s)),
                          r"'GANim_Rig' is tweaking an NLA strip's action: leave tweak mode first"),
     "curve without points": ("follow_path", _curve([]), r"curve 'Empty' has no points"),
@@ -633,6 +695,10 @@ class Layout:
     def prop(self, data, name, **kwargs):
         assert name in data.bl_rna.properties, name
         self.log.append(("prop", name))
+
+    def label(self, text="", **kwargs):
+        assert kwargs.get("icon", "NONE") in self.icons, kwargs
+        self.log.append(("label", text))
 
     def __getattr__(self, name):
         def call(*args, **kwargs):

@@ -118,3 +118,23 @@ def test_resample_to_a_frame_count_holds_the_last_frame(walk_clip):
     np.testing.assert_allclose(film.global_positions()[25:], clip.global_positions()[[30, 30]], atol=1e-9)
     half = clip.sample_at([0.5])
     assert half.fps == clip.fps and half.frames == 1
+
+
+def test_fk_a_depth_at_a_time_is_the_joint_by_joint_chain(walk_clip):
+    """skeleton.fk and fk_matrices take every joint of one depth together (session 55, for speed); a
+    plain walk down the chain, joint by joint with matrices, must give the same globals."""
+    from blender_ganim.core import skeleton
+    sk, clip = walk_clip.skeleton, walk_clip.slice(0, 40)
+    mats = rot.quat_to_matrix(clip.rotations)
+    gmat, gpos = np.empty_like(mats), np.empty_like(clip.positions)
+    for j, p in enumerate(sk.parents):
+        if p < 0:
+            gmat[:, j], gpos[:, j] = mats[:, j], clip.positions[:, j]
+        else:
+            gmat[:, j] = gmat[:, p] @ mats[:, j]
+            gpos[:, j] = np.einsum("tab,tb->ta", gmat[:, p], clip.positions[:, j]) + gpos[:, p]
+    assert len(skeleton._levels(tuple(int(p) for p in sk.parents))) < len(sk) - 1   # it does batch joints
+    grot, qpos = skeleton.fk(sk.parents, clip.rotations, clip.positions)
+    np.testing.assert_allclose(qpos, gpos, atol=1e-9)
+    np.testing.assert_allclose(rot.quat_to_matrix(grot), gmat, atol=1e-12)
+    np.testing.assert_allclose(skeleton.fk_matrices(sk.parents, clip.rotations, clip.positions)[1], gpos, atol=1e-9)

@@ -64,12 +64,17 @@ def _fcurve_collection(action, obj, create=False):
 
 
 def _object_slot(action, obj):
-    """The slot ``obj`` plays, else the action's first object slot (None for legacy actions)."""
+    """The slot ``obj`` plays (as its action, or on one of its NLA strips), else the action's first object
+    slot (None for legacy actions)."""
     if not hasattr(action, "slots"):
         return None
     ad = obj.animation_data
     if ad is not None and ad.action == action and ad.action_slot is not None:
         return ad.action_slot
+    for track in ad.nla_tracks if ad is not None else ():  # an action a strip of the object plays
+        for strip in track.strips:
+            if strip.action == action and strip.action_slot is not None:
+                return strip.action_slot
     return next((s for s in action.slots if getattr(s, "target_id_type", "OBJECT") == "OBJECT"), None)
 
 
@@ -224,12 +229,26 @@ def _key_fcurve(container, group, data_path, index, values, frames):
     # higher rate see sub-frames, where linear keys put a kink in the velocity at every frame
     # (at quarter frames, linear keys give a captured run 2.9x the joints' jerk of Bezier keys and a
     # generated run 4.1x; test_keys_are_smooth_between_frames).
-    points.foreach_set("interpolation", np.full(n, BEZIER if SMOOTH_KEYS else LINEAR, dtype=np.int32))
+    # keyframe_points.add makes Bezier keys with auto-clamped handles, whatever the user's preferences
+    # (4.2, 5.0 and 5.3 alike), so smooth keys are set in bulk only where a version makes them otherwise:
+    # each foreach_set walks every key, and the three cost as much as the rest of the keying together.
     if SMOOTH_KEYS:
-        points.foreach_set("handle_left_type", np.full(n, AUTO_CLAMPED, dtype=np.int32))
-        points.foreach_set("handle_right_type", np.full(n, AUTO_CLAMPED, dtype=np.int32))
+        _make_smooth(points)
+    else:
+        points.foreach_set("interpolation", np.full(n, LINEAR, dtype=np.int32))
     fcurve.update()                   # sorts the keys and sets the handles
     return fcurve
+
+
+def _make_smooth(points):
+    """Bezier keys with auto-clamped handles, set in bulk only if the first key is not one already."""
+    key = points[0]
+    if key.interpolation == "BEZIER" and key.handle_left_type == key.handle_right_type == "AUTO_CLAMPED":
+        return
+    n = len(points)
+    points.foreach_set("interpolation", np.full(n, BEZIER, dtype=np.int32))
+    points.foreach_set("handle_left_type", np.full(n, AUTO_CLAMPED, dtype=np.int32))
+    points.foreach_set("handle_right_type", np.full(n, AUTO_CLAMPED, dtype=np.int32))
 
 
 def make_cyclic(obj, action):

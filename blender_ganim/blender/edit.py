@@ -46,16 +46,60 @@ class Edited:
 
 # ------------------------------------------------------------------ shared
 
-def active_action(obj):
-    """The action ``obj`` plays; EditError when there is none."""
-    ad = obj.animation_data
-    action = ad.action if ad else None
-    if action is None:
-        strips = [s.action.name for t in (ad.nla_tracks if ad else ()) for s in t.strips if s.action]
-        hint = (f" (its clips are NLA strips: make one the active action in the Action Editor, e.g. "
-                f"{strips[0]!r})" if strips else "")
+@dataclass
+class Source:
+    """What an edit reads and where its result goes: the action ``obj`` plays, or, where it plays none,
+    the action of its active NLA strip (``strip``), ``offset`` scene frames from the action's own."""
+    action: object
+    strip: object = None
+    offset: int = 0
+
+    @property
+    def start(self):
+        """The scene frame of the clip's first frame (frame 0 of the Motion read from the action)."""
+        return rigs.clip_start(self.action) + self.offset
+
+    def __str__(self):
+        return f"NLA strip {self.strip.name!r} (action {self.action.name!r})" if self.strip else \
+            f"action {self.action.name!r}"
+
+
+def find_source(obj):
+    """The :class:`Source` an edit of ``obj`` would use, or None (for the panel: nothing is checked)."""
+    ad = obj.animation_data if obj is not None else None
+    if ad is None:
+        return None
+    if ad.action is not None:
+        return Source(ad.action)
+    strips = [s for t in ad.nla_tracks for s in t.strips if s.action is not None]
+    chosen = [s for s in strips if s.active] or [s for s in strips if s.select]
+    if len(chosen) != 1:
+        return None
+    strip = chosen[0]
+    return Source(strip.action, strip, int(round(strip.frame_start - strip.action_frame_start)))
+
+
+def edit_source(obj):
+    """The :class:`Source` an edit of ``obj`` reads and writes; EditError when there is none, or when
+    its strip maps frames other than one to one (scaled, repeated, reversed, between frames)."""
+    source = find_source(obj)
+    if source is None:
+        ad = obj.animation_data
+        strips = [s for t in (ad.nla_tracks if ad else ()) for s in t.strips if s.action]
+        hint = (f" (its clips are NLA strips: click one in the NLA editor to edit it, e.g. {strips[0].name!r})"
+                if strips else "")
         raise EditError(f"{obj.name!r} has no active action: pick or generate one first{hint}")
-    return action
+    strip = source.strip
+    if strip is not None:
+        how = [w for w, off in (("scaled", abs(strip.scale - 1.0) > 1e-6), ("repeated", abs(strip.repeat - 1.0) > 1e-6),
+                                ("reversed", strip.use_reverse),
+                                ("placed between frames",
+                                 abs(strip.frame_start - strip.action_frame_start - source.offset) > 1e-4)) if off]
+        if how:
+            raise EditError(f"NLA strip {strip.name!r} plays its action {' and '.join(how)}: set its Scale and "
+                            "Repeat to 1 (and its start to a whole frame) to edit it here, or make "
+                            f"{source.action.name!r} the active action")
+    return source
 
 
 def _write(rig, motion, stem, start_frame, replace, what, scene=None, source=None, cyclic=False):
@@ -70,14 +114,42 @@ def _write(rig, motion, stem, start_frame, replace, what, scene=None, source=Non
     return Edited(made[0], motion, int(start_frame), what, actions.carry_curves(rig.obj, made[0], carry))
 
 
-def _check_range(action, start, end, motion):
+def _write_for(rig, source, motion, stem, replace, what, scene=None, cyclic=False):
+    """:func:`_write` for an edit of ``source``: onto its NLA strip where it has one."""
+    if source.strip is None:
+        return _write(rig, motion, stem, source.start, replace, what, scene, source=source.action, cyclic=cyclic)
+    obj, strip, old, start = rig.obj, source.strip, source.action, source.start  # (before Replace removes it)
+    # keyed on the action's own frames, which the strip places in the scene
+    made = _write(rig, motion, stem, rigs.clip_start(old), False, what, scene, source=old, cyclic=cyclic)
+    new = made.action
+    try:
+        slot = actions._object_slot(new, obj)       # the slot the new action plays, while it is the active one
+        obj.animation_data.action = None            # the object played none: the strip does
+        strip.action = new                          # (its frame ranges stay: the keys sit on the same frames)
+        if slot is not None:
+            strip.action_slot = slot
+    except BaseException:
+        strip.action = old
+        obj.animation_data.action = None
+        bpy.data.actions.remove(new)
+        raise
+    if replace:
+        actions._swap_in(old, new, old.name)
+    else:
+        actions.keep_displaced((old, None))
+    made.what += f" on NLA strip {strip.name!r}"
+    made.start_frame = start              # said in scene frames
+    return made
+
+
+def _check_range(source, start, end, motion):
     """Scene frames [start, end] (inclusive) as Motion frames [s, e); EditError when empty or outside."""
-    first = rigs.clip_start(action)
+    first = source.start
     last = first + motion.frames - 1
     if end < start:
         raise EditError(f"frame range {start}-{end} is empty: the end comes before the start")
     if start < first or end > last:
-        raise EditError(f"frames {start}-{end} lie outside action {action.name!r} (frames {first}-{last})")
+        raise EditError(f"frames {start}-{end} lie outside {source} (frames {first}-{last})")
     return start - first, end - first + 1
 
 
@@ -111,17 +183,19 @@ def blend(obj, model, a, b, frames, method="GENERATED", labels=None, seed=None, 
 def regenerate_range(obj, model, start, end, labels=None, seed=None, replace=False, scene=None):
     """The active action with scene frames [start, end] regenerated and the rest kept (synthesis.inbetween)."""
     rig = generate.check_armature(obj, model)
-    action = active_action(obj)
+    source = edit_source(obj)
+    action = source.action
     motion = rig.read(action)
-    s, e = _check_range(action, start, end, motion)
+    s, e = _check_range(source, start, end, motion)
     out = synthesis.inbetween(model, motion, s, e, labels=labels, seed=seed)
     loop = action.use_cyclic and 0 < s and e < motion.frames  # a loop's first and last frames kept: still a loop
-    return _write(rig, out, f"{action.name}_regen", rigs.clip_start(action), replace,
-                  f"regenerated frames {start}-{end}", scene, source=action, cyclic=loop)
+    return _write_for(rig, source, out, f"{action.name}_regen", replace, f"regenerated frames {start}-{end}", scene,
+                      cyclic=loop)
 
 
-def key_frames(obj, action, bone, start, end):
-    """Scene frames in [start, end] where ``action`` has keys on ``bone`` (any channel)."""
+def key_frames(obj, action, bone, start, end, offset=0):
+    """Scene frames in [start, end] where ``action`` has keys on ``bone`` (any channel); ``offset``: scene
+    frame minus action frame (an NLA strip's placement)."""
     container, _ = actions._fcurve_collection(action, obj)
     found = set()
     for fc in container.fcurves if container is not None else ():
@@ -129,7 +203,7 @@ def key_frames(obj, action, bone, start, end):
         if m and bpy.utils.unescape_identifier(m.group(1)) == bone:
             co = np.empty(2 * len(fc.keyframe_points), dtype=np.float64)
             fc.keyframe_points.foreach_get("co", co)
-            found.update(int(round(f)) for f in co[0::2])
+            found.update(int(round(f)) + offset for f in co[0::2])
     return sorted(f for f in found if start <= f <= end)
 
 
@@ -141,30 +215,31 @@ def keyframe_guided(obj, model, start, end, frames=None, labels=None, seed=None,
     the range kept exactly (as Regenerate Range keeps them), so Replace Active loses nothing.
     """
     rig = generate.check_armature(obj, model)
-    action = active_action(obj)
+    source = edit_source(obj)
+    action = source.action
     motion = rig.read(action)
-    s, e = _check_range(action, start, end, motion)
+    s, e = _check_range(source, start, end, motion)
     if frames is None:
         bone = rig.root_bone()
-        frames = key_frames(obj, action, bone, start, end)
+        frames = key_frames(obj, action, bone, start, end, source.offset)
         if not frames:
             raise EditError(f"action {action.name!r} has no keys on bone {bone!r} in frames {start}-{end}: "
                             "key some poses there, or list the frames to follow")
     outside = [f for f in frames if not start <= f <= end]
     if outside:
         raise EditError(f"key frames {', '.join(map(str, outside))} lie outside frames {start}-{end}")
-    first = rigs.clip_start(action)
-    held = sorted({f - first for f in frames} | set(range(s)) | set(range(e, motion.frames)))
+    held = sorted({f - source.start for f in frames} | set(range(s)) | set(range(e, motion.frames)))
     out = synthesis.keyframe_guided(model, motion, held, labels=labels, seed=seed)
-    return _write(rig, out, f"{action.name}_keyed", first, replace,
-                  f"generated frames {start}-{end} through {len(frames)} key poses", scene, source=action)
+    return _write_for(rig, source, out, f"{action.name}_keyed", replace,
+                      f"generated frames {start}-{end} through {len(frames)} key poses", scene)
 
 
 def restyle(obj, model, labels=None, seed=None, replace=False, scene=None, strength=synthesis.STYLE_STRENGTH,
             drafts=synthesis.RESTYLE_DRAFTS, keep_height=False):
     """The active action with the same root path and timing, generated with ``labels``."""
     rig = generate.check_armature(obj, model)
-    action = active_action(obj)
+    source = edit_source(obj)
+    action = source.action
     motion, name, was_loop = rig.read(action), action.name, action.use_cyclic  # before Replace Active removes it
     # Restyle draws every frame anew, so a loop's end is led back into its start again; one too
     # short for that stays a plain clip, with a warning (a Cycles modifier would pop at every wrap).
@@ -172,8 +247,8 @@ def restyle(obj, model, labels=None, seed=None, replace=False, scene=None, stren
     out = synthesis.restyle(model, motion, labels, seed=seed, strength=strength, drafts=drafts,
                             height=not keep_height, cycle=loop)
     tag = "_".join(str(v) for v in (labels or {}).values()) or "restyled"
-    made = _write(rig, out, f"{name}_{tag}", rigs.clip_start(action), replace,
-                  "restyled loop" if loop else "restyled", scene, source=action, cyclic=loop)
+    made = _write_for(rig, source, out, f"{name}_{tag}", replace, "restyled loop" if loop else "restyled", scene,
+                      cyclic=loop)
     note = synthesis.wrap_note(model, motion) if loop else None
     if note:
         made.warnings.append(f"{name!r} is marked cyclic, but {note}")

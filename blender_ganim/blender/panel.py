@@ -8,7 +8,7 @@ error report is the exception rather than the way to find out.
 from bpy.types import Panel
 
 from ..core import model_file, synthesis
-from . import edit_operators, generate, operators, props, rig_map_ui, rigs
+from . import edit, edit_operators, generate, operators, props, rig_map_ui, rigs
 
 
 def armature_status(obj, model):
@@ -121,9 +121,10 @@ class VIEW3D_PT_ganim_edit(_SubPanel, Panel):
         layout = self.layout
         s = context.scene.ganim
         obj = rigs.armature_of(context.active_object)
-        action = obj.animation_data.action if obj is not None and obj.animation_data else None
-        layout.label(text=f"Active action: {action.name}" if action else "No active action",
-                     icon="ACTION" if action else "INFO")
+        source = edit.find_source(obj)  # the active action, or where there is none the active NLA strip's
+        layout.label(text=("NLA strip: {0.strip.name} ({0.action.name})" if source.strip else
+                           "Active action: {0.action.name}").format(source) if source else "No active action",
+                     icon=("NLA" if source.strip else "ACTION") if source else "INFO")
         col = layout.column(align=True)
         col.prop(s, "edit_use_scene_range")
         if not s.edit_use_scene_range:

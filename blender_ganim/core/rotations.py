@@ -128,21 +128,44 @@ def quat_to_matrix(q):
     return m.reshape(q.shape[:-1] + (3, 3))
 
 
+def _shepperd_map():
+    """The nine entries of a rotation matrix ([9, 16], plus a constant [16]) -> the symmetric 4x4
+    matrix whose row i is 4 q_i (w, x, y, z) (Bar-Itzhack); its diagonal is (1 + trace, 1 + m00 - m11 - m22, ...)."""
+    e = {(i, j): 3 * i + j for i in range(3) for j in range(3)}
+    one = 9
+    rows = {(0, 0): {e[0, 0]: 1, e[1, 1]: 1, e[2, 2]: 1, one: 1},
+            (1, 1): {e[0, 0]: 1, e[1, 1]: -1, e[2, 2]: -1, one: 1},
+            (2, 2): {e[0, 0]: -1, e[1, 1]: 1, e[2, 2]: -1, one: 1},
+            (3, 3): {e[0, 0]: -1, e[1, 1]: -1, e[2, 2]: 1, one: 1},
+            (0, 1): {e[2, 1]: 1, e[1, 2]: -1}, (0, 2): {e[0, 2]: 1, e[2, 0]: -1}, (0, 3): {e[1, 0]: 1, e[0, 1]: -1},
+            (1, 2): {e[0, 1]: 1, e[1, 0]: 1}, (1, 3): {e[0, 2]: 1, e[2, 0]: 1}, (2, 3): {e[1, 2]: 1, e[2, 1]: 1}}
+    k = np.zeros((10, 4, 4))
+    for (i, j), terms in rows.items():
+        for entry, sign in terms.items():
+            k[entry, i, j] = k[entry, j, i] = sign
+    k = k.reshape(10, 16)
+    matrix, constant = np.ascontiguousarray(k[:9]), k[9].copy()
+    matrix.setflags(write=False)
+    constant.setflags(write=False)
+    return matrix, constant
+
+
+_SHEPPERD, _SHEPPERD_ONE = _shepperd_map()
+
+
 def matrix_to_quat(m):
-    """Robust conversion (Shepperd's method: pick the largest diagonal term)."""
+    """Robust conversion (Shepperd's method: the row of the largest diagonal term, which is the
+    largest of trace, m00, m11, m22). One small product builds all four candidate rows; stacking
+    them entry by entry made this the dearest step of decoding a clip."""
     m = np.asarray(m, dtype=np.float64)
-    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
-    trace = m00 + m11 + m22
-    cands = np.stack([
-        np.stack([1 + trace, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1),
-        np.stack([m[..., 2, 1] - m[..., 1, 2], 1 + m00 - m11 - m22, m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0]], -1),
-        np.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 0, 1] + m[..., 1, 0], 1 - m00 + m11 - m22, m[..., 1, 2] + m[..., 2, 1]], -1),
-        np.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1], 1 - m00 - m11 + m22], -1),
-    ], axis=-2)
-    pick = np.argmax(np.stack([trace, m00, m11, m22], -1), axis=-1)
-    q = np.take_along_axis(cands, pick[..., None, None], axis=-2)[..., 0, :]
-    q = quat_normalize(q)
-    return np.where(q[..., :1] < 0.0, -q, q)
+    shape = m.shape[:-2]
+    flat = m.reshape(-1, 9)
+    k = flat @ _SHEPPERD + _SHEPPERD_ONE   # (a contiguous right side: 10x faster than einsum's loop here)
+    pick = np.argmax(k[:, ::5], axis=-1)                             # the diagonal: 0, 5, 10, 15
+    q = k.reshape(-1, 4, 4)[np.arange(len(k)), pick]
+    q /= np.maximum(np.sqrt(np.einsum("ni,ni->n", q, q)), 1e-12)[:, None]
+    q *= np.where(q[:, :1] < 0.0, -1.0, 1.0)
+    return q.reshape(shape + (4,))
 
 
 def matrix_to_6d(m):
@@ -151,12 +174,15 @@ def matrix_to_6d(m):
 
 def sixd_to_matrix(d6, eps=1e-8):
     """Gram-Schmidt the two stored columns back into a rotation matrix."""
+    d6 = np.asarray(d6)
     a, b = d6[..., :3], d6[..., 3:6]
-    c0 = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), eps)
-    b = b - np.sum(c0 * b, axis=-1, keepdims=True) * c0
-    c1 = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), eps)
-    c2 = cross(c0, c1)
-    return np.stack([c0, c1, c2], axis=-1)
+    c0 = a / np.maximum(np.sqrt(np.einsum("...i,...i->...", a, a)), eps)[..., None]
+    b = b - np.einsum("...i,...i->...", c0, b)[..., None] * c0
+    c1 = b / np.maximum(np.sqrt(np.einsum("...i,...i->...", b, b)), eps)[..., None]
+    out = np.empty(d6.shape[:-1] + (3, 3), dtype=c1.dtype)
+    out[..., 0], out[..., 1] = c0, c1
+    out[..., 2] = cross(c0, c1)
+    return out
 
 
 def quat_to_6d(q):

@@ -1,5 +1,6 @@
 """Skeletons (joint names, parents, rest offsets, BVH channel layout) and forward kinematics."""
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -139,11 +140,26 @@ def fk(parents, rotations, positions):
     positions = np.broadcast_to(positions, shape + (3,))
     grot[..., 0, :] = rotations[..., 0, :]
     gpos[..., 0, :] = positions[..., 0, :]
-    for j in range(1, len(parents)):
-        p = parents[j]
-        gpos[..., j, :] = rot.quat_apply(grot[..., p, :], positions[..., j, :]) + gpos[..., p, :]
-        grot[..., j, :] = rot.quat_mul(grot[..., p, :], rotations[..., j, :])
+    for js, ps in _levels(tuple(int(p) for p in parents)):  # every joint of a depth at once: a third of the calls
+        gpos[..., js, :] = rot.quat_apply(grot[..., ps, :], positions[..., js, :]) + gpos[..., ps, :]
+        grot[..., js, :] = rot.quat_mul(grot[..., ps, :], rotations[..., js, :])
     return grot, gpos
+
+
+@functools.lru_cache(maxsize=64)
+def _levels(parents):
+    """(joints, their parents) per depth below the root, as index arrays; parents come before children."""
+    depth = [0] * len(parents)
+    for j in range(1, len(parents)):
+        depth[j] = depth[parents[j]] + 1
+    out = []
+    for d in range(1, max(depth, default=0) + 1):
+        js = np.array([j for j in range(len(parents)) if depth[j] == d], dtype=np.intp)
+        ps = np.array([parents[j] for j in js], dtype=np.intp)
+        js.setflags(write=False)
+        ps.setflags(write=False)  # shared by every call through the cache
+        out.append((js, ps))
+    return tuple(out)
 
 
 def fk_matrices(parents, rotations, positions):
@@ -154,8 +170,7 @@ def fk_matrices(parents, rotations, positions):
     gpos = np.empty(mats.shape[:-2] + (3,))
     gmat[..., 0, :, :] = mats[..., 0, :, :]
     gpos[..., 0, :] = positions[..., 0, :]
-    for j in range(1, len(parents)):
-        p = parents[j]
-        gpos[..., j, :] = np.einsum("...ij,...j->...i", gmat[..., p, :, :], positions[..., j, :]) + gpos[..., p, :]
-        gmat[..., j, :, :] = gmat[..., p, :, :] @ mats[..., j, :, :]
+    for js, ps in _levels(tuple(int(p) for p in parents)):
+        gpos[..., js, :] = np.einsum("...ij,...j->...i", gmat[..., ps, :, :], positions[..., js, :]) + gpos[..., ps, :]
+        gmat[..., js, :, :] = gmat[..., ps, :, :] @ mats[..., js, :, :]
     return gmat, gpos
