@@ -213,6 +213,27 @@ def test_headless_editing_writes_new_actions_and_saves(tmp_path, model):
         scene = out
 
 
+def test_headless_editing_of_an_nla_strip_puts_the_result_on_the_strip(tmp_path, model):
+    """A file whose armature plays its clip from an NLA strip (Generate's NLA target, as a farm leaves it)
+    and no active action: regenerate edits the strip's action and the strip plays the result."""
+    rig = generate.create_armature(model, name="Rig")
+    generate.generate_onto(rig, model, 60, labels={"content": "walk"}, seed=SEED, target="NLA", action_name="Walk")
+    strip = rig.animation_data.nla_tracks[0].strips[0]
+    strip.frame_start = 101
+    assert rig.animation_data.action is None and strip.action.name == "Walk"
+    scene, out = tmp_path / "nla.blend", tmp_path / "fixed.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(scene))
+    done = run_cli("regenerate", "--scene", scene, "--armature", "Rig", "--start", 120, "--end", 140, "--seed", SEED,
+                   "--out", out)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "regenerated frames 120-140 on NLA strip 'Walk': action Walk_regen_001 (60 frames from frame 101)" in done.stdout
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    rig = bpy.data.objects["Rig"]
+    assert rig.animation_data.action is None
+    assert rig.animation_data.nla_tracks[0].strips[0].action.name == "Walk_regen_001"
+    assert bpy.data.actions["Walk"].use_fake_user                      # the old clip stays in the file
+
+
 def test_headless_editing_of_named_actions_edits_each_and_keeps_the_rest(capsys, tmp_path, model):
     """--action NAME (repeatable): a TD restyles or repairs a library of actions in one run, whichever one
     the armature plays; each edit gets its own new action (--replace: in place) and nothing is lost."""

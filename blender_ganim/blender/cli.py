@@ -137,7 +137,8 @@ def _edit_parsers(sub):
 
 def _action_option(e):
     e.add_argument("--action", action="append", default=[], metavar="NAME",
-                   help="edit this action instead of the active one; repeat to edit several in one run, each "
+                   help="edit this action instead of the active one (with no active action: the NLA strip picked "
+                        "in the file, whose result goes onto the strip); repeat to edit several in one run, each "
                         "into an action of its own (--replace: each in place); the last one made plays")
 
 
