@@ -219,8 +219,8 @@ def test_headless_editing_of_an_nla_strip_puts_the_result_on_the_strip(tmp_path,
     rig = generate.create_armature(model, name="Rig")
     generate.generate_onto(rig, model, 60, labels={"content": "walk"}, seed=SEED, target="NLA", action_name="Walk")
     strip = rig.animation_data.nla_tracks[0].strips[0]
-    strip.frame_start = 101
-    assert rig.animation_data.action is None and strip.action.name == "Walk"
+    strip.frame_start_ui = 101                                         # moved, as dragging it does
+    assert rig.animation_data.action is None and strip.action.name == "Walk" and strip.frame_end == 160
     scene, out = tmp_path / "nla.blend", tmp_path / "fixed.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(scene))
     done = run_cli("regenerate", "--scene", scene, "--armature", "Rig", "--start", 120, "--end", 140, "--seed", SEED,

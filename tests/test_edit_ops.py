@@ -234,6 +234,63 @@ def test_an_edit_of_an_nla_strip_goes_onto_the_strip(op, replace, rig, settings,
     np.testing.assert_allclose(playing(143), old[143], atol=1e-6)
 
 
+@pytest.mark.parametrize("on_strip", [False, True])
+def test_an_edit_that_fails_after_keying_leaves_the_rig_as_it_was(on_strip, rig, settings, model, monkeypatch):
+    """A failure once the new action is keyed (here in carrying the other F-curves over) removes it and
+    puts back what played: before, it was left playing as the active action, over the strip."""
+    if on_strip:
+        _on_nla(rig, settings)
+    ad = rig.obj.animation_data
+    state = lambda: (ad.action, [(s.name, s.action) for t in ad.nla_tracks for s in t.strips],  # noqa: E731
+                     {a.name: a.use_fake_user for a in bpy.data.actions})
+    before = state()
+    settings.edit_use_scene_range, settings.edit_start, settings.edit_end = False, 20, 40
+
+    def fails(*a, **k):
+        raise RuntimeError("out of memory")
+    monkeypatch.setattr(actions, "carry_curves", fails)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        edit.regenerate_range(rig.obj, model, 20, 40, seed=SEED)
+    assert state() == before
+
+
+def test_replace_refuses_an_action_linked_from_a_library_on_a_strip(tmp_path, settings, model):
+    """On the active action Replace refused a linked action; on a strip it removed the link and gave a
+    local copy its name."""
+    obj = generate.create_armature(model)
+    generate.generate_onto(obj, model, 60, seed=SEED, action_name="A").actions[0].use_fake_user = True
+    library = str(tmp_path / "library.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=library)
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    with bpy.data.libraries.load(library, link=True) as (src, dst):
+        dst.actions = ["A"]
+    linked = bpy.data.actions["A"]
+    obj = generate.create_armature(model)
+    obj.animation_data_create()
+    generate._add_strip(obj.animation_data, "A", linked, actions._object_slot(linked, obj), 1)
+    with pytest.raises(actions.ActionExistsError, match="'A' is linked from a library and cannot be replaced"):
+        edit.regenerate_range(obj, model, 20, 40, seed=SEED, replace=True)
+    assert list(bpy.data.actions) == [linked] and obj.animation_data.nla_tracks[0].strips[0].action == linked
+
+
+def test_replace_refuses_an_action_that_keys_another_object_too(rig, settings, model):
+    """A slotted action (4.4+) may key several objects; replacing it for one dropped the others' keys."""
+    if not hasattr(rig.a, "slots"):
+        pytest.skip("one object per action before Blender 4.4")
+    other = bpy.data.objects.new("Other", None)
+    bpy.context.scene.collection.objects.link(other)
+    other.animation_data_create()
+    other.animation_data.action = rig.a
+    other.keyframe_insert("location", frame=1)
+    assert len(rig.a.slots) == 2
+    for case in ("active", "strip"):
+        if case == "strip":
+            _on_nla(rig, settings)
+        with pytest.raises(actions.ActionExistsError, match="'A' also animates Other; replacing it would drop"):
+            edit.restyle(rig.obj, model, seed=SEED, replace=True, drafts=1)
+        assert other.animation_data.action == rig.a and len(rig.a.slots) == 2
+
+
 @pytest.mark.parametrize("op", ["blend_actions", "regenerate_range", "keyframe_guided", "restyle"])
 def test_edits_keep_the_curves_they_do_not_generate(op, rig, settings, model):
     """An edit keys the bones' pose; the armature object's own keys, bone scale, custom properties and
@@ -490,6 +547,15 @@ def _on_nla(r, s, start=1, scale=1.0):
     return strip
 
 
+def _trimmed(r, s, first, last):
+    """A's strip at frame 101 playing A's frames ``first``-``last`` (past A's 90 frames, it plays no keys)."""
+    strip = _on_nla(r, s, start=101)
+    strip.action_frame_end, strip.action_frame_start = last, first
+    strip.frame_start = 101
+    strip.frame_end = 101 + last - first
+    return strip
+
+
 def _on_nla_twice(r, s):
     """A's and B's strips, both selected and neither active: which to edit is not said."""
     _on_nla(r, s)
@@ -549,6 +615,13 @@ BAD_INPUT = {
                        r"active action"),
     "range outside a strip": ("regenerate_range", lambda r, s: (_range(10, 40)(r, s), _on_nla(r, s, start=101)),
                               r"frames 10-40 lie outside NLA strip 'A' \(action 'A'\) \(frames 101-190\)"),
+    "range past a trimmed strip": ("regenerate_range", lambda r, s: (_range(60, 80)(r, s), _trimmed(r, s, 11, 40)),
+                                   r"frames 60-80 lie outside NLA strip 'A' \(action 'A'\) \(frames 101-130\)"),
+    "a strip past its keys": ("regenerate_range", lambda r, s: (_range(110, 120)(r, s), _trimmed(r, s, 200, 300)),
+                              r"NLA strip 'A' plays action frames 200-300, where 'A' has no keys \(it keys 1-90\)"),
+    "a strip's time animated": ("restyle", lambda r, s: setattr(_on_nla(r, s), "use_animated_time", True),
+                                r"NLA strip 'A' plays its action through an animated strip time: .* Strip Time not "
+                                r"animated"),
     "tweaking a strip": ("regenerate_range", lambda r, s: (_range(10, 40)(r, s), _tweaking(r, s)),
                          r"'GANim_Rig' is tweaking an NLA strip's action: leave tweak mode first"),
     "curve without points": ("follow_path", _curve([]), r"curve 'Empty' has no points"),

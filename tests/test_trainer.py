@@ -269,8 +269,8 @@ def test_resume_on_takes_changed_under_the_same_names_is_refused(sample_dir, tmp
 
 def test_a_run_that_fails_before_writing_leaves_the_out_folder_as_it_was(tmp_path, sample_dir, capsys):
     (tmp_path / "empty").mkdir()
-    assert run_cli("train", tmp_path / "empty", "--out", tmp_path / "new" / "r", "--steps", 1) == 2
-    assert not (tmp_path / "new" / "r").exists()                       # it was left behind, with a lock file
+    assert run_cli("train", tmp_path / "empty", "--out", tmp_path / "new" / "deeper" / "r", "--steps", 1) == 2
+    assert not (tmp_path / "new").exists()                             # it was left behind, with a lock file
     (tmp_path / "mine").mkdir()
     assert run_cli("train", tmp_path / "empty", "--out", tmp_path / "mine", "--steps", 1) == 2
     assert (tmp_path / "mine").is_dir() and not list((tmp_path / "mine").iterdir())

@@ -346,12 +346,15 @@ def train(*args, **kwargs):
     caller in the same process (a notebook after an interrupted run) can --resume at once."""
     held = len(_HELD_LOCKS)
     out = Path(kwargs["out"] if "out" in kwargs else args[1])
-    fresh = not out.exists()
+    made, folder = [], out          # the folders the run will make for --out, deepest first
+    while not folder.exists() and folder != folder.parent:
+        made.append(folder)
+        folder = folder.parent
     try:
         return _train(*args, **kwargs)
     except BaseException:
         if len(_HELD_LOCKS) > held:  # this run held the folder, so nobody else is writing to it
-            _tidy_failed_start(out, fresh)
+            _tidy_failed_start(out, made)
         raise
     finally:
         while len(_HELD_LOCKS) > held:
@@ -746,16 +749,16 @@ _HELD_LOCKS = []
 LOCK_NAME = ".ganim-train.lock"
 
 
-def _tidy_failed_start(out, fresh):
+def _tidy_failed_start(out, made):
     """A run that stopped before writing anything (bad data, a bad option) leaves --out as it found it:
-    no lock file, and no folder where there was none."""
+    no lock file, and none of the folders it ``made`` for it (deepest first)."""
     try:
         if {p.name for p in out.iterdir()} <= {LOCK_NAME}:
             (out / LOCK_NAME).unlink(missing_ok=True)
-            if fresh:
-                out.rmdir()
+            for folder in made:
+                folder.rmdir()
     except OSError:
-        pass  # tidying must never hide the error that stopped the run
+        pass  # tidying must never hide the error that stopped the run (a folder that filled meanwhile stays)
 
 
 def _lock_run(out):

@@ -357,6 +357,21 @@ def carry_curves(obj, action, snapshot):
     return carried
 
 
+def check_replaceable(action, obj):
+    """ActionExistsError unless ``action`` may be replaced by a new one for ``obj``: not linked from a
+    library, and keying nothing else (a slot of another data-block with keys would be dropped with it)."""
+    if action.library is not None:
+        raise ActionExistsError(f"action {action.name!r} is linked from a library and cannot be replaced")
+    mine = _object_slot(action, obj)
+    others = [getattr(slot, "name_display", slot.identifier) for slot in getattr(action, "slots", ())
+              if slot != mine and any(bag is not None and len(bag.fcurves)
+                                      for layer in action.layers for strip in layer.strips
+                                      for bag in [strip.channelbag(slot)])]
+    if others:
+        raise ActionExistsError(f"action {action.name!r} also animates {', '.join(others)}; replacing it would "
+                                "drop those keys: write a new action instead")
+
+
 def _swap_in(existing, action, name):
     """Replace ``existing`` by ``action`` everywhere, then take over its name. A fake user either had
     stays: a variation nothing plays has one of its own, and an old one without it must not take it away."""

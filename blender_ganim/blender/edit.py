@@ -93,11 +93,13 @@ def edit_source(obj):
     if strip is not None:
         how = [w for w, off in (("scaled", abs(strip.scale - 1.0) > 1e-6), ("repeated", abs(strip.repeat - 1.0) > 1e-6),
                                 ("reversed", strip.use_reverse),
+                                ("through an animated strip time", strip.use_animated_time),
                                 ("placed between frames",
                                  abs(strip.frame_start - strip.action_frame_start - source.offset) > 1e-4)) if off]
         if how:
             raise EditError(f"NLA strip {strip.name!r} plays its action {' and '.join(how)}: set its Scale and "
-                            "Repeat to 1 (and its start to a whole frame) to edit it here, or make "
+                            "Repeat to 1 (its start to a whole frame, its Strip Time not animated) to edit it "
+                            "here, or make "
                             f"{source.action.name!r} the active action")
     return source
 
@@ -107,11 +109,22 @@ def _write(rig, motion, stem, start_frame, replace, what, scene=None, source=Non
     F-curves (object keys, bone scale, custom properties, unmapped bones) the result keeps."""
     carry = actions.curve_snapshot(rig.obj, source) if source is not None else ()  # before Replace removes it
     target = "REPLACE" if replace else "NEW"
+    before = actions._assignment(rig.obj)
+    kept_before = before[0].use_fake_user if before and before[0] is not None else None
     made = generate.write_clips(rig, [motion], [stem], target=target, start_frame=start_frame, scene=scene,
                                 cycles=cyclic)
-    if cyclic:
-        actions.make_cyclic(rig.obj, made[0])
-    return Edited(made[0], motion, int(start_frame), what, actions.carry_curves(rig.obj, made[0], carry))
+    try:
+        if cyclic:
+            actions.make_cyclic(rig.obj, made[0])
+        carried = actions.carry_curves(rig.obj, made[0], carry)
+    except BaseException:
+        if not replace:  # a new action half made: gone, and what played before plays again
+            actions._restore(rig.obj, before)
+            if kept_before is not None:
+                before[0].use_fake_user = kept_before
+            bpy.data.actions.remove(made[0])
+        raise
+    return Edited(made[0], motion, int(start_frame), what, carried)
 
 
 def _write_for(rig, source, motion, stem, replace, what, scene=None, cyclic=False):
@@ -119,6 +132,8 @@ def _write_for(rig, source, motion, stem, replace, what, scene=None, cyclic=Fals
     if source.strip is None:
         return _write(rig, motion, stem, source.start, replace, what, scene, source=source.action, cyclic=cyclic)
     obj, strip, old, start = rig.obj, source.strip, source.action, source.start  # (before Replace removes it)
+    if replace:
+        actions.check_replaceable(old, obj)
     # keyed on the action's own frames, which the strip places in the scene
     made = _write(rig, motion, stem, rigs.clip_start(old), False, what, scene, source=old, cyclic=cyclic)
     new = made.action
@@ -148,9 +163,17 @@ def _check_range(source, start, end, motion):
     last = first + motion.frames - 1
     if end < start:
         raise EditError(f"frame range {start}-{end} is empty: the end comes before the start")
+    strip = source.strip
+    if strip is not None:  # a strip shows part of its action, or frames past its keys
+        shown = int(round(strip.frame_start)), int(round(strip.frame_end))
+        if shown[0] > last or shown[1] < first:
+            raise EditError(f"NLA strip {strip.name!r} plays action frames {strip.action_frame_start:g}-"
+                            f"{strip.action_frame_end:g}, where {source.action.name!r} has no keys "
+                            f"(it keys {first - source.offset}-{last - source.offset})")
+        first, last = max(first, shown[0]), min(last, shown[1])
     if start < first or end > last:
         raise EditError(f"frames {start}-{end} lie outside {source} (frames {first}-{last})")
-    return start - first, end - first + 1
+    return start - source.start, end - source.start + 1
 
 
 # ------------------------------------------------------------------ Blend

@@ -148,8 +148,7 @@ def _plan_names(obj, target, count, stems, action_name, overwrite):
         current = obj.animation_data.action if obj.animation_data else None
         if current is None:
             raise GenerateError(f"{obj.name!r} has no active action to replace: use New Action instead")
-        if current.library is not None:
-            raise actions.ActionExistsError(f"action {current.name!r} is linked from a library and cannot be replaced")
+        actions.check_replaceable(current, obj)
         return [current.name], {current.name}
     if not action_name:
         return _auto_names(stems, set(existing)), set()
@@ -163,8 +162,7 @@ def _plan_names(obj, target, count, stems, action_name, overwrite):
             f"an action named {clash[0]!r} already exists: choose another name, or allow overwriting "
             "(the panel's Overwrite; --overwrite headless)")
     for name in clash:
-        if bpy.data.actions[name].library is not None:
-            raise actions.ActionExistsError(f"action {name!r} is linked from a library and cannot be replaced")
+        actions.check_replaceable(bpy.data.actions[name], obj)
     return names, set(clash)
 
 
