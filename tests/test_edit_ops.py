@@ -234,6 +234,36 @@ def test_an_edit_of_an_nla_strip_goes_onto_the_strip(op, replace, rig, settings,
     np.testing.assert_allclose(playing(143), old[143], atol=1e-6)
 
 
+@pytest.mark.parametrize("op", ["regenerate_range", "keyframe_guided"])
+def test_an_edit_of_a_scaled_repeated_strip_follows_how_the_nla_plays_it(op, rig, settings, model):
+    """A strip at frame 101 playing A (frames 1-90) at half speed, twice: scene frames 141-181 are A's
+    frames 21-41 in the first repeat and 110-130 in the second; the edit changes those frames of the
+    action and no others, and says that every repeat plays it."""
+    obj, names = rig.obj, model.skeleton.names
+    strip = _on_nla(rig, settings, start=101)
+    strip.scale, strip.repeat = 2.0, 2.0
+    source = edit.find_source(obj)
+    assert source.to_action(141) == (21.0, 0) and source.to_action(141 + 178) == (21.0, 1)
+    assert source.to_action(279, end=True) == (90.0, 0) and source.to_action(279) == (1.0, 1)
+    settings.edit_use_scene_range, settings.edit_start, settings.edit_end = False, 141, 181
+    settings.edit_key_frames = "141, 161, 181"
+    before = actions.read_action(obj, rig.a, model.skeleton)
+    bpy.context.view_layer.objects.active = obj
+    op_ = next(c for c in edit_operators.CLASSES if c.bl_idname == f"ganim.{op}")
+    recorder = Recorder(op_)
+    assert op_.execute(recorder, bpy.context) == {"FINISHED"}
+    assert any("repeats its action 2 times: every repeat plays the edit" in m for _, m in recorder.reports)
+    made = strip.action
+    assert made != rig.a and obj.animation_data.action is None
+    after = actions.read_action(obj, made, model.skeleton)
+    moved = np.abs(after.global_positions() - before.global_positions()).max(axis=(1, 2))
+    assert moved[20:41].max() > 1e-3                                 # action frames 21-41 (Motion 20-40)
+    np.testing.assert_allclose(moved[:20], 0, atol=1e-3)                # (keys are float32)
+    np.testing.assert_allclose(moved[41:], 0, atol=1e-3)
+    if op == "keyframe_guided":                                      # the listed poses held: 21, 31, 41
+        np.testing.assert_allclose(moved[[20, 30, 40]], 0, atol=2e-3)
+
+
 @pytest.mark.parametrize("on_strip", [False, True])
 def test_an_edit_that_fails_after_keying_leaves_the_rig_as_it_was(on_strip, rig, settings, model, monkeypatch):
     """A failure once the new action is keyed (here in carrying the other F-curves over) removes it and
@@ -610,18 +640,21 @@ BAD_INPUT = {
     "NLA strips, none picked": ("restyle", _on_nla_twice,
                                 r"'GANim_Rig' has no active action: pick or generate one first \(its clips are NLA "
                                 r"strips: click one in the NLA editor to edit it, e\.g\. 'A'\)"),
-    "a scaled strip": ("regenerate_range", lambda r, s: (_range(10, 40)(r, s), _on_nla(r, s, scale=2.0)),
-                       r"NLA strip 'A' plays its action scaled: set its Scale and Repeat to 1 .* or make 'A' the "
-                       r"active action"),
+    "a reversed strip": ("regenerate_range", lambda r, s: (_range(10, 40)(r, s),
+                                                           setattr(_on_nla(r, s), "use_reverse", True)),
+                         r"NLA strip 'A' plays its action reversed: turn that off to edit it here, or make 'A' the "
+                         r"active action"),
+    "a range over two repeats": ("regenerate_range", lambda r, s: (_range(80, 100)(r, s),
+                                                                   setattr(_on_nla(r, s), "repeat", 2.0)),
+                                 r"frames 80-100 span two repeats of NLA strip 'A'"),
     "range outside a strip": ("regenerate_range", lambda r, s: (_range(10, 40)(r, s), _on_nla(r, s, start=101)),
                               r"frames 10-40 lie outside NLA strip 'A' \(action 'A'\) \(frames 101-190\)"),
     "range past a trimmed strip": ("regenerate_range", lambda r, s: (_range(60, 80)(r, s), _trimmed(r, s, 11, 40)),
                                    r"frames 60-80 lie outside NLA strip 'A' \(action 'A'\) \(frames 101-130\)"),
     "a strip past its keys": ("regenerate_range", lambda r, s: (_range(110, 120)(r, s), _trimmed(r, s, 200, 300)),
-                              r"NLA strip 'A' plays action frames 200-300, where 'A' has no keys \(it keys 1-90\)"),
+                              r"frames 110-120 play action frames 209-219 of NLA strip 'A', where 'A' keys frames 1-90"),
     "a strip's time animated": ("restyle", lambda r, s: setattr(_on_nla(r, s), "use_animated_time", True),
-                                r"NLA strip 'A' plays its action through an animated strip time: .* Strip Time not "
-                                r"animated"),
+                                r"NLA strip 'A' plays its action through an animated strip time: turn that off"),
     "tweaking a strip": ("regenerate_range", lambda r, s: (_range(10, 40)(r, s), _tweaking(r, s)),
                          r"'GANim_Rig' is tweaking an NLA strip's action: leave tweak mode first"),
     "curve without points": ("follow_path", _curve([]), r"curve 'Empty' has no points"),

@@ -49,15 +49,30 @@ class Edited:
 @dataclass
 class Source:
     """What an edit reads and where its result goes: the action ``obj`` plays, or, where it plays none,
-    the action of its active NLA strip (``strip``), ``offset`` scene frames from the action's own."""
+    the action of its active NLA strip (``strip``), which places, scales and repeats its frames."""
     action: object
     strip: object = None
-    offset: int = 0
 
     @property
     def start(self):
-        """The scene frame of the clip's first frame (frame 0 of the Motion read from the action)."""
-        return rigs.clip_start(self.action) + self.offset
+        """The scene frame where the action's first frame plays (its first repeat's)."""
+        first = rigs.clip_start(self.action)
+        s = self.strip
+        return first if s is None else int(round(s.frame_start + (first - s.action_frame_start) * s.scale))
+
+    def to_action(self, frame, end=False):
+        """Scene ``frame`` as (the action's frame, which repeat of the strip plays it), as the NLA maps
+        it; ``end``: a frame where one repeat ends and the next begins counts as the earlier one's."""
+        s = self.strip
+        if s is None:
+            return float(frame), 0
+        span = (s.action_frame_end - s.action_frame_start) * s.scale      # scene frames per repeat
+        t = frame - s.frame_start
+        k = int(np.floor(t / span)) if span > 0 else 0
+        if end and k > 0 and abs(t - k * span) < 1e-6:
+            k -= 1
+        k = min(max(k, 0), max(int(np.ceil(s.repeat - 1e-6)) - 1, 0))
+        return s.action_frame_start + (t - k * span) / s.scale, k
 
     def __str__(self):
         return f"NLA strip {self.strip.name!r} (action {self.action.name!r})" if self.strip else \
@@ -73,15 +88,12 @@ def find_source(obj):
         return Source(ad.action)
     strips = [s for t in ad.nla_tracks for s in t.strips if s.action is not None]
     chosen = [s for s in strips if s.active] or [s for s in strips if s.select]
-    if len(chosen) != 1:
-        return None
-    strip = chosen[0]
-    return Source(strip.action, strip, int(round(strip.frame_start - strip.action_frame_start)))
+    return Source(chosen[0].action, chosen[0]) if len(chosen) == 1 else None
 
 
 def edit_source(obj):
-    """The :class:`Source` an edit of ``obj`` reads and writes; EditError when there is none, or when
-    its strip maps frames other than one to one (scaled, repeated, reversed, between frames)."""
+    """The :class:`Source` an edit of ``obj`` reads and writes; EditError when there is none, or when its
+    strip maps frames in a way an edit cannot follow (reversed, an animated strip time)."""
     source = find_source(obj)
     if source is None:
         ad = obj.animation_data
@@ -91,16 +103,11 @@ def edit_source(obj):
         raise EditError(f"{obj.name!r} has no active action: pick or generate one first{hint}")
     strip = source.strip
     if strip is not None:
-        how = [w for w, off in (("scaled", abs(strip.scale - 1.0) > 1e-6), ("repeated", abs(strip.repeat - 1.0) > 1e-6),
-                                ("reversed", strip.use_reverse),
-                                ("through an animated strip time", strip.use_animated_time),
-                                ("placed between frames",
-                                 abs(strip.frame_start - strip.action_frame_start - source.offset) > 1e-4)) if off]
+        how = [w for w, off in (("reversed", strip.use_reverse),
+                                ("through an animated strip time", strip.use_animated_time)) if off]
         if how:
-            raise EditError(f"NLA strip {strip.name!r} plays its action {' and '.join(how)}: set its Scale and "
-                            "Repeat to 1 (its start to a whole frame, its Strip Time not animated) to edit it "
-                            "here, or make "
-                            f"{source.action.name!r} the active action")
+            raise EditError(f"NLA strip {strip.name!r} plays its action {' and '.join(how)}: turn that off to "
+                            f"edit it here, or make {source.action.name!r} the active action")
     return source
 
 
@@ -153,27 +160,38 @@ def _write_for(rig, source, motion, stem, replace, what, scene=None, cyclic=Fals
     else:
         actions.keep_displaced((old, None))
     made.what += f" on NLA strip {strip.name!r}"
+    if strip.repeat > 1 + 1e-6:
+        made.warnings.append(f"NLA strip {strip.name!r} repeats its action {strip.repeat:g} times: every repeat "
+                             "plays the edit")
     made.start_frame = start              # said in scene frames
     return made
 
 
 def _check_range(source, start, end, motion):
-    """Scene frames [start, end] (inclusive) as Motion frames [s, e); EditError when empty or outside."""
-    first = source.start
-    last = first + motion.frames - 1
+    """Scene frames [start, end] (inclusive) as Motion frames [s, e) of the source's action; EditError when
+    empty or outside. On a strip, the range must lie in the frames it shows and in one of its repeats,
+    and is widened to whole action frames where the strip is scaled."""
     if end < start:
         raise EditError(f"frame range {start}-{end} is empty: the end comes before the start")
+    first = rigs.clip_start(source.action)
+    last = first + motion.frames - 1
     strip = source.strip
-    if strip is not None:  # a strip shows part of its action, or frames past its keys
-        shown = int(round(strip.frame_start)), int(round(strip.frame_end))
-        if shown[0] > last or shown[1] < first:
-            raise EditError(f"NLA strip {strip.name!r} plays action frames {strip.action_frame_start:g}-"
-                            f"{strip.action_frame_end:g}, where {source.action.name!r} has no keys "
-                            f"(it keys {first - source.offset}-{last - source.offset})")
-        first, last = max(first, shown[0]), min(last, shown[1])
-    if start < first or end > last:
-        raise EditError(f"frames {start}-{end} lie outside {source} (frames {first}-{last})")
-    return start - source.start, end - source.start + 1
+    if strip is None:
+        if start < first or end > last:
+            raise EditError(f"frames {start}-{end} lie outside {source} (frames {first}-{last})")
+        return start - first, end - first + 1
+    shown = int(round(strip.frame_start)), int(round(strip.frame_end))
+    if start < shown[0] or end > shown[1]:
+        raise EditError(f"frames {start}-{end} lie outside {source} (frames {shown[0]}-{shown[1]})")
+    (a0, k0), (a1, k1) = source.to_action(start), source.to_action(end, end=True)
+    if k0 != k1:
+        raise EditError(f"frames {start}-{end} span two repeats of NLA strip {strip.name!r}, which all play the "
+                        f"same action frames: choose frames within one repeat")
+    a0, a1 = int(np.floor(a0 + 1e-6)), int(np.ceil(a1 - 1e-6))
+    if a0 < first or a1 > last:
+        raise EditError(f"frames {start}-{end} play action frames {a0}-{a1} of NLA strip {strip.name!r}, where "
+                        f"{source.action.name!r} keys frames {first}-{last}")
+    return a0 - first, a1 - first + 1
 
 
 # ------------------------------------------------------------------ Blend
@@ -216,9 +234,8 @@ def regenerate_range(obj, model, start, end, labels=None, seed=None, replace=Fal
                       cyclic=loop)
 
 
-def key_frames(obj, action, bone, start, end, offset=0):
-    """Scene frames in [start, end] where ``action`` has keys on ``bone`` (any channel); ``offset``: scene
-    frame minus action frame (an NLA strip's placement)."""
+def key_frames(obj, action, bone, start, end):
+    """Frames of ``action`` in [start, end] where it has keys on ``bone`` (any channel)."""
     container, _ = actions._fcurve_collection(action, obj)
     found = set()
     for fc in container.fcurves if container is not None else ():
@@ -226,7 +243,7 @@ def key_frames(obj, action, bone, start, end, offset=0):
         if m and bpy.utils.unescape_identifier(m.group(1)) == bone:
             co = np.empty(2 * len(fc.keyframe_points), dtype=np.float64)
             fc.keyframe_points.foreach_get("co", co)
-            found.update(int(round(f)) + offset for f in co[0::2])
+            found.update(int(round(f)) for f in co[0::2])
     return sorted(f for f in found if start <= f <= end)
 
 
@@ -242,19 +259,22 @@ def keyframe_guided(obj, model, start, end, frames=None, labels=None, seed=None,
     action = source.action
     motion = rig.read(action)
     s, e = _check_range(source, start, end, motion)
-    if frames is None:
+    first = rigs.clip_start(action)
+    if frames is None:              # the action's own keys, in its frames
         bone = rig.root_bone()
-        frames = key_frames(obj, action, bone, start, end, source.offset)
-        if not frames:
+        keys = [f - first for f in key_frames(obj, action, bone, first + s, first + e - 1)]
+        if not keys:
             raise EditError(f"action {action.name!r} has no keys on bone {bone!r} in frames {start}-{end}: "
                             "key some poses there, or list the frames to follow")
-    outside = [f for f in frames if not start <= f <= end]
-    if outside:
-        raise EditError(f"key frames {', '.join(map(str, outside))} lie outside frames {start}-{end}")
-    held = sorted({f - source.start for f in frames} | set(range(s)) | set(range(e, motion.frames)))
+    else:                           # scene frames, as the strip (if any) plays them
+        outside = [f for f in frames if not start <= f <= end]
+        if outside:
+            raise EditError(f"key frames {', '.join(map(str, outside))} lie outside frames {start}-{end}")
+        keys = [int(round(source.to_action(f, end=f == end)[0])) - first for f in frames]
+    held = sorted(set(keys) | set(range(s)) | set(range(e, motion.frames)))
     out = synthesis.keyframe_guided(model, motion, held, labels=labels, seed=seed)
     return _write_for(rig, source, out, f"{action.name}_keyed", replace,
-                      f"generated frames {start}-{end} through {len(frames)} key poses", scene)
+                      f"generated frames {start}-{end} through {len(set(keys))} key poses", scene)
 
 
 def restyle(obj, model, labels=None, seed=None, replace=False, scene=None, strength=synthesis.STYLE_STRENGTH,
