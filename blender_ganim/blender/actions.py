@@ -145,8 +145,8 @@ def write_action(obj, motion, action_name, start_frame=1, replace=False, keep=Tr
     existing = bpy.data.actions.get(action_name)
     if existing is not None and not replace:
         raise ActionExistsError(f"an action named {action_name!r} already exists; pass replace=True to replace it")
-    if existing is not None and existing.library is not None:
-        raise ActionExistsError(f"action {action_name!r} is linked from a library and cannot be replaced")
+    if existing is not None:
+        check_replaceable(existing, obj)
     quats, locs = motion_to_pose(motion.rotations, motion.positions, _rest(obj, motion.skeleton),
                                  armature.armature_scale(obj))
     frames = start_frame + np.arange(motion.frames, dtype=np.float64)

@@ -86,9 +86,14 @@ def find_source(obj):
         return None
     if ad.action is not None:
         return Source(ad.action)
-    strips = [s for t in ad.nla_tracks for s in t.strips if s.action is not None]
+    strips = _strips(ad)
     chosen = [s for s in strips if s.active] or [s for s in strips if s.select]
     return Source(chosen[0].action, chosen[0]) if len(chosen) == 1 else None
+
+
+def _strips(ad):
+    """The NLA strips of animation data ``ad`` (None: none) that play an action."""
+    return [s for t in (ad.nla_tracks if ad is not None else ()) for s in t.strips if s.action is not None]
 
 
 def edit_source(obj):
@@ -96,8 +101,7 @@ def edit_source(obj):
     strip maps frames in a way an edit cannot follow (reversed, an animated strip time)."""
     source = find_source(obj)
     if source is None:
-        ad = obj.animation_data
-        strips = [s for t in (ad.nla_tracks if ad else ()) for s in t.strips if s.action]
+        strips = _strips(obj.animation_data)
         hint = (f" (its clips are NLA strips: click one in the NLA editor to edit it, e.g. {strips[0].name!r})"
                 if strips else "")
         raise EditError(f"{obj.name!r} has no active action: pick or generate one first{hint}")

@@ -122,9 +122,12 @@ class VIEW3D_PT_ganim_edit(_SubPanel, Panel):
         s = context.scene.ganim
         obj = rigs.armature_of(context.active_object)
         source = edit.find_source(obj)  # the active action, or where there is none the active NLA strip's
-        layout.label(text=("NLA strip: {0.strip.name} ({0.action.name})" if source.strip else
-                           "Active action: {0.action.name}").format(source) if source else "No active action",
-                     icon=("NLA" if source.strip else "ACTION") if source else "INFO")
+        if source is None:
+            layout.label(text="No active action", icon="INFO")
+        elif source.strip is not None:
+            layout.label(text=f"NLA strip: {source.strip.name} ({source.action.name})", icon="NLA")
+        else:
+            layout.label(text=f"Active action: {source.action.name}", icon="ACTION")
         col = layout.column(align=True)
         col.prop(s, "edit_use_scene_range")
         if not s.edit_use_scene_range:
